@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn rfc9000_examples() {
         let cases: [(&[u8], u64); 4] = [
-            (&[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c], 151_288_809_941_952_652),
+            (
+                &[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c],
+                151_288_809_941_952_652,
+            ),
             (&[0x9d, 0x7f, 0x3e, 0x7d], 494_878_333),
             (&[0x7b, 0xbd], 15_293),
             (&[0x25], 37),
@@ -84,7 +87,15 @@ mod tests {
 
     #[test]
     fn boundaries() {
-        for (value, n) in [(0x3f, 1), (0x40, 2), (0x3fff, 2), (0x4000, 4), (0x3fff_ffff, 4), (0x4000_0000, 8), (MAX, 8)] {
+        for (value, n) in [
+            (0x3f, 1),
+            (0x40, 2),
+            (0x3fff, 2),
+            (0x4000, 4),
+            (0x3fff_ffff, 4),
+            (0x4000_0000, 8),
+            (MAX, 8),
+        ] {
             assert_eq!(len(value), n, "{value:#x}");
         }
         assert_eq!(try_encode(MAX + 1, &mut Vec::new()), None);

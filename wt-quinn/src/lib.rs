@@ -1,1 +1,68 @@
-//! Placeholder
+//! `wt-quinn`: WebTransport over HTTP/3 on [`quinn`] and [`rustls`].
+//!
+//! A server:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use wt_quinn::{Endpoint, ServerConfig};
+//! let config = ServerConfig::builder()
+//!     .bind("127.0.0.1:4433".parse()?)
+//!     .bind("[::1]:4433".parse()?)
+//!     .self_signed(&["localhost", "127.0.0.1", "::1"])
+//!     .build()?;
+//! println!("cert-sha256 {}", config.cert_hash());
+//! let server = Endpoint::server(config)?;
+//! while let Some(request) = server.accept().await {
+//!     let session = request.accept().await?;
+//!     let (mut send, mut recv) = session.accept_bi().await?;
+//!     let data = recv.read_to_end(1 << 20).await?;
+//!     send.write_all(&data).await?;
+//!     send.finish()?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! A client pinning the server's certificate by hash, as browsers do:
+//!
+//! ```no_run
+//! # async fn run(hash: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use wt_quinn::{CertHash, ClientConfig, Endpoint, Trust};
+//! let config = ClientConfig::builder().trust(Trust::hashes([CertHash::from_hex(hash)?])).build()?;
+//! let client = Endpoint::client(config)?;
+//! let session = client.connect("https://127.0.0.1:4433/").await?;
+//! session.send_datagram(bytes::Bytes::from_static(b"hello"))?;
+//! session.close(0, "done");
+//! client.wait_idle().await;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Session`] implements the backend-neutral [`wt_session::Session`] trait; its rustdoc explains
+//! graceful close. Drafts spoken: draft-02 and draft-07 of draft-ietf-webtrans-http3 by default.
+#![warn(missing_docs)]
+
+mod cert;
+mod config;
+mod conn;
+mod endpoint;
+mod error;
+mod io;
+mod policy;
+mod request;
+mod session;
+mod stream;
+mod tls;
+
+pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
+pub use config::{
+    ClientConfig, ClientConfigBuilder, Congestion, Protocol, ServerConfig, ServerConfigBuilder,
+    Transport,
+};
+pub use endpoint::Endpoint;
+pub use error::{CertError, ConnectError, EndpointError};
+pub use policy::{AllowConnection, ConnectionDecision, Policy, SessionInfo};
+pub use request::Request;
+pub use session::Session;
+pub use stream::{RecvStream, SendStream};
+pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3};
+pub use wt_proto::draft::Draft;
+pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};

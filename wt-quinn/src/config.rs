@@ -1,0 +1,336 @@
+//! Endpoint configuration: builders with sensible defaults for servers and clients, and the
+//! transport knobs shared by both.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wt_proto::draft::Draft;
+
+use crate::cert::Identity;
+use crate::error::CertError;
+use crate::policy::{AllowConnection, Policy};
+use crate::tls::{ClientAuth, ClientIdentity, Trust};
+
+/// The congestion controller quinn runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Congestion {
+    /// CUBIC (RFC 9438), quinn's default.
+    #[default]
+    Cubic,
+    /// NewReno (RFC 9002).
+    NewReno,
+    /// BBR (experimental in quinn).
+    Bbr,
+}
+
+/// Transport settings shared by servers and clients.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    /// Close a connection after this long without any packet. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Send keep-alive packets this often, so idle sessions survive NATs. Default: 10 s.
+    pub keep_alive: Option<Duration>,
+    /// The congestion controller. Default CUBIC.
+    pub congestion: Congestion,
+    /// How many bidirectional streams the peer may have open at once. Default 100.
+    pub max_bidi_streams: u32,
+    /// How many unidirectional streams the peer may have open at once (plus the 3 HTTP/3
+    /// control streams, added automatically). Default 100.
+    pub max_uni_streams: u32,
+    /// Bytes of received datagrams quinn buffers per connection. Default 1 MiB.
+    pub datagram_buffer: usize,
+    /// Datagrams buffered per session before the oldest is dropped. Default 256.
+    pub session_datagram_queue: usize,
+    /// UDP socket send and receive buffer sizes in bytes; `None` keeps the OS default.
+    pub socket_buffer: Option<usize>,
+    /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
+    pub setup_timeout: Duration,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Some(Duration::from_secs(10)),
+            congestion: Congestion::Cubic,
+            max_bidi_streams: 100,
+            max_uni_streams: 100,
+            datagram_buffer: 1 << 20,
+            session_datagram_queue: 256,
+            socket_buffer: None,
+            setup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Transport {
+    pub(crate) fn quinn(&self) -> quinn::TransportConfig {
+        let mut t = quinn::TransportConfig::default();
+        let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
+            .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::MAX));
+        t.max_idle_timeout(Some(idle));
+        t.keep_alive_interval(self.keep_alive);
+        t.max_concurrent_bidi_streams(self.max_bidi_streams.into());
+        // The peer's HTTP/3 control and QPACK streams count against this limit too.
+        t.max_concurrent_uni_streams((self.max_uni_streams.saturating_add(3)).into());
+        t.datagram_receive_buffer_size(Some(self.datagram_buffer));
+        match self.congestion {
+            Congestion::Cubic => {
+                t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
+            }
+            Congestion::NewReno => t.congestion_controller_factory(Arc::new(
+                quinn::congestion::NewRenoConfig::default(),
+            )),
+            Congestion::Bbr => {
+                t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))
+            }
+        };
+        t
+    }
+}
+
+/// WebTransport protocol options shared by servers and clients.
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    /// The drafts this endpoint speaks, any order. Default: draft-02 and draft-07, what browsers
+    /// and the crates.io implementations speak today.
+    pub drafts: Vec<Draft>,
+    /// Sessions a server allows per connection. Default 1 (draft-02 semantics).
+    pub max_sessions: u64,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            drafts: vec![Draft::Draft02, Draft::Draft07],
+            max_sessions: 1,
+        }
+    }
+}
+
+/// How a server runs; build one with [`ServerConfig::builder`].
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) identity: Identity,
+    pub(crate) policy: Arc<dyn AllowConnection>,
+    pub(crate) client_auth: ClientAuth,
+    pub(crate) transport: Transport,
+    pub(crate) protocol: Protocol,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("addrs", &self.addrs)
+            .field("cert", &self.identity.cert_hash())
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// A builder; the defaults are in the builder's methods.
+    pub fn builder() -> ServerConfigBuilder {
+        ServerConfigBuilder::default()
+    }
+
+    /// The SHA-256 fingerprint of the server certificate, for `serverCertificateHashes`.
+    pub fn cert_hash(&self) -> crate::CertHash {
+        self.identity.cert_hash()
+    }
+
+    /// The addresses the server binds.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+}
+
+/// Builds a [`ServerConfig`].
+///
+/// ```
+/// let config = wt_quinn::ServerConfig::builder()
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .self_signed(&["localhost"])
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.addrs().len(), 1);
+/// ```
+#[derive(Default)]
+pub struct ServerConfigBuilder {
+    addrs: Vec<SocketAddr>,
+    identity: Option<Result<Identity, CertError>>,
+    policy: Option<Arc<dyn AllowConnection>>,
+    client_auth: ClientAuth,
+    transport: Transport,
+    protocol: Protocol,
+}
+
+impl ServerConfigBuilder {
+    /// Adds an address to listen on (call again for IPv4 and IPv6). Port 0 picks a free port.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push(addr);
+        self
+    }
+
+    /// Uses this certificate chain and key.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(Ok(identity));
+        self
+    }
+
+    /// Loads the certificate chain and key from PEM files.
+    pub fn pem_files(mut self, cert: &Path, key: &Path) -> Self {
+        self.identity = Some(Identity::from_pem_files(cert, key));
+        self
+    }
+
+    /// Generates a self-signed ECDSA P-256 certificate for `names`, valid for 13 days, that
+    /// browsers accept through `serverCertificateHashes`. This is also the default, for
+    /// `localhost`, `127.0.0.1` and `::1`.
+    pub fn self_signed(mut self, names: &[&str]) -> Self {
+        self.identity = Some(Identity::self_signed(
+            names,
+            Duration::from_secs(13 * 86400),
+        ));
+        self
+    }
+
+    /// The connection and session policy. Default: [`Policy::default`], which allows everything.
+    pub fn policy(mut self, policy: impl AllowConnection) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// How client certificates are verified when the policy requires them. Default: any X.509
+    /// certificate whose key signs the handshake.
+    pub fn client_auth(mut self, client_auth: ClientAuth) -> Self {
+        self.client_auth = client_auth;
+        self
+    }
+
+    /// Transport settings.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// WebTransport protocol options (drafts, sessions per connection).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Checks and builds the configuration.
+    pub fn build(self) -> Result<ServerConfig, CertError> {
+        let identity = match self.identity {
+            Some(identity) => identity?,
+            None => Identity::self_signed(
+                &["localhost", "127.0.0.1", "::1"],
+                Duration::from_secs(13 * 86400),
+            )?,
+        };
+        // Fail here, not at the first connection, when the key does not fit the certificate.
+        crate::tls::server_config(&identity, None)?;
+        Ok(ServerConfig {
+            addrs: self.addrs,
+            identity,
+            policy: self.policy.unwrap_or_else(|| Arc::new(Policy::default())),
+            client_auth: self.client_auth,
+            transport: self.transport,
+            protocol: self.protocol,
+        })
+    }
+}
+
+/// How a client connects; build one with [`ClientConfig::builder`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub(crate) bind: SocketAddr,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) transport: Transport,
+    pub(crate) protocol: Protocol,
+    pub(crate) origin: Option<String>,
+}
+
+impl ClientConfig {
+    /// A builder; the defaults are in the builder's methods.
+    pub fn builder() -> ClientConfigBuilder {
+        ClientConfigBuilder::default()
+    }
+}
+
+/// Builds a [`ClientConfig`].
+///
+/// ```
+/// let config = wt_quinn::ClientConfig::builder()
+///     .trust(wt_quinn::Trust::DangerousNoVerify)
+///     .build()
+///     .unwrap();
+/// # let _ = config;
+/// ```
+#[derive(Default)]
+pub struct ClientConfigBuilder {
+    bind: Option<SocketAddr>,
+    trust: Option<Trust>,
+    identity: Option<ClientIdentity>,
+    transport: Transport,
+    protocol: Protocol,
+    origin: Option<String>,
+}
+
+impl ClientConfigBuilder {
+    /// The local address to bind. Default `[::]:0` (IPv6 and IPv4), or `0.0.0.0:0` where IPv6
+    /// is unavailable.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = Some(addr);
+        self
+    }
+
+    /// How to trust the server's certificate. Default: the system's roots.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Presents this identity when a server asks for client authentication.
+    pub fn identity(mut self, identity: ClientIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Transport settings.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// WebTransport protocol options (drafts).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sends this `origin` header with every session request (browsers always send one).
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Checks and builds the configuration.
+    pub fn build(self) -> Result<ClientConfig, CertError> {
+        let trust = self.trust.unwrap_or(Trust::System);
+        let tls = crate::tls::client_config(&trust, self.identity.as_ref())?;
+        Ok(ClientConfig {
+            bind: self
+                .bind
+                .unwrap_or_else(|| SocketAddr::from(([0u16; 8], 0))),
+            tls: Arc::new(tls),
+            transport: self.transport,
+            protocol: self.protocol,
+            origin: self.origin,
+        })
+    }
+}

@@ -1,0 +1,494 @@
+//! One QUIC connection carrying HTTP/3 and WebTransport: its shared state and its driver task.
+//!
+//! The driver is the only task per connection. It sends our SETTINGS on the control stream,
+//! reads the peer's control and QPACK streams, reads the header of every incoming stream (all in
+//! one `FuturesUnordered`, no task per stream) and routes WebTransport streams and datagrams to
+//! their session by session id: a `HashMap` lookup under a short lock. Streams for a session whose
+//! CONNECT is still being processed wait in a bounded buffer (draft §4.6) and are rejected with
+//! WT_BUFFERED_STREAM_REJECTED past the bound or when the session is refused.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use tokio::sync::{mpsc, watch};
+use wt_proto::draft::Draft;
+use wt_proto::frame::Frame;
+use wt_proto::settings::{self, LocalConfig, Role, Settings};
+use wt_proto::stream::{BidiStream, UniStream};
+use wt_proto::H3Code;
+
+use crate::io::{read_varint, FrameReader, ReadFail};
+use crate::session::{Incoming, SessionShared};
+
+/// Largest HEADERS or SETTINGS payload we buffer.
+pub(crate) const MAX_FRAME_PAYLOAD: usize = 16 * 1024;
+/// Streams buffered per connection for sessions that do not exist yet.
+const MAX_EARLY_STREAMS: usize = 32;
+
+/// Endpoint-wide facts a server connection needs.
+pub(crate) struct ServerSide {
+    pub(crate) requests: mpsc::Sender<crate::request::Request>,
+    pub(crate) policy: Arc<dyn crate::policy::AllowConnection>,
+    pub(crate) active: Arc<AtomicUsize>,
+}
+
+/// A QUIC connection's shared state.
+pub(crate) struct Conn {
+    pub(crate) quic: quinn::Connection,
+    pub(crate) role: Role,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) drafts: Vec<Draft>,
+    pub(crate) local: Settings,
+    pub(crate) peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
+    pub(crate) datagram_queue: usize,
+    pub(crate) max_sessions: u64,
+    pub(crate) server: Option<ServerSide>,
+    peer_settings: watch::Sender<PeerSettings>,
+    inner: Mutex<Inner>,
+}
+
+/// The peer's SETTINGS as far as we know them.
+#[derive(Clone)]
+enum PeerSettings {
+    Waiting,
+    Got(Arc<Settings>),
+    /// The connection ended before they arrived.
+    Gone,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<u64, Arc<SessionShared>>,
+    early: Vec<(u64, Incoming)>,
+    control: Option<quinn::SendStream>,
+    goaway: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        quic: quinn::Connection,
+        role: Role,
+        protocol: &crate::config::Protocol,
+        transport: &crate::config::Transport,
+        peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
+        server: Option<ServerSide>,
+    ) -> Arc<Self> {
+        let cfg = LocalConfig {
+            role,
+            drafts: protocol.drafts.clone(),
+            max_sessions: protocol.max_sessions,
+            ..LocalConfig::default()
+        };
+        Arc::new(Conn {
+            quic,
+            role,
+            rt: tokio::runtime::Handle::current(),
+            drafts: protocol.drafts.clone(),
+            local: settings::local_settings(&cfg),
+            peer_key,
+            datagram_queue: transport.session_datagram_queue,
+            max_sessions: protocol.max_sessions,
+            server,
+            peer_settings: watch::Sender::new(PeerSettings::Waiting),
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock is a bug; the state is still consistent enough to
+        // tear down, so recover instead of poisoning every later operation.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peer's address, with IPv4-mapped IPv6 addresses (from a dual-stack socket) shown as
+    /// the IPv4 addresses they are.
+    pub(crate) fn remote_address(&self) -> std::net::SocketAddr {
+        let addr = self.quic.remote_address();
+        std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port())
+    }
+
+    /// Closes the whole connection because the peer broke HTTP/3.
+    pub(crate) fn fail(&self, code: H3Code, why: &str) {
+        tracing::warn!(remote = %self.quic.remote_address(), %code, why, "closing connection: peer broke HTTP/3");
+        self.quic.close(
+            quinn::VarInt::from_u64(code.0).unwrap_or(quinn::VarInt::MAX),
+            why.as_bytes(),
+        );
+    }
+
+    /// Waits for the peer's SETTINGS; `None` when the connection ends first.
+    pub(crate) async fn peer_settings(&self) -> Option<Arc<Settings>> {
+        let mut rx = self.peer_settings.subscribe();
+        let waited = rx.wait_for(|s| !matches!(s, PeerSettings::Waiting)).await;
+        match waited.as_deref() {
+            Ok(PeerSettings::Got(settings)) => Some(settings.clone()),
+            _ => None,
+        }
+    }
+
+    /// The draft both sides speak, once the peer's SETTINGS arrived.
+    pub(crate) fn negotiated(&self, peer: &Settings) -> Option<Draft> {
+        settings::negotiate(&self.drafts, peer)
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        self.inner().sessions.len()
+    }
+
+    /// Registers a session and hands it the streams that arrived early.
+    pub(crate) fn register(&self, session: Arc<SessionShared>) {
+        let early = {
+            let mut inner = self.inner();
+            inner.sessions.insert(session.id, session.clone());
+            let (mine, rest) = std::mem::take(&mut inner.early)
+                .into_iter()
+                .partition(|(id, _)| *id == session.id);
+            inner.early = rest;
+            mine
+        };
+        for (_, stream) in early {
+            session.deliver(stream);
+        }
+        if let Some(server) = &self.server {
+            server.active.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets a session; returns how many are left. Rejects streams still buffered for it.
+    pub(crate) fn unregister(&self, id: u64) -> usize {
+        let (removed, left, early) = {
+            let mut inner = self.inner();
+            let removed = inner.sessions.remove(&id).is_some();
+            let (mine, rest) = std::mem::take(&mut inner.early)
+                .into_iter()
+                .partition(|(sid, _)| *sid == id);
+            inner.early = rest;
+            (removed, inner.sessions.len(), mine)
+        };
+        for (_, stream) in early {
+            stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
+        }
+        if removed {
+            if let Some(server) = &self.server {
+                server.active.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        left
+    }
+
+    fn route(&self, session_id: u64, stream: Incoming) {
+        let target = {
+            let mut inner = self.inner();
+            match inner.sessions.get(&session_id) {
+                Some(s) => Some(s.clone()),
+                None if inner.early.len() < MAX_EARLY_STREAMS => {
+                    inner.early.push((session_id, stream));
+                    return;
+                }
+                None => None,
+            }
+        };
+        match target {
+            Some(session) => session.deliver(stream),
+            None => {
+                tracing::debug!(
+                    session_id,
+                    "stream for an unknown session past the buffer bound; rejecting"
+                );
+                stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
+            }
+        }
+    }
+
+    fn route_datagram(&self, datagram: Bytes) {
+        let (session_id, prefix) = match wt_proto::datagram::decode(&datagram) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "dropping malformed HTTP datagram");
+                return self.fail(e.code(), "malformed HTTP datagram");
+            }
+        };
+        let session = self.inner().sessions.get(&session_id).cloned();
+        match session {
+            Some(s) => s.push_datagram(datagram.slice(prefix..)),
+            None => tracing::trace!(session_id, "dropping datagram for an unknown session"),
+        }
+    }
+
+    /// The connection ended: tell every session how.
+    fn on_closed(&self, error: quinn::ConnectionError) {
+        let sessions: Vec<_> = {
+            let mut inner = self.inner();
+            inner.early.clear();
+            inner.sessions.drain().map(|(_, s)| s).collect()
+        };
+        if let Some(server) = &self.server {
+            server.active.fetch_sub(sessions.len(), Ordering::Relaxed);
+        }
+        for s in sessions {
+            s.on_connection_lost(&error);
+        }
+        self.peer_settings.send_if_modified(|s| {
+            let waiting = matches!(s, PeerSettings::Waiting);
+            if waiting {
+                *s = PeerSettings::Gone;
+            }
+            waiting
+        });
+    }
+
+    fn on_settings(&self, settings: Settings) {
+        tracing::debug!(remote = %self.quic.remote_address(), ?settings, "peer SETTINGS");
+        self.peer_settings
+            .send_replace(PeerSettings::Got(Arc::new(settings)));
+    }
+}
+
+/// What a future in the driver's set produced.
+enum Event {
+    Uni(UniStream, quinn::RecvStream),
+    Bi(BidiStream, quinn::SendStream, quinn::RecvStream),
+    /// A request stream; the bytes are the first frame's type, already read.
+    Request(Vec<u8>, quinn::SendStream, quinn::RecvStream),
+    Done,
+}
+
+type Task = BoxFuture<'static, Event>;
+
+/// Runs the connection until it closes.
+pub(crate) async fn drive(conn: Arc<Conn>) {
+    let mut tasks: FuturesUnordered<Task> = FuturesUnordered::new();
+    if let Err(e) = open_control(&conn).await {
+        tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
+    }
+    let mut seen = SeenStreams::default();
+    let error = loop {
+        tokio::select! {
+            uni = conn.quic.accept_uni() => match uni {
+                Ok(recv) => tasks.push(Box::pin(read_uni_header(recv))),
+                Err(e) => break e,
+            },
+            bi = conn.quic.accept_bi() => match bi {
+                Ok((send, recv)) => tasks.push(Box::pin(read_bidi_header(send, recv))),
+                Err(e) => break e,
+            },
+            datagram = conn.quic.read_datagram() => match datagram {
+                Ok(d) => conn.route_datagram(d),
+                Err(e) => break e,
+            },
+            Some(event) = tasks.next(), if !tasks.is_empty() => {
+                if let Some(task) = handle(&conn, event, &mut seen) {
+                    tasks.push(task);
+                }
+            }
+        }
+    };
+    tracing::debug!(remote = %conn.quic.remote_address(), %error, "connection closed");
+    conn.on_closed(error);
+}
+
+async fn open_control(conn: &Conn) -> Result<(), quinn::WriteError> {
+    let mut send = conn
+        .quic
+        .open_uni()
+        .await
+        .map_err(quinn::WriteError::ConnectionLost)?;
+    let mut buf = BytesMut::new();
+    wt_proto::varint::encode(wt_proto::stream::uni_ty::CONTROL, &mut buf);
+    conn.local.encode_frame(&mut buf);
+    send.write_all(&buf).await?;
+    // Keep it open: closing the control stream is a connection error for the peer.
+    conn.inner().control = Some(send);
+    Ok(())
+}
+
+/// The critical unidirectional streams seen so far; a second of any is an error.
+#[derive(Default)]
+struct SeenStreams {
+    control: bool,
+    encoder: bool,
+    decoder: bool,
+}
+
+fn handle(conn: &Arc<Conn>, event: Event, seen: &mut SeenStreams) -> Option<Task> {
+    match event {
+        Event::Done => None,
+        Event::Uni(UniStream::WebTransport { session_id }, recv) => {
+            conn.route(session_id, Incoming::Uni(recv));
+            None
+        }
+        Event::Uni(UniStream::Control, recv) => critical(conn, &mut seen.control, "control")
+            .then(|| -> Task { Box::pin(read_control(conn.clone(), recv)) }),
+        Event::Uni(UniStream::QpackEncoder, recv) => {
+            critical(conn, &mut seen.encoder, "QPACK encoder")
+                .then(|| -> Task { Box::pin(drain(recv)) })
+        }
+        Event::Uni(UniStream::QpackDecoder, recv) => {
+            critical(conn, &mut seen.decoder, "QPACK decoder")
+                .then(|| -> Task { Box::pin(drain(recv)) })
+        }
+        Event::Uni(UniStream::Push, mut recv) => {
+            // We never grant push IDs, so a push stream is an ID error (RFC 9114 §4.6).
+            let _ = recv.stop(code(H3Code::ID_ERROR));
+            conn.fail(H3Code::ID_ERROR, "push stream without MAX_PUSH_ID");
+            None
+        }
+        Event::Uni(UniStream::Unknown(ty), mut recv) => {
+            tracing::trace!(ty, "ignoring unknown unidirectional stream type");
+            let _ = recv.stop(code(H3Code::STREAM_CREATION_ERROR));
+            None
+        }
+        Event::Bi(BidiStream::WebTransport { session_id }, send, recv) => {
+            conn.route(session_id, Incoming::Bi(send, recv));
+            None
+        }
+        Event::Bi(BidiStream::Request, mut send, _) => {
+            let _ = send.reset(code(H3Code::INTERNAL_ERROR));
+            None
+        }
+        Event::Request(prefix, send, recv) => match conn.role {
+            Role::Server => {
+                let conn = conn.clone();
+                Some(Box::pin(async move {
+                    crate::request::handle(conn, prefix, send, recv).await;
+                    Event::Done
+                }))
+            }
+            Role::Client => {
+                conn.fail(
+                    H3Code::STREAM_CREATION_ERROR,
+                    "server-initiated bidirectional request stream",
+                );
+                None
+            }
+        },
+    }
+}
+
+fn critical(conn: &Conn, seen: &mut bool, what: &str) -> bool {
+    if std::mem::replace(seen, true) {
+        conn.fail(
+            H3Code::STREAM_CREATION_ERROR,
+            &format!("second {what} stream"),
+        );
+        return false;
+    }
+    true
+}
+
+pub(crate) fn code(c: H3Code) -> quinn::VarInt {
+    quinn::VarInt::from_u64(c.0).unwrap_or(quinn::VarInt::MAX)
+}
+
+async fn read_uni_header(mut recv: quinn::RecvStream) -> Event {
+    let ty = match read_varint(&mut recv).await {
+        Ok(ty) => ty,
+        Err(_) => return Event::Done,
+    };
+    let kind = match ty {
+        wt_proto::stream::uni_ty::WEBTRANSPORT => match read_session_id(&mut recv).await {
+            Some(session_id) => UniStream::WebTransport { session_id },
+            None => return Event::Done,
+        },
+        other => match wt_proto::stream::decode_uni_header(&varint_bytes(other)) {
+            Ok((kind, _)) => kind,
+            Err(_) => UniStream::Unknown(other),
+        },
+    };
+    Event::Uni(kind, recv)
+}
+
+async fn read_bidi_header(send: quinn::SendStream, mut recv: quinn::RecvStream) -> Event {
+    // Peek the first varint: 0x41 marks a WebTransport stream; anything else is the type of the
+    // request's first frame, which the request handler must see, so it is put back.
+    let first = match read_varint(&mut recv).await {
+        Ok(v) => v,
+        Err(_) => return Event::Done,
+    };
+    if first == wt_proto::frame::ty::WEBTRANSPORT_STREAM {
+        return match read_session_id(&mut recv).await {
+            Some(session_id) => Event::Bi(BidiStream::WebTransport { session_id }, send, recv),
+            None => Event::Done,
+        };
+    }
+    Event::Request(varint_bytes(first), send, recv)
+}
+
+async fn read_session_id(recv: &mut quinn::RecvStream) -> Option<u64> {
+    let id = read_varint(recv).await.ok()?;
+    match wt_proto::stream::validate_session_id(id) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::debug!(id, error = %e, "stream names an invalid session id");
+            let _ = recv.stop(code(e.code()));
+            None
+        }
+    }
+}
+
+fn varint_bytes(v: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    wt_proto::varint::encode(v, &mut out);
+    out
+}
+
+async fn read_control(conn: Arc<Conn>, recv: quinn::RecvStream) -> Event {
+    let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
+    let mut first = true;
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(ReadFail::Truncated) => {
+                conn.fail(H3Code::CLOSED_CRITICAL_STREAM, "control stream closed");
+                return Event::Done;
+            }
+            Err(ReadFail::Read(_)) => return Event::Done,
+            Err(ReadFail::Proto(e)) => {
+                conn.fail(e.code(), &e.to_string());
+                return Event::Done;
+            }
+        };
+        if let Err((code, why)) =
+            on_control_frame(&conn, frame, std::mem::replace(&mut first, false))
+        {
+            conn.fail(code, why);
+            return Event::Done;
+        }
+    }
+}
+
+fn on_control_frame(conn: &Conn, frame: Frame, first: bool) -> Result<(), (H3Code, &'static str)> {
+    match frame {
+        Frame::Settings(settings) if first => conn.on_settings(settings),
+        _ if first => {
+            return Err((
+                H3Code::MISSING_SETTINGS,
+                "control stream must start with SETTINGS",
+            ))
+        }
+        Frame::Settings(_) => return Err((H3Code::FRAME_UNEXPECTED, "second SETTINGS frame")),
+        Frame::GoAway(id) => {
+            tracing::debug!(id, "peer sent GOAWAY");
+            conn.inner().goaway = true;
+        }
+        Frame::Data(_) | Frame::Headers(_) | Frame::PushPromise => {
+            return Err((
+                H3Code::FRAME_UNEXPECTED,
+                "DATA, HEADERS or PUSH_PROMISE on the control stream",
+            ))
+        }
+        Frame::MaxPushId(_) | Frame::CancelPush(_) | Frame::Unknown { .. } => {}
+    }
+    Ok(())
+}
+
+/// Reads and discards a QPACK stream: with a zero-capacity table it carries nothing we use.
+async fn drain(mut recv: quinn::RecvStream) -> Event {
+    while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {}
+    Event::Done
+}

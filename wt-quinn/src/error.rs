@@ -1,0 +1,108 @@
+//! The errors of `wt-quinn`'s own operations (configuration, binding, connecting, accepting).
+//! Session and stream errors are `wt-session`'s, shared by every backend.
+
+use http::StatusCode;
+
+/// A certificate, key or fingerprint could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertError {
+    /// A PEM file could not be read or parsed.
+    #[error("cannot read PEM file {path}: {error}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// No certificate was found where one was expected.
+    #[error("no certificate found in {0}")]
+    NoCertificate(String),
+    /// A certificate could not be parsed.
+    #[error("cannot parse certificate: {0}")]
+    Parse(String),
+    /// Generating a self-signed certificate failed.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+    /// A certificate fingerprint is not 64 hex digits.
+    #[error("certificate hash {0:?} is not 64 hex digits (SHA-256)")]
+    BadHash(String),
+    /// rustls refused the configuration (for example a key that does not match the certificate).
+    #[error("TLS configuration rejected: {0}")]
+    Tls(String),
+}
+
+/// An endpoint could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// Binding a UDP socket failed: the address is in use, or not available on this host.
+    #[error("cannot bind UDP socket {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A server endpoint needs at least one address to bind.
+    #[error("no address to bind: add one with ServerConfig::builder().bind(..)")]
+    NoAddress,
+    /// The certificate or TLS configuration is unusable.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+}
+
+/// A client could not establish a session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is not an `https://host[:port]/path` URL.
+    #[error("invalid WebTransport URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// The host name did not resolve to any address.
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve {
+        /// The host part of the URL.
+        host: String,
+        /// The resolver's answer.
+        reason: String,
+    },
+    /// QUIC could not start the connection (for example an invalid server name).
+    #[error("cannot start a QUIC connection to {addr}: {reason}")]
+    Start {
+        /// The server address.
+        addr: std::net::SocketAddr,
+        /// quinn's reason.
+        reason: String,
+    },
+    /// The QUIC or TLS handshake failed, or the connection was lost during setup. A certificate
+    /// mismatch shows here as a TLS alert (check `--cert-hash` / the CA).
+    #[error("connection to {addr} failed: {reason}")]
+    Connection {
+        /// The server address.
+        addr: std::net::SocketAddr,
+        /// What the transport reported.
+        reason: String,
+    },
+    /// The server's HTTP/3 SETTINGS did not arrive in time, or do not enable WebTransport in any
+    /// draft this client is configured for.
+    #[error("server does not support WebTransport: {0}")]
+    NotSupported(String),
+    /// The server answered the CONNECT request with a non-2xx status.
+    #[error("server rejected the session with HTTP status {0}")]
+    Rejected(StatusCode),
+    /// The server broke the HTTP/3 or WebTransport protocol during setup.
+    #[error("protocol error during session setup: {0}")]
+    Protocol(String),
+    /// The client endpoint has no client configuration.
+    #[error("this endpoint was built for serving; create it with Endpoint::client")]
+    NotAClient,
+    /// Setup did not complete within the configured timeout.
+    #[error("session setup timed out after {0:?}")]
+    Timeout(std::time::Duration),
+}

@@ -1,0 +1,310 @@
+//! The server side of session setup (RFC 9220, draft §3.2): reading the extended CONNECT on a
+//! request stream, refusing what the protocol or the policy refuses, and handing the rest to the
+//! application as a [`Request`] to accept or reject.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{HeaderMap, StatusCode};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use wt_proto::connect::{ConnectRequest, ConnectResponse};
+use wt_proto::draft::Draft;
+use wt_proto::frame::{self, Frame};
+use wt_proto::qpack;
+use wt_proto::H3Code;
+use wt_session::SessionError;
+
+use crate::conn::{code, Conn, MAX_FRAME_PAYLOAD};
+use crate::io::{FrameReader, ReadFail};
+use crate::policy::SessionInfo;
+use crate::session::{read_capsules, Session, SessionShared};
+
+/// Reads a request stream's HEADERS and decides what happens to it.
+pub(crate) async fn handle(
+    conn: Arc<Conn>,
+    prefix: Vec<u8>,
+    mut send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) {
+    let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
+    reader.unread(&prefix);
+    let block = match read_headers(&mut reader).await {
+        Ok(block) => block,
+        Err(e) => return refuse_stream(&conn, &mut send, &mut reader, e),
+    };
+    let fields = match qpack::decode(&block, &qpack::Limits::default()) {
+        Ok(fields) => fields,
+        Err(e @ wt_proto::Error::Qpack(_)) => return conn.fail(e.code(), &e.to_string()),
+        Err(e) => return refuse_stream(&conn, &mut send, &mut reader, ReadFail::Proto(e)),
+    };
+    if !fields
+        .iter()
+        .any(|f| f.name.as_ref() == b":method" && f.value.as_ref() == b"CONNECT")
+    {
+        tracing::debug!("plain HTTP/3 request; this server only speaks WebTransport");
+        return respond(&mut send, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
+    let request = match ConnectRequest::from_fields(fields) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::debug!(error = %e, "malformed CONNECT request");
+            return respond(&mut send, StatusCode::BAD_REQUEST).await;
+        }
+    };
+    // Draft §3.1: no WebTransport request is processed before the client's SETTINGS.
+    let Some(peer) = conn.peer_settings().await else {
+        return;
+    };
+    let status = match admit(&conn, &peer, &request) {
+        Ok(draft) => return offer(conn, send, reader, request, draft).await,
+        Err(status) => status,
+    };
+    tracing::debug!(%status, path = request.path(), "refusing session request");
+    respond(&mut send, status).await;
+}
+
+/// Which draft the session speaks, or the status refusing it.
+fn admit(
+    conn: &Conn,
+    peer: &wt_proto::settings::Settings,
+    request: &ConnectRequest,
+) -> Result<Draft, StatusCode> {
+    let Some(draft) = conn.negotiated(peer) else {
+        tracing::debug!("client SETTINGS enable no WebTransport draft this server speaks");
+        return Err(StatusCode::BAD_REQUEST);
+    };
+    if request.protocol() != draft.protocol() {
+        tracing::debug!(protocol = request.protocol(), %draft, "CONNECT :protocol does not match the negotiated draft");
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let server = conn
+        .server
+        .as_ref()
+        .ok_or(StatusCode::INTERNAL_SERVER_ERROR)?;
+    let per_conn = peer_session_limit(conn, draft);
+    if conn.session_count() as u64 >= per_conn {
+        return Err(StatusCode::TOO_MANY_REQUESTS);
+    }
+    let info = SessionInfo {
+        request,
+        remote: conn.remote_address(),
+        peer_key: conn.peer_key.as_ref(),
+        active_sessions: server.active.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    server.policy.session(&info)?;
+    Ok(draft)
+}
+
+fn peer_session_limit(conn: &Conn, draft: Draft) -> u64 {
+    if draft == Draft::Draft02 {
+        1
+    } else {
+        conn.max_sessions.max(1)
+    }
+}
+
+async fn offer(
+    conn: Arc<Conn>,
+    mut send: quinn::SendStream,
+    reader: FrameReader,
+    request: ConnectRequest,
+    draft: Draft,
+) {
+    let Some(server) = conn.server.as_ref() else {
+        return;
+    };
+    let permit = match server.requests.try_reserve() {
+        Ok(permit) => permit,
+        Err(_) => {
+            tracing::warn!("session requests are arriving faster than the application accepts them; refusing with 503");
+            return respond(&mut send, StatusCode::SERVICE_UNAVAILABLE).await;
+        }
+    };
+    permit.send(Request {
+        conn: conn.clone(),
+        send: Some(send),
+        reader: Some(reader),
+        request,
+        draft,
+    });
+}
+
+async fn read_headers(reader: &mut FrameReader) -> Result<bytes::Bytes, ReadFail> {
+    loop {
+        match reader.next().await? {
+            Some(Frame::Headers(block)) => return Ok(block),
+            Some(Frame::Unknown { .. }) => continue,
+            Some(_) => {
+                return Err(ReadFail::Proto(wt_proto::Error::FrameUnexpected(
+                    "request must start with HEADERS",
+                )))
+            }
+            None => return Err(ReadFail::Truncated),
+        }
+    }
+}
+
+fn refuse_stream(conn: &Conn, send: &mut quinn::SendStream, reader: &mut FrameReader, e: ReadFail) {
+    let c = match &e {
+        ReadFail::Proto(e) => e.code(),
+        ReadFail::Truncated => H3Code::REQUEST_INCOMPLETE,
+        ReadFail::Read(_) => return,
+    };
+    tracing::debug!(remote = %conn.quic.remote_address(), error = %e, "refusing request stream");
+    let _ = send.reset(code(c));
+    let _ = reader.recv.stop(code(c));
+}
+
+/// Sends a final response without a session and ends the stream.
+async fn respond(send: &mut quinn::SendStream, status: StatusCode) {
+    let mut buf = BytesMut::new();
+    encode_response(&ConnectResponse::new(status), &mut buf);
+    if send.write_all(&buf).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+fn encode_response(response: &ConnectResponse, out: &mut BytesMut) {
+    let mut block = BytesMut::new();
+    response.encode(&mut block);
+    frame::encode_frame(frame::ty::HEADERS, &block, out);
+}
+
+/// A session request waiting for the application's answer: [`Request::accept`] or
+/// [`Request::reject`]. Dropping it refuses the request (the stream is reset with
+/// H3_REQUEST_REJECTED).
+pub struct Request {
+    conn: Arc<Conn>,
+    send: Option<quinn::SendStream>,
+    reader: Option<FrameReader>,
+    request: ConnectRequest,
+    draft: Draft,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("url", &self.request.uri())
+            .field("draft", &self.draft)
+            .finish()
+    }
+}
+
+impl Request {
+    /// The requested URL (`https://authority/path`).
+    pub fn url(&self) -> http::Uri {
+        self.request.uri()
+    }
+
+    /// The `:authority` (host and port).
+    pub fn authority(&self) -> &str {
+        self.request.authority()
+    }
+
+    /// The `:path`, with any query.
+    pub fn path(&self) -> &str {
+        self.request.path()
+    }
+
+    /// The `origin` header, which browsers always send.
+    pub fn origin(&self) -> Option<&str> {
+        self.request.origin()
+    }
+
+    /// The request's regular headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.request.headers()
+    }
+
+    /// The subprotocols the client offers (`WT-Available-Protocols`), in its order of preference.
+    pub fn available_protocols(&self) -> Vec<String> {
+        self.request.available_protocols().unwrap_or_default()
+    }
+
+    /// The draft this session will speak.
+    pub fn draft(&self) -> Draft {
+        self.draft
+    }
+
+    /// The client's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
+    /// The client's public key, when the policy required client authentication.
+    pub fn peer_key(&self) -> Option<&SubjectPublicKeyInfoDer<'static>> {
+        self.conn.peer_key.as_ref()
+    }
+
+    /// Accepts with `200 OK`.
+    pub async fn accept(self) -> Result<Session, SessionError> {
+        self.accept_with(HeaderMap::new(), None).await
+    }
+
+    /// Accepts with `200 OK`, these extra response headers, and optionally the selected
+    /// subprotocol (sent as `WT-Protocol`; it should be one of [`Request::available_protocols`]).
+    pub async fn accept_with(
+        mut self,
+        headers: HeaderMap,
+        protocol: Option<&str>,
+    ) -> Result<Session, SessionError> {
+        let (Some(mut send), Some(reader)) = (self.send.take(), self.reader.take()) else {
+            return Err(SessionError::ConnectionLost(
+                "request already answered".into(),
+            ));
+        };
+        let mut response = ConnectResponse::new(StatusCode::OK);
+        for (name, value) in &headers {
+            response = response.with_header(name.clone(), value.clone());
+        }
+        if self.draft == Draft::Draft02 {
+            response = response.with_header(
+                http::HeaderName::from_static(wt_proto::connect::DRAFT02_RESPONSE_HEADER),
+                http::HeaderValue::from_static("draft02"),
+            );
+        }
+        if let Some(p) = protocol {
+            response = response.with_protocol(p).map_err(|e| {
+                SessionError::ConnectionLost(format!("invalid subprotocol {p:?}: {e}"))
+            })?;
+        }
+        let mut buf = BytesMut::new();
+        encode_response(&response, &mut buf);
+        let id: u64 = send.id().into();
+        let write = send.write_all(&buf).await;
+        let shared = SessionShared::new(
+            id,
+            self.conn.clone(),
+            self.draft,
+            self.request.uri(),
+            protocol.map(str::to_owned),
+            send,
+        );
+        self.conn.register(shared.clone());
+        let session = Session::new(shared.clone());
+        if let Err(e) = write {
+            return Err(match e {
+                quinn::WriteError::ConnectionLost(e) => shared.on_connection_lost(&e),
+                other => SessionError::ConnectionLost(other.to_string()),
+            });
+        }
+        self.conn.rt.spawn(read_capsules(shared, reader));
+        Ok(session)
+    }
+
+    /// Refuses with `status` (for example 403, 404 or 429).
+    pub async fn reject(mut self, status: StatusCode) {
+        if let Some(mut send) = self.send.take() {
+            respond(&mut send, status).await;
+        }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if let Some(mut send) = self.send.take() {
+            let _ = send.reset(code(H3Code::REQUEST_REJECTED));
+        }
+    }
+}

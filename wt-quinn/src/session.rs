@@ -1,0 +1,662 @@
+//! The WebTransport session over quinn: [`Session`], its shared state, and the task that reads
+//! the CONNECT stream's capsules (draft §5: WT_CLOSE_SESSION, WT_DRAIN_SESSION).
+//!
+//! Reference counting implements the contract's automatic close: every [`Session`] clone and
+//! every stream holds an `Arc<Handle>`; when the last one goes, `Handle::drop` closes the session
+//! with code 0 and an empty reason. The connection's routing table holds the shared state, not a
+//! handle, so queued unaccepted streams do not keep a session alive that nobody can use.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use tokio::sync::Notify;
+use wt_proto::capsule::{Capsule, CapsuleDecoder};
+use wt_proto::draft::Draft;
+use wt_proto::error_code::{app_to_h3, h3_to_app};
+use wt_proto::frame::Frame;
+use wt_proto::H3Code;
+use wt_session::{CloseInfo, Closer, Lifecycle, SessionError};
+
+use crate::conn::{code, Conn};
+use crate::io::{FrameReader, ReadFail};
+use crate::stream::{RecvStream, SendStream};
+
+/// Largest capsule we buffer (a close capsule is at most 1028 bytes of value).
+const MAX_CAPSULE: usize = 64 * 1024;
+/// How long a local close waits for the peer to acknowledge the close capsule before the
+/// connection is closed under it.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// A stream that arrived for a session, before the application accepted it.
+pub(crate) enum Incoming {
+    Uni(quinn::RecvStream),
+    Bi(quinn::SendStream, quinn::RecvStream),
+}
+
+impl Incoming {
+    /// Refuses the stream in both directions with `code`.
+    pub(crate) fn reject(self, c: H3Code) {
+        match self {
+            Incoming::Uni(mut recv) => {
+                let _ = recv.stop(code(c));
+            }
+            Incoming::Bi(mut send, mut recv) => {
+                let _ = send.reset(code(c));
+                let _ = recv.stop(code(c));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queues {
+    uni: VecDeque<quinn::RecvStream>,
+    bi: VecDeque<(quinn::SendStream, quinn::RecvStream)>,
+    datagrams: VecDeque<Bytes>,
+}
+
+struct State {
+    life: Lifecycle,
+    queues: Queues,
+}
+
+#[derive(Default)]
+struct Wakers {
+    uni: Notify,
+    bi: Notify,
+    datagram: Notify,
+    state: Notify,
+}
+
+/// What every handle of one session shares.
+pub(crate) struct SessionShared {
+    pub(crate) id: u64,
+    pub(crate) conn: Arc<Conn>,
+    pub(crate) draft: Draft,
+    pub(crate) url: http::Uri,
+    pub(crate) protocol: Option<String>,
+    state: Mutex<State>,
+    /// Mirrors `state.life.is_ended()` so the stream data path can check it without a lock.
+    ended: AtomicBool,
+    wakers: Wakers,
+    connect_send: Mutex<Option<quinn::SendStream>>,
+}
+
+impl SessionShared {
+    pub(crate) fn new(
+        id: u64,
+        conn: Arc<Conn>,
+        draft: Draft,
+        url: http::Uri,
+        protocol: Option<String>,
+        connect_send: quinn::SendStream,
+    ) -> Arc<Self> {
+        Arc::new(SessionShared {
+            id,
+            conn,
+            draft,
+            url,
+            protocol,
+            state: Mutex::new(State {
+                life: Lifecycle::new(),
+                queues: Queues::default(),
+            }),
+            ended: AtomicBool::new(false),
+            wakers: Wakers::default(),
+            connect_send: Mutex::new(Some(connect_send)),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a stream the peer opened, or refuses it once the session has ended.
+    pub(crate) fn deliver(&self, stream: Incoming) {
+        let mut st = self.state();
+        if st.life.is_ended() {
+            drop(st);
+            return stream.reject(H3Code::WT_SESSION_GONE);
+        }
+        match stream {
+            Incoming::Uni(recv) => {
+                st.queues.uni.push_back(recv);
+                self.wakers.uni.notify_one();
+            }
+            Incoming::Bi(send, recv) => {
+                st.queues.bi.push_back((send, recv));
+                self.wakers.bi.notify_one();
+            }
+        }
+    }
+
+    /// Queues a datagram payload, dropping the oldest when the queue is full (datagrams are
+    /// unreliable; a slow reader should see recent ones).
+    pub(crate) fn push_datagram(&self, payload: Bytes) {
+        let mut st = self.state();
+        if st.life.is_ended() {
+            return;
+        }
+        if st.queues.datagrams.len() >= self.conn.datagram_queue {
+            st.queues.datagrams.pop_front();
+            tracing::trace!(session = self.id, "datagram queue full; dropped the oldest");
+        }
+        st.queues.datagrams.push_back(payload);
+        self.wakers.datagram.notify_one();
+    }
+
+    /// Records the end of the session; true when this call ended it. Refuses queued streams and
+    /// wakes every waiter.
+    fn end(&self, record: impl FnOnce(&mut Lifecycle) -> bool) -> bool {
+        let queues = {
+            let mut st = self.state();
+            if !record(&mut st.life) {
+                return false;
+            }
+            self.ended.store(true, Ordering::Release);
+            std::mem::take(&mut st.queues)
+        };
+        for recv in queues.uni {
+            Incoming::Uni(recv).reject(H3Code::WT_SESSION_GONE);
+        }
+        for (send, recv) in queues.bi {
+            Incoming::Bi(send, recv).reject(H3Code::WT_SESSION_GONE);
+        }
+        for n in [
+            &self.wakers.uni,
+            &self.wakers.bi,
+            &self.wakers.datagram,
+            &self.wakers.state,
+        ] {
+            n.notify_waiters();
+            n.notify_one();
+        }
+        true
+    }
+
+    /// Closes from this side: the capsule and FIN go out, then, when no other session uses the
+    /// connection, the connection closes with the mapped code once the capsule was acknowledged.
+    pub(crate) fn close_local(self: &Arc<Self>, code: u32, reason: &str) {
+        let capsule = Capsule::close_session(code, reason);
+        let reason = match &capsule {
+            Capsule::CloseSession { reason, .. } => reason.clone(),
+            _ => String::new(),
+        };
+        if !self.end(|life| life.close(CloseInfo::new(Closer::Local, code, reason.clone()))) {
+            return;
+        }
+        tracing::debug!(session = self.id, code, reason, "closing session");
+        let left = self.conn.unregister(self.id);
+        let send = self
+            .connect_send
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let quic = self.conn.quic.clone();
+        self.conn.rt.spawn(async move {
+            if let Some(mut send) = send {
+                let mut buf = BytesMut::new();
+                capsule.encode_in_data_frame(&mut buf);
+                if send.write_all(&buf).await.is_ok() && send.finish().is_ok() {
+                    let _ = tokio::time::timeout(CLOSE_LINGER, send.stopped()).await;
+                }
+            }
+            if left == 0 {
+                let mapped = quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
+                quic.close(mapped, reason.as_bytes());
+            }
+        });
+    }
+
+    /// The peer closed the session (capsule, or a FIN without one).
+    fn close_remote(&self, code: u32, reason: String) {
+        if !self.end(|life| life.close(CloseInfo::new(Closer::Remote, code, reason.clone()))) {
+            return;
+        }
+        tracing::debug!(session = self.id, code, reason, "peer closed session");
+        self.conn.unregister(self.id);
+        // Answer with our FIN on the CONNECT stream (draft §5: the stream is closed both ways).
+        if let Some(mut send) = self
+            .connect_send
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = send.finish();
+        }
+    }
+
+    /// The session failed for a reason other than a close (a protocol error on the CONNECT
+    /// stream, or a reset of it).
+    fn abort(&self, what: String, stream_code: Option<H3Code>) {
+        if !self.end(|life| life.lose(what.clone())) {
+            return;
+        }
+        tracing::debug!(session = self.id, what, "session aborted");
+        self.conn.unregister(self.id);
+        if let Some(mut send) = self
+            .connect_send
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = send.reset(code(stream_code.unwrap_or(H3Code::WT_SESSION_GONE)));
+        }
+    }
+
+    /// The connection ended; a close with a WebTransport code in its CONNECTION_CLOSE counts as
+    /// the peer closing the session (the capsule may not have arrived first).
+    pub(crate) fn on_connection_lost(&self, error: &quinn::ConnectionError) -> SessionError {
+        let app = match error {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                h3_to_app(close.error_code.into_inner())
+                    .map(|c| (c, String::from_utf8_lossy(&close.reason).into_owned()))
+            }
+            _ => None,
+        };
+        match app {
+            Some((c, reason)) => {
+                self.end(|life| life.close(CloseInfo::new(Closer::Remote, c, reason)));
+            }
+            None => {
+                self.end(|life| life.lose(error.to_string()));
+            }
+        }
+        self.check()
+            .err()
+            .unwrap_or_else(|| SessionError::ConnectionLost(error.to_string()))
+    }
+
+    /// True once the session ended; one atomic load, for the stream data path.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), SessionError> {
+        self.state().life.check()
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<SessionError> {
+        self.check().err()
+    }
+
+    /// Waits until `take` finds something, or fails once the session ends.
+    async fn wait_for<T>(
+        &self,
+        notify: &Notify,
+        mut take: impl FnMut(&mut Queues) -> Option<T>,
+    ) -> Result<T, SessionError> {
+        loop {
+            let mut notified = pin!(notify.notified());
+            notified.as_mut().enable();
+            {
+                let mut st = self.state();
+                st.life.check()?;
+                if let Some(v) = take(&mut st.queues) {
+                    // Pass the wake-up on: more items may be queued for other waiters.
+                    if !st.queues.uni.is_empty()
+                        || !st.queues.bi.is_empty()
+                        || !st.queues.datagrams.is_empty()
+                    {
+                        notify.notify_one();
+                    }
+                    return Ok(v);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves with the session's end.
+    pub(crate) async fn ended(&self) -> SessionError {
+        match self.wait_for(&self.wakers.state, |_| None::<()>).await {
+            Err(e) => e,
+            Ok(()) => unreachable!("the state waiter only returns errors"),
+        }
+    }
+}
+
+/// Reads the CONNECT stream after the handshake: capsules, and the FIN that ends the session.
+pub(crate) async fn read_capsules(shared: Arc<SessionShared>, mut reader: FrameReader) {
+    let mut decoder = CapsuleDecoder::new(MAX_CAPSULE);
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = reader.next().await;
+        if shared.check().is_err() {
+            return;
+        }
+        match frame {
+            Ok(Some(Frame::Data(chunk))) => {
+                buf.extend_from_slice(&chunk);
+                if let Err(e) = drain_capsules(&shared, &mut decoder, &mut buf) {
+                    let _ = reader.recv.stop(code(e.code()));
+                    return shared.abort(
+                        format!("malformed capsule on the CONNECT stream: {e}"),
+                        Some(e.code()),
+                    );
+                }
+            }
+            Ok(Some(Frame::Unknown { .. } | Frame::Headers(_))) => {}
+            Ok(Some(_)) => {
+                let _ = reader.recv.stop(code(H3Code::FRAME_UNEXPECTED));
+                return shared.abort(
+                    "unexpected frame on the CONNECT stream".into(),
+                    Some(H3Code::FRAME_UNEXPECTED),
+                );
+            }
+            Ok(None) if decoder.is_idle() && buf.is_empty() => {
+                return shared.close_remote(0, String::new())
+            }
+            Ok(None) | Err(ReadFail::Truncated) => {
+                return shared.abort(
+                    "CONNECT stream ended inside a capsule".into(),
+                    Some(H3Code::MESSAGE_ERROR),
+                )
+            }
+            Err(ReadFail::Proto(e)) => {
+                return shared.abort(format!("CONNECT stream: {e}"), Some(e.code()))
+            }
+            Err(ReadFail::Read(quinn::ReadError::ConnectionLost(e))) => {
+                shared.on_connection_lost(&e);
+                return;
+            }
+            Err(ReadFail::Read(e)) => return shared.abort(format!("CONNECT stream: {e}"), None),
+        }
+    }
+}
+
+fn drain_capsules(
+    shared: &Arc<SessionShared>,
+    decoder: &mut CapsuleDecoder,
+    buf: &mut BytesMut,
+) -> Result<(), wt_proto::Error> {
+    while let Some(capsule) = decoder.decode(buf)? {
+        match capsule {
+            Capsule::CloseSession { code, reason } => {
+                shared.close_remote(code, reason);
+                return Ok(());
+            }
+            Capsule::DrainSession => {
+                let mut st = shared.state();
+                if st.life.drain(Closer::Remote) {
+                    drop(st);
+                    shared.wakers.state.notify_waiters();
+                }
+            }
+            Capsule::Datagram(payload) => shared.push_datagram(payload),
+            other => tracing::trace!(session = shared.id, ?other, "ignoring capsule"),
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a session open; the last one to go closes it with code 0.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<SessionShared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close_local(0, "");
+    }
+}
+
+/// A WebTransport session over quinn.
+///
+/// Cheap to clone: every clone and every stream refers to the same session, and the session lives
+/// while any of them does. When every clone and every stream is dropped, the session closes itself
+/// with code 0 and an empty reason.
+///
+/// # Closing gracefully
+///
+/// [`Session::close`] ends the session at once: pending operations fail with a locally-closed
+/// error, the WT_CLOSE_SESSION capsule and a FIN go out on the CONNECT stream, and data still in
+/// flight on other streams may be lost. Only the receiver of the last byte knows that everything
+/// arrived, so a graceful shutdown is a protocol of the application's: the side that received all
+/// it expects (for example `read_to_end` returned) is the one that calls `close`, and the other
+/// side waits in [`Session::closed`]. When no other session uses the connection, the QUIC
+/// connection is closed once the peer acknowledged the capsule (or after a second), with the close
+/// code mapped into CONNECTION_CLOSE so the peer learns it even if the capsule was lost. A process
+/// that exits right after closing should await [`crate::Endpoint::wait_idle`], which lets that
+/// final CONNECTION_CLOSE reach the peer.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.shared();
+        f.debug_struct("Session")
+            .field("id", &s.id)
+            .field("url", &s.url)
+            .field("draft", &s.draft)
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<SessionShared>) -> Self {
+        Session {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<SessionShared> {
+        &self.handle.shared
+    }
+
+    /// Runs `op` unless the session ends first.
+    async fn or_ended<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, quinn::ConnectionError>>,
+    ) -> Result<T, SessionError> {
+        let shared = self.shared();
+        shared.check()?;
+        tokio::select! {
+            r = op => r.map_err(|e| shared.on_connection_lost(&e)),
+            e = shared.ended() => Err(e),
+        }
+    }
+
+    /// Waits for the peer's next unidirectional stream.
+    pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
+        let shared = self.shared();
+        let recv = shared
+            .wait_for(&shared.wakers.uni, |q| q.uni.pop_front())
+            .await?;
+        Ok(RecvStream::new(recv, self.handle.clone()))
+    }
+
+    /// Waits for the peer's next bidirectional stream.
+    pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let shared = self.shared();
+        let (send, recv) = shared
+            .wait_for(&shared.wakers.bi, |q| q.bi.pop_front())
+            .await?;
+        Ok((
+            SendStream::new(send, self.handle.clone()),
+            RecvStream::new(recv, self.handle.clone()),
+        ))
+    }
+
+    /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
+    pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
+        let send = self.or_ended(self.shared().conn.quic.open_uni()).await?;
+        let mut stream = SendStream::new(send, self.handle.clone());
+        stream
+            .write_header(wt_proto::stream::uni_ty::WEBTRANSPORT)
+            .await?;
+        Ok(stream)
+    }
+
+    /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
+    pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let (send, recv) = self.or_ended(self.shared().conn.quic.open_bi()).await?;
+        let mut stream = SendStream::new(send, self.handle.clone());
+        stream
+            .write_header(wt_proto::frame::ty::WEBTRANSPORT_STREAM)
+            .await?;
+        Ok((stream, RecvStream::new(recv, self.handle.clone())))
+    }
+
+    /// Sends an unreliable datagram of at most [`Session::max_datagram_size`] bytes.
+    pub fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError> {
+        let shared = self.shared();
+        shared.check()?;
+        let quic = &shared.conn.quic;
+        let prefix = wt_proto::datagram::header_len(shared.id);
+        let max = quic
+            .max_datagram_size()
+            .ok_or(SessionError::DatagramsUnsupported)?;
+        if payload.len() + prefix > max {
+            return Err(SessionError::DatagramTooLarge {
+                size: payload.len(),
+                max: max.saturating_sub(prefix),
+            });
+        }
+        let mut buf = BytesMut::with_capacity(prefix + payload.len());
+        wt_proto::datagram::encode_header(shared.id, &mut buf);
+        buf.extend_from_slice(&payload);
+        quic.send_datagram(buf.freeze()).map_err(|e| match e {
+            quinn::SendDatagramError::ConnectionLost(e) => shared.on_connection_lost(&e),
+            quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge {
+                size: payload.len(),
+                max: max.saturating_sub(prefix),
+            },
+            _ => SessionError::DatagramsUnsupported,
+        })
+    }
+
+    /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept
+    /// datagrams. It follows the path MTU, so it can grow after the connection starts.
+    pub async fn max_datagram_size(&self) -> usize {
+        let shared = self.shared();
+        let prefix = wt_proto::datagram::header_len(shared.id);
+        shared
+            .conn
+            .quic
+            .max_datagram_size()
+            .map_or(0, |m| m.saturating_sub(prefix))
+    }
+
+    /// Waits for the next datagram.
+    pub async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
+        let shared = self.shared();
+        shared
+            .wait_for(&shared.wakers.datagram, |q| q.datagrams.pop_front())
+            .await
+    }
+
+    /// Closes the session now with `code` and `reason` (truncated to 1024 bytes at a character
+    /// boundary). Pending and later operations fail with a locally-closed error. See the type's
+    /// documentation for graceful shutdown.
+    pub fn close(&self, code: u32, reason: &str) {
+        self.shared().close_local(code, reason);
+    }
+
+    /// Waits until the session ends and returns why: [`SessionError::Closed`] with the code,
+    /// reason and side, or [`SessionError::ConnectionLost`].
+    pub async fn closed(&self) -> SessionError {
+        self.shared().ended().await
+    }
+
+    /// Why the session ended, or `None` while it is open.
+    pub fn close_reason(&self) -> Option<SessionError> {
+        self.shared().close_reason()
+    }
+
+    /// The peer's public key (SubjectPublicKeyInfo, DER) when this endpoint's policy required
+    /// client authentication (on a server) or the server presented a certificate (on a client:
+    /// the server's key); `None` on a server that did not require client authentication.
+    pub fn peer_key(&self) -> Option<&SubjectPublicKeyInfoDer<'static>> {
+        self.shared().conn.peer_key.as_ref()
+    }
+
+    /// The underlying QUIC connection, for statistics and facts (RTT, addresses, congestion).
+    ///
+    /// # Safety
+    /// Do not open, accept, or close streams, send or read datagrams, or close the connection
+    /// through it: that bypasses the WebTransport framing and breaks this and every other
+    /// session on the connection. Reading facts is safe.
+    pub unsafe fn as_quic(&self) -> &quinn::Connection {
+        &self.shared().conn.quic
+    }
+
+    /// The URL of the session request.
+    pub fn url(&self) -> &http::Uri {
+        &self.shared().url
+    }
+
+    /// The draft negotiated for this session.
+    pub fn draft(&self) -> Draft {
+        self.shared().draft
+    }
+
+    /// The subprotocol the server selected (`WT-Protocol`), if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.shared().protocol.as_deref()
+    }
+
+    /// The session id: the QUIC stream id of its CONNECT stream.
+    pub fn id(&self) -> u64 {
+        self.shared().id
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.shared().conn.remote_address()
+    }
+
+    /// The current smoothed round-trip time estimate.
+    pub fn rtt(&self) -> Duration {
+        self.shared().conn.quic.rtt()
+    }
+
+    /// Transport statistics of the connection carrying the session.
+    pub fn stats(&self) -> quinn::ConnectionStats {
+        self.shared().conn.quic.stats()
+    }
+}
+
+impl wt_session::Session for Session {
+    type SendStream = SendStream;
+    type RecvStream = RecvStream;
+
+    async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
+        Session::accept_uni(self).await
+    }
+    async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        Session::accept_bi(self).await
+    }
+    async fn open_uni(&self) -> Result<SendStream, SessionError> {
+        Session::open_uni(self).await
+    }
+    async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        Session::open_bi(self).await
+    }
+    fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError> {
+        Session::send_datagram(self, payload)
+    }
+    async fn max_datagram_size(&self) -> usize {
+        Session::max_datagram_size(self).await
+    }
+    async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
+        Session::recv_datagram(self).await
+    }
+    fn close(&self, code: u32, reason: &str) {
+        Session::close(self, code, reason)
+    }
+    async fn closed(&self) -> SessionError {
+        Session::closed(self).await
+    }
+    fn close_reason(&self) -> Option<SessionError> {
+        Session::close_reason(self)
+    }
+}

@@ -1,0 +1,337 @@
+//! WebTransport streams over quinn streams: the session's reference, the stream header on open,
+//! and the translation of codes between the application's u32 space and HTTP/3's (draft §4.4).
+//!
+//! The data path is quinn's own: each call goes straight to the quinn stream, with one atomic
+//! load to refuse work on an ended session. No task, lock or copy is added per byte.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use wt_proto::error_code::h3_to_app;
+use wt_proto::H3Code;
+use wt_session::{SessionError, StreamError};
+
+use crate::conn::code;
+use crate::session::Handle;
+
+/// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
+/// range that fit in 32 bits pass through unchanged: some draft-02 implementations send the
+/// application code unmapped.
+fn app_code(c: quinn::VarInt) -> Option<u32> {
+    let c = c.into_inner();
+    if c == H3Code::WT_SESSION_GONE.0 {
+        return None;
+    }
+    h3_to_app(c).or_else(|| u32::try_from(c).ok())
+}
+
+fn wire_code(app: u32) -> quinn::VarInt {
+    quinn::VarInt::from_u64(wt_proto::error_code::app_to_h3(app)).unwrap_or(quinn::VarInt::MAX)
+}
+
+/// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
+/// the session has ended, in which case it is reset with WT_SESSION_GONE.
+pub struct SendStream {
+    inner: quinn::SendStream,
+    session: Arc<Handle>,
+}
+
+impl std::fmt::Debug for SendStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendStream")
+            .field("id", &self.inner.id())
+            .finish()
+    }
+}
+
+impl SendStream {
+    pub(crate) fn new(inner: quinn::SendStream, session: Arc<Handle>) -> Self {
+        SendStream { inner, session }
+    }
+
+    /// Writes the stream header: the uni stream type or bidi signal, then the session id.
+    pub(crate) async fn write_header(&mut self, ty: u64) -> Result<(), SessionError> {
+        let mut buf = BytesMut::with_capacity(16);
+        wt_proto::varint::encode(ty, &mut buf);
+        wt_proto::varint::encode(self.session.shared.id, &mut buf);
+        self.inner
+            .write_chunk(buf.freeze())
+            .await
+            .map_err(|e| match self.error(e) {
+                StreamError::Session(e) => e,
+                other => SessionError::ConnectionLost(other.to_string()),
+            })
+    }
+
+    fn live(&mut self) -> Result<(), StreamError> {
+        if self.session.shared.is_ended() {
+            let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
+            return Err(self.session_error());
+        }
+        Ok(())
+    }
+
+    fn session_error(&self) -> StreamError {
+        let shared = &self.session.shared;
+        StreamError::Session(
+            shared
+                .close_reason()
+                .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
+        )
+    }
+
+    fn error(&self, e: quinn::WriteError) -> StreamError {
+        match e {
+            quinn::WriteError::Stopped(c) => {
+                app_code(c).map_or_else(|| self.session_error(), StreamError::Stopped)
+            }
+            quinn::WriteError::ConnectionLost(e) => {
+                StreamError::Session(self.session.shared.on_connection_lost(&e))
+            }
+            quinn::WriteError::ClosedStream if self.session.shared.is_ended() => {
+                self.session_error()
+            }
+            quinn::WriteError::ClosedStream => StreamError::ClosedStream,
+            quinn::WriteError::ZeroRttRejected => {
+                StreamError::Session(SessionError::ConnectionLost("0-RTT rejected".into()))
+            }
+        }
+    }
+
+    /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
+    pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
+        self.live()?;
+        self.inner.write(buf).await.map_err(|e| self.error(e))
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
+        self.live()?;
+        self.inner.write_all(buf).await.map_err(|e| self.error(e))
+    }
+
+    /// Writes a whole chunk without copying it.
+    pub async fn write_chunk(&mut self, chunk: Bytes) -> Result<(), StreamError> {
+        self.live()?;
+        self.inner
+            .write_chunk(chunk)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Ends the stream cleanly after what was written.
+    pub fn finish(&mut self) -> Result<(), StreamError> {
+        self.live()?;
+        self.inner.finish().map_err(|_| StreamError::ClosedStream)
+    }
+
+    /// Abandons the stream; the peer's reads fail with [`StreamError::Reset`] carrying `code`.
+    pub fn reset(&mut self, code: u32) -> Result<(), StreamError> {
+        self.inner
+            .reset(wire_code(code))
+            .map_err(|_| StreamError::ClosedStream)
+    }
+
+    /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after [`SendStream::finish`],
+    /// has received all data (`Ok(None)`).
+    pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
+        match self.inner.stopped().await {
+            Ok(None) => Ok(None),
+            Ok(Some(c)) => app_code(c).map(Some).ok_or_else(|| self.session_error()),
+            Err(quinn::StoppedError::ConnectionLost(e)) => Err(StreamError::Session(
+                self.session.shared.on_connection_lost(&e),
+            )),
+            Err(quinn::StoppedError::ZeroRttRejected) => Err(StreamError::Session(
+                SessionError::ConnectionLost("0-RTT rejected".into()),
+            )),
+        }
+    }
+
+    /// Sets the priority among this connection's streams; higher is sent first. Default 0.
+    pub fn set_priority(&mut self, priority: i32) -> Result<(), StreamError> {
+        self.inner
+            .set_priority(priority)
+            .map_err(|_| StreamError::ClosedStream)
+    }
+
+    /// The QUIC stream id.
+    pub fn id(&self) -> u64 {
+        self.inner.id().into()
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if self.session.shared.is_ended() {
+            let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for SendStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Err(e) = self.live() {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
+        }
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.inner), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.inner), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.inner), cx)
+    }
+}
+
+/// The receiving half of a WebTransport stream. Dropping it before the end asks the peer to
+/// stop sending.
+pub struct RecvStream {
+    inner: quinn::RecvStream,
+    session: Arc<Handle>,
+}
+
+impl std::fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("id", &self.inner.id())
+            .finish()
+    }
+}
+
+impl RecvStream {
+    pub(crate) fn new(inner: quinn::RecvStream, session: Arc<Handle>) -> Self {
+        RecvStream { inner, session }
+    }
+
+    fn live(&mut self) -> Result<(), StreamError> {
+        if self.session.shared.is_ended() {
+            let _ = self.inner.stop(code(H3Code::WT_SESSION_GONE));
+            return Err(self.session_error());
+        }
+        Ok(())
+    }
+
+    fn session_error(&self) -> StreamError {
+        let shared = &self.session.shared;
+        StreamError::Session(
+            shared
+                .close_reason()
+                .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
+        )
+    }
+
+    fn error(&self, e: quinn::ReadError) -> StreamError {
+        match e {
+            quinn::ReadError::Reset(c) => {
+                app_code(c).map_or_else(|| self.session_error(), StreamError::Reset)
+            }
+            quinn::ReadError::ConnectionLost(e) => {
+                StreamError::Session(self.session.shared.on_connection_lost(&e))
+            }
+            quinn::ReadError::ClosedStream if self.session.shared.is_ended() => {
+                self.session_error()
+            }
+            quinn::ReadError::ClosedStream | quinn::ReadError::IllegalOrderedRead => {
+                StreamError::ClosedStream
+            }
+            quinn::ReadError::ZeroRttRejected => {
+                StreamError::Session(SessionError::ConnectionLost("0-RTT rejected".into()))
+            }
+        }
+    }
+
+    /// Reads into `buf`; `Ok(None)` at the end of the stream.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
+        self.live()?;
+        self.inner.read(buf).await.map_err(|e| self.error(e))
+    }
+
+    /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
+    pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
+        self.live()?;
+        match self.inner.read_chunk(max, true).await {
+            Ok(chunk) => Ok(chunk.map(|c| c.bytes)),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Fills `buf` completely, or fails with [`StreamError::UnexpectedEnd`].
+    pub async fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), StreamError> {
+        wt_session::RecvStream::read_exact(self, buf).await
+    }
+
+    /// Reads the rest of the stream, failing with [`StreamError::TooLong`] past `limit` bytes.
+    pub async fn read_to_end(&mut self, limit: usize) -> Result<Vec<u8>, StreamError> {
+        wt_session::RecvStream::read_to_end(self, limit).await
+    }
+
+    /// Asks the peer to stop sending; its writes fail with [`StreamError::Stopped`] carrying `code`.
+    pub fn stop(&mut self, code: u32) -> Result<(), StreamError> {
+        self.inner
+            .stop(wire_code(code))
+            .map_err(|_| StreamError::ClosedStream)
+    }
+
+    /// The QUIC stream id.
+    pub fn id(&self) -> u64 {
+        self.inner.id().into()
+    }
+}
+
+impl tokio::io::AsyncRead for RecvStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Err(e) = self.live() {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
+        }
+        tokio::io::AsyncRead::poll_read(Pin::new(&mut self.inner), cx, buf)
+    }
+}
+
+impl wt_session::SendStream for SendStream {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
+        SendStream::write(self, buf).await
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
+        SendStream::write_all(self, buf).await
+    }
+    async fn write_chunk(&mut self, chunk: Bytes) -> Result<(), StreamError> {
+        SendStream::write_chunk(self, chunk).await
+    }
+    fn finish(&mut self) -> Result<(), StreamError> {
+        SendStream::finish(self)
+    }
+    fn reset(&mut self, code: u32) -> Result<(), StreamError> {
+        SendStream::reset(self, code)
+    }
+    async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
+        SendStream::stopped(self).await
+    }
+    fn set_priority(&mut self, priority: i32) -> Result<(), StreamError> {
+        SendStream::set_priority(self, priority)
+    }
+}
+
+impl wt_session::RecvStream for RecvStream {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
+        RecvStream::read(self, buf).await
+    }
+    async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
+        RecvStream::read_chunk(self, max).await
+    }
+    fn stop(&mut self, code: u32) -> Result<(), StreamError> {
+        RecvStream::stop(self, code)
+    }
+}

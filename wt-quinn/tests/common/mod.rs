@@ -1,0 +1,111 @@
+//! Shared test helpers: a loopback server with a fresh self-signed certificate, and clients that
+//! pin it by hash.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use wt_quinn::{ClientConfig, Endpoint, Identity, ServerConfig, Session, Trust};
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct Server {
+    pub endpoint: Endpoint,
+    pub addr: SocketAddr,
+    pub identity: Identity,
+}
+
+/// A server on `bind` (port 0) with a fresh certificate, built by `tweak`.
+pub fn server_with(
+    bind: &str,
+    tweak: impl FnOnce(wt_quinn::ServerConfigBuilder) -> wt_quinn::ServerConfigBuilder,
+) -> Server {
+    init_tracing();
+    let identity = Identity::self_signed(
+        &["localhost", "127.0.0.1", "::1"],
+        Duration::from_secs(86400),
+    )
+    .unwrap();
+    let builder = ServerConfig::builder()
+        .bind(bind.parse().unwrap())
+        .identity(identity.clone());
+    let endpoint = Endpoint::server(tweak(builder).build().unwrap()).unwrap();
+    let addr = endpoint.local_addrs()[0];
+    Server {
+        endpoint,
+        addr,
+        identity,
+    }
+}
+
+pub fn server(bind: &str) -> Server {
+    server_with(bind, |b| b)
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        match self.addr {
+            SocketAddr::V4(a) => format!("https://127.0.0.1:{}{path}", a.port()),
+            SocketAddr::V6(a) => format!("https://[::1]:{}{path}", a.port()),
+        }
+    }
+
+    pub fn client_with(
+        &self,
+        tweak: impl FnOnce(wt_quinn::ClientConfigBuilder) -> wt_quinn::ClientConfigBuilder,
+    ) -> Endpoint {
+        let builder = ClientConfig::builder().trust(Trust::hashes([self.identity.cert_hash()]));
+        Endpoint::client(tweak(builder).build().unwrap()).unwrap()
+    }
+
+    pub fn client(&self) -> Endpoint {
+        self.client_with(|b| b)
+    }
+
+    /// Connects a client and accepts on the server: (client session, server session).
+    pub async fn pair(&self) -> (Session, Session, Endpoint) {
+        let client = self.client();
+        let url = self.url("/");
+        let (c, s) = tokio::join!(client.connect(&url), async {
+            self.endpoint
+                .accept()
+                .await
+                .expect("server accept")
+                .accept()
+                .await
+        });
+        (
+            c.expect("client connect"),
+            s.expect("server accept"),
+            client,
+        )
+    }
+}
+
+/// Connects `client` to `path` while the server inspects the request with `check` and accepts it.
+pub async fn connect_checked(
+    srv: &Server,
+    client: &Endpoint,
+    path: &str,
+    check: impl FnOnce(&wt_quinn::Request),
+) -> (Result<Session, wt_quinn::ConnectError>, Session) {
+    let url = srv.url(path);
+    let (c, s) = tokio::join!(client.connect(&url), async {
+        let request = srv.endpoint.accept().await.expect("server accept");
+        check(&request);
+        request.accept().await.expect("server-side accept")
+    });
+    (c, s)
+}
+
+/// Runs `fut` with a deadline so a hang fails the test instead of stalling the suite.
+pub async fn within<T>(secs: u64, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .expect("timed out")
+}

@@ -1,0 +1,307 @@
+//! A conformance suite that any backend runs against itself.
+//!
+//! Each check takes a [`Harness`], which makes a fresh connected (client, server) session pair,
+//! and panics with a message naming the broken rule when the backend breaks the contract. The
+//! checks assert behaviour end to end: bytes round-trip exactly, codes and reasons arrive, and
+//! dropping every handle closes the session with code 0. Run them under a time limit (a check
+//! that hangs has failed too); [`run_all`] runs every check.
+//!
+//! ```no_run
+//! # async fn demo<H: wt_session::conformance::Harness>(harness: H) {
+//! wt_session::conformance::run_all(&harness).await;
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::{join, select, Either};
+
+use crate::error::{CloseInfo, Closer, SessionError, StreamError};
+use crate::traits::{RecvStream, SendStream, Session};
+
+/// Makes connected session pairs for the checks.
+pub trait Harness: Sync {
+    /// The backend's session type.
+    type Session: Session;
+
+    /// A fresh pair: (client side, server side), both established.
+    fn pair(&self) -> impl Future<Output = (Self::Session, Self::Session)> + Send;
+
+    /// Sleeps; the suite has no runtime of its own.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs every check in this module, one pair each.
+pub async fn run_all<H: Harness>(h: &H) {
+    bidi_echo(h, 1 << 20).await;
+    uni_echo(h, 1 << 20).await;
+    datagram_echo(h).await;
+    close_code_and_reason(h, false).await;
+    close_code_and_reason(h, true).await;
+    long_reason_is_truncated(h).await;
+    for code in [0, 1, u32::MAX] {
+        reset_code_arrives(h, code).await;
+        stop_code_arrives(h, code).await;
+    }
+    drop_closes_with_code_zero(h).await;
+    operations_fail_after_local_close(h).await;
+}
+
+/// A deterministic test pattern that catches reordering and loss.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8)
+        .collect()
+}
+
+/// Echoes every bidirectional stream the peer opens, until the session ends.
+async fn serve_bidi_echo<S: Session>(session: &S, limit: usize) {
+    while let Ok((mut send, mut recv)) = session.accept_bi().await {
+        if let Ok(data) = recv.read_to_end(limit).await {
+            let _ = send.write_all(&data).await;
+            let _ = send.finish();
+        }
+    }
+}
+
+/// `len` bytes through a bidirectional stream come back byte for byte.
+pub async fn bidi_echo<H: Harness>(h: &H, len: usize) {
+    let (client, server) = h.pair().await;
+    let data = pattern(len);
+    let exchange = async {
+        let (mut send, mut recv) = client.open_bi().await.expect("open_bi");
+        let write = async {
+            send.write_all(&data).await.expect("write_all");
+            send.finish().expect("finish");
+        };
+        let (_, back) = join(write, recv.read_to_end(len + 1)).await;
+        back.expect("read echo")
+    };
+    let back = race(exchange, serve_bidi_echo(&server, len)).await;
+    assert!(
+        back == data,
+        "bidi echo of {len} bytes came back as {} different bytes",
+        back.len()
+    );
+}
+
+/// `len` bytes on a unidirectional stream come back on a new one, byte for byte.
+pub async fn uni_echo<H: Harness>(h: &H, len: usize) {
+    let (client, server) = h.pair().await;
+    let data = pattern(len);
+    let echo = async {
+        let mut recv = server.accept_uni().await.expect("server accept_uni");
+        let got = recv.read_to_end(len).await.expect("server read");
+        let mut send = server.open_uni().await.expect("server open_uni");
+        send.write_chunk(Bytes::from(got))
+            .await
+            .expect("server write_chunk");
+        send.finish().expect("server finish");
+        futures_util::future::pending::<()>().await;
+    };
+    let exchange = async {
+        let mut send = client.open_uni().await.expect("open_uni");
+        send.write_all(&data).await.expect("write_all");
+        send.finish().expect("finish");
+        let mut recv = client.accept_uni().await.expect("client accept_uni");
+        recv.read_to_end(len).await.expect("read echo")
+    };
+    let back = race(exchange, echo).await;
+    assert!(back == data, "uni echo of {len} bytes came back different");
+}
+
+/// Datagrams come back whole; loss is tolerated by resending, corruption is not.
+pub async fn datagram_echo<H: Harness>(h: &H) {
+    let (client, server) = h.pair().await;
+    // Path MTU discovery can raise either side's limit later, never lower it: the smaller of the
+    // two now fits both ways for the whole check.
+    let max = client
+        .max_datagram_size()
+        .await
+        .min(server.max_datagram_size().await);
+    assert!(
+        max >= 1000,
+        "max_datagram_size {max} is implausibly small on loopback"
+    );
+    let echo = async {
+        while let Ok(d) = server.recv_datagram().await {
+            let _ = server.send_datagram(d);
+        }
+    };
+    let exchange = async {
+        for size in [1, 100, max] {
+            let payload = Bytes::from(pattern(size));
+            let got = resend_until_echoed(h, &client, payload.clone()).await;
+            assert_eq!(got, payload, "datagram of {size} bytes came back different");
+        }
+        // Larger than any QUIC packet, whatever the path MTU has grown to.
+        let too_big = client.send_datagram(Bytes::from(vec![0; 65_536]));
+        assert!(
+            matches!(too_big, Err(SessionError::DatagramTooLarge { .. })),
+            "a datagram over max_datagram_size must be refused, got {too_big:?}"
+        );
+    };
+    race(exchange, echo).await;
+}
+
+async fn resend_until_echoed<H: Harness>(h: &H, client: &H::Session, payload: Bytes) -> Bytes {
+    for _ in 0..20 {
+        client
+            .send_datagram(payload.clone())
+            .expect("send_datagram");
+        let recv = pin!(client.recv_datagram());
+        if let Either::Left((got, _)) =
+            select(recv, pin!(h.sleep(Duration::from_millis(250)))).await
+        {
+            return got.expect("recv_datagram");
+        }
+    }
+    panic!(
+        "no datagram of {} bytes came back in 20 tries",
+        payload.len()
+    );
+}
+
+/// A close with a code and a multi-byte UTF-8 reason reaches the other side intact.
+pub async fn close_code_and_reason<H: Harness>(h: &H, server_closes: bool) {
+    let (client, server) = h.pair().await;
+    let (closer, other) = if server_closes {
+        (&server, &client)
+    } else {
+        (&client, &server)
+    };
+    let reason = "fermé — 終わり 🚪";
+    closer.close(4242, reason);
+    let remote = other.closed().await;
+    assert_eq!(
+        remote,
+        SessionError::Closed(CloseInfo::new(Closer::Remote, 4242, reason))
+    );
+    let local = closer.closed().await;
+    assert_eq!(
+        local,
+        SessionError::Closed(CloseInfo::new(Closer::Local, 4242, reason))
+    );
+}
+
+/// A 2000-byte reason arrives truncated to at most 1024 bytes at a character boundary.
+pub async fn long_reason_is_truncated<H: Harness>(h: &H) {
+    let (client, server) = h.pair().await;
+    let reason = "é€".repeat(400); // 2000 bytes: 2-byte and 3-byte characters
+    assert_eq!(reason.len(), 2000);
+    client.close(9, &reason);
+    match server.closed().await {
+        SessionError::Closed(info) => {
+            assert_eq!(info.code, 9);
+            assert!(
+                info.reason.len() <= 1024 && info.reason.len() > 1000,
+                "reason of {} bytes",
+                info.reason.len()
+            );
+            assert!(
+                reason.starts_with(&info.reason),
+                "truncated reason is not a prefix"
+            );
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+/// A reset with `code` reaches the reader as the same code.
+pub async fn reset_code_arrives<H: Harness>(h: &H, code: u32) {
+    let (client, server) = h.pair().await;
+    let (mut send, _recv) = client.open_bi().await.expect("open_bi");
+    send.write_all(b"x").await.expect("write");
+    let (_ssend, mut srecv) = server.accept_bi().await.expect("accept_bi");
+    let mut first = [0u8; 1];
+    srecv.read_exact(&mut first).await.expect("first byte");
+    send.reset(code).expect("reset");
+    let mut rest = [0u8; 16];
+    let got = loop {
+        match srecv.read(&mut rest).await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(got, Err(StreamError::Reset(code)), "reset code {code}");
+}
+
+/// A stop with `code` reaches the writer as the same code.
+pub async fn stop_code_arrives<H: Harness>(h: &H, code: u32) {
+    let (client, server) = h.pair().await;
+    let (mut send, _recv) = client.open_bi().await.expect("open_bi");
+    send.write_all(b"x").await.expect("write");
+    let (_ssend, mut srecv) = server.accept_bi().await.expect("accept_bi");
+    let mut first = [0u8; 1];
+    srecv.read_exact(&mut first).await.expect("first byte");
+    srecv.stop(code).expect("stop");
+    assert_eq!(send.stopped().await, Ok(Some(code)), "stop code {code}");
+}
+
+/// Dropping every handle of one side closes the session with code 0 and an empty reason.
+pub async fn drop_closes_with_code_zero<H: Harness>(h: &H) {
+    let (client, server) = h.pair().await;
+    let (send, recv) = client.open_bi().await.expect("open_bi");
+    let extra = client.clone();
+    drop((client, send, recv));
+    h.sleep(Duration::from_millis(20)).await;
+    assert!(
+        server.close_reason().is_none(),
+        "a live clone must keep the session open"
+    );
+    drop(extra);
+    assert_eq!(
+        server.closed().await,
+        SessionError::Closed(CloseInfo::new(Closer::Remote, 0, ""))
+    );
+}
+
+/// After a local close, every operation fails at once with the local close.
+pub async fn operations_fail_after_local_close<H: Harness>(h: &H) {
+    let (client, _server) = h.pair().await;
+    let pending = client.clone();
+    let waiting = async { pending.accept_bi().await.map(|_| ()) };
+    let closing = async {
+        h.sleep(Duration::from_millis(10)).await;
+        client.close(5, "done");
+        futures_util::future::pending::<()>().await;
+    };
+    let expected = SessionError::Closed(CloseInfo::new(Closer::Local, 5, "done"));
+    assert_eq!(
+        race(waiting, closing).await,
+        Err(expected.clone()),
+        "pending accept_bi"
+    );
+    assert_eq!(
+        client.open_uni().await.err(),
+        Some(expected.clone()),
+        "open_uni"
+    );
+    assert_eq!(
+        client.send_datagram(Bytes::from_static(b"x")),
+        Err(expected.clone()),
+        "send_datagram"
+    );
+    assert_eq!(
+        client.recv_datagram().await,
+        Err(expected.clone()),
+        "recv_datagram"
+    );
+    assert_eq!(client.close_reason(), Some(expected));
+}
+
+/// Runs `main` while `side` works; returns `main`'s output. `side` ending early is fine.
+async fn race<T>(main: impl Future<Output = T>, side: impl Future<Output = ()>) -> T {
+    let main = pin!(main);
+    let side = pin!(async {
+        side.await;
+        futures_util::future::pending::<()>().await
+    });
+    match select(main, side).await {
+        Either::Left((out, _)) => out,
+        Either::Right(((), _)) => unreachable!("side future never completes"),
+    }
+}

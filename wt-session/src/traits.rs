@@ -1,0 +1,151 @@
+//! The backend-neutral traits: [`Session`], [`SendStream`], [`RecvStream`].
+//!
+//! Async at the surface (`impl Future + Send` so they work on multi-threaded executors), with no
+//! backend types in any signature. Stream methods take `&mut self` because a stream has one
+//! reader or writer at a time; sessions take `&self` and are `Clone`.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use crate::error::{SessionError, StreamError};
+
+/// The sending half of a WebTransport stream.
+pub trait SendStream: Send + 'static {
+    /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, StreamError>> + Send;
+
+    /// Writes all of `buf`.
+    fn write_all(
+        &mut self,
+        mut buf: &[u8],
+    ) -> impl Future<Output = Result<(), StreamError>> + Send {
+        async move {
+            while !buf.is_empty() {
+                let n = self.write(buf).await?;
+                buf = &buf[n..];
+            }
+            Ok(())
+        }
+    }
+
+    /// Writes a whole chunk without copying it.
+    fn write_chunk(&mut self, chunk: Bytes)
+        -> impl Future<Output = Result<(), StreamError>> + Send;
+
+    /// Ends the stream cleanly (FIN) after everything written so far.
+    fn finish(&mut self) -> Result<(), StreamError>;
+
+    /// Abandons the stream, telling the peer `code`; unsent data is discarded.
+    fn reset(&mut self, code: u32) -> Result<(), StreamError>;
+
+    /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after `finish`, until the
+    /// peer has received everything (`Ok(None)`).
+    fn stopped(&mut self) -> impl Future<Output = Result<Option<u32>, StreamError>> + Send;
+
+    /// Sets the stream's send priority relative to the session's other streams; higher first.
+    fn set_priority(&mut self, priority: i32) -> Result<(), StreamError>;
+}
+
+/// The receiving half of a WebTransport stream.
+pub trait RecvStream: Send + 'static {
+    /// Reads into `buf`; `Ok(None)` at the end of the stream.
+    fn read(
+        &mut self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<Option<usize>, StreamError>> + Send;
+
+    /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
+    fn read_chunk(
+        &mut self,
+        max: usize,
+    ) -> impl Future<Output = Result<Option<Bytes>, StreamError>> + Send;
+
+    /// Fills `buf` completely, or fails with [`StreamError::UnexpectedEnd`].
+    fn read_exact(
+        &mut self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<(), StreamError>> + Send {
+        async move {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match self.read(&mut buf[filled..]).await? {
+                    Some(n) => filled += n,
+                    None => {
+                        return Err(StreamError::UnexpectedEnd {
+                            read: filled,
+                            wanted: buf.len(),
+                        })
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Reads the rest of the stream, failing with [`StreamError::TooLong`] past `limit` bytes.
+    fn read_to_end(
+        &mut self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<u8>, StreamError>> + Send {
+        async move {
+            let mut out = Vec::new();
+            while let Some(chunk) = self.read_chunk(64 * 1024).await? {
+                if out.len() + chunk.len() > limit {
+                    return Err(StreamError::TooLong { limit });
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Asks the peer to stop sending, with `code`; later reads fail.
+    fn stop(&mut self, code: u32) -> Result<(), StreamError>;
+}
+
+/// A WebTransport session.
+///
+/// Cloning gives another handle to the same session. A backend closes the session by itself,
+/// with code 0 and an empty reason, when every handle and every stream is dropped.
+pub trait Session: Clone + Send + Sync + 'static {
+    /// The backend's sending stream.
+    type SendStream: SendStream;
+    /// The backend's receiving stream.
+    type RecvStream: RecvStream;
+
+    /// Waits for the peer's next unidirectional stream.
+    fn accept_uni(&self) -> impl Future<Output = Result<Self::RecvStream, SessionError>> + Send;
+
+    /// Waits for the peer's next bidirectional stream.
+    fn accept_bi(
+        &self,
+    ) -> impl Future<Output = Result<(Self::SendStream, Self::RecvStream), SessionError>> + Send;
+
+    /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
+    fn open_uni(&self) -> impl Future<Output = Result<Self::SendStream, SessionError>> + Send;
+
+    /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
+    fn open_bi(
+        &self,
+    ) -> impl Future<Output = Result<(Self::SendStream, Self::RecvStream), SessionError>> + Send;
+
+    /// Sends an unreliable datagram; it may be lost, but never arrives in part.
+    fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError>;
+
+    /// The largest datagram payload [`Session::send_datagram`] takes now (0 if unsupported).
+    fn max_datagram_size(&self) -> impl Future<Output = usize> + Send;
+
+    /// Waits for the next datagram from the peer.
+    fn recv_datagram(&self) -> impl Future<Output = Result<Bytes, SessionError>> + Send;
+
+    /// Closes the session at once with `code` and `reason` (truncated to 1024 bytes at a
+    /// character boundary). Pending and later operations fail with a locally-closed error.
+    fn close(&self, code: u32, reason: &str);
+
+    /// Waits until the session ends and returns why.
+    fn closed(&self) -> impl Future<Output = SessionError> + Send;
+
+    /// Why the session ended, or `None` while it is open.
+    fn close_reason(&self) -> Option<SessionError>;
+}
