@@ -1,1 +1,5 @@
-//! Placeholder
+//! Programs and building blocks for trying WebTransport: the echo service that `wt serve` runs,
+//! the browser tests use, and the interop tests check other implementations against.
+#![warn(missing_docs)]
+
+pub mod echo;
