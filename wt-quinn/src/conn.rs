@@ -56,7 +56,7 @@ pub(crate) struct Conn {
 #[derive(Clone)]
 enum PeerSettings {
     Waiting,
-    Got(Arc<Settings>),
+    Got(Arc<Negotiated>),
     /// The connection ended before they arrived.
     Gone,
 }
@@ -121,19 +121,15 @@ impl Conn {
         );
     }
 
-    /// Waits for the peer's SETTINGS; `None` when the connection ends first.
-    pub(crate) async fn peer_settings(&self) -> Option<Arc<Settings>> {
+    /// Waits for the peer's SETTINGS and what they mean for WebTransport; `None` when the
+    /// connection ends first.
+    pub(crate) async fn negotiated(&self) -> Option<Arc<Negotiated>> {
         let mut rx = self.peer_settings.subscribe();
         let waited = rx.wait_for(|s| !matches!(s, PeerSettings::Waiting)).await;
         match waited.as_deref() {
-            Ok(PeerSettings::Got(settings)) => Some(settings.clone()),
+            Ok(PeerSettings::Got(n)) => Some(n.clone()),
             _ => None,
         }
-    }
-
-    /// The draft both sides speak, once the peer's SETTINGS arrived.
-    pub(crate) fn negotiated(&self, peer: &Settings) -> Option<Draft> {
-        settings::negotiate(&self.drafts, peer)
     }
 
     pub(crate) fn session_count(&self) -> usize {
@@ -244,8 +240,68 @@ impl Conn {
 
     fn on_settings(&self, settings: Settings) {
         tracing::debug!(remote = %self.quic.remote_address(), ?settings, "peer SETTINGS");
+        let peer_role = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        let negotiated = Negotiated::new(peer_role, &self.drafts, &self.local, settings);
+        if let Err(why) = &negotiated.draft {
+            tracing::warn!(remote = %self.quic.remote_address(), why, "no usable WebTransport draft with this peer");
+            // Drafts that define WT_REQUIREMENTS_NOT_MET refuse the whole connection with it.
+            let announced = settings::negotiate(&self.drafts, &negotiated.settings);
+            if announced.is_some_and(Draft::has_requirements_not_met_code) {
+                self.fail(H3Code::WT_REQUIREMENTS_NOT_MET, why);
+            }
+        }
         self.peer_settings
-            .send_replace(PeerSettings::Got(Arc::new(settings)));
+            .send_replace(PeerSettings::Got(Arc::new(negotiated)));
+    }
+}
+
+/// What the peer's SETTINGS mean for WebTransport on this connection.
+pub(crate) struct Negotiated {
+    /// The peer's SETTINGS.
+    pub(crate) settings: Settings,
+    /// The newest draft both sides announce and whose requirements the peer meets, or why
+    /// there is none.
+    pub(crate) draft: Result<Draft, String>,
+    /// Whether session-level flow control (draft-12+) is on.
+    pub(crate) flow_control: bool,
+    /// How many sessions the peer accepts on this connection.
+    pub(crate) peer_max_sessions: u64,
+}
+
+impl Negotiated {
+    fn new(peer_role: Role, ours: &[Draft], local: &Settings, settings: Settings) -> Self {
+        let draft = settings::negotiate_strict(peer_role, ours, &settings).ok_or_else(|| {
+            match settings::negotiate(ours, &settings) {
+                Some(d) => format!(
+                    "the peer announces {d} but its SETTINGS lack {}",
+                    settings::missing_requirements(peer_role, d, &settings).join(", ")
+                ),
+                None => format!(
+                    "the peer's SETTINGS enable none of the drafts {}",
+                    ours.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        });
+        let flow_control = draft
+            .as_ref()
+            .is_ok_and(|&d| settings::flow_control_enabled(d, local, &settings));
+        let peer_max_sessions = draft
+            .as_ref()
+            .ok()
+            .and_then(|&d| settings.max_sessions(d))
+            .unwrap_or(1);
+        Negotiated {
+            settings,
+            draft,
+            flow_control,
+            peer_max_sessions,
+        }
     }
 }
 

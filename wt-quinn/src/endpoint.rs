@@ -197,13 +197,8 @@ impl Endpoint {
                 .close_reason()
                 .map_or_else(|| "connection closed".into(), |e| e.to_string()),
         };
-        let peer = conn.peer_settings().await.ok_or_else(|| lost(&conn))?;
-        let draft = conn.negotiated(&peer).ok_or_else(|| {
-            ConnectError::NotSupported(format!(
-                "its SETTINGS enable none of the drafts {:?}",
-                conn.drafts
-            ))
-        })?;
+        let peer = conn.negotiated().await.ok_or_else(|| lost(&conn))?;
+        let draft = peer.draft.clone().map_err(ConnectError::NotSupported)?;
         let (mut send, recv) = conn.quic.open_bi().await.map_err(|_| lost(&conn))?;
         let mut request = ConnectRequest::new(&target.uri, draft.protocol())
             .map_err(|e| ConnectError::Protocol(e.to_string()))?;

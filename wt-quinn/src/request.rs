@@ -15,7 +15,7 @@ use wt_proto::qpack;
 use wt_proto::H3Code;
 use wt_session::SessionError;
 
-use crate::conn::{code, Conn, MAX_FRAME_PAYLOAD};
+use crate::conn::{code, Conn, Negotiated, MAX_FRAME_PAYLOAD};
 use crate::io::{FrameReader, ReadFail};
 use crate::policy::SessionInfo;
 use crate::session::{read_capsules, Session, SessionShared};
@@ -53,7 +53,7 @@ pub(crate) async fn handle(
         }
     };
     // Draft §3.1: no WebTransport request is processed before the client's SETTINGS.
-    let Some(peer) = conn.peer_settings().await else {
+    let Some(peer) = conn.negotiated().await else {
         return;
     };
     let status = match admit(&conn, &peer, &request) {
@@ -65,14 +65,13 @@ pub(crate) async fn handle(
 }
 
 /// Which draft the session speaks, or the status refusing it.
-fn admit(
-    conn: &Conn,
-    peer: &wt_proto::settings::Settings,
-    request: &ConnectRequest,
-) -> Result<Draft, StatusCode> {
-    let Some(draft) = conn.negotiated(peer) else {
-        tracing::debug!("client SETTINGS enable no WebTransport draft this server speaks");
-        return Err(StatusCode::BAD_REQUEST);
+fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Draft, StatusCode> {
+    let draft = match &peer.draft {
+        Ok(draft) => *draft,
+        Err(why) => {
+            tracing::info!(remote = %conn.remote_address(), why, "refusing session request: no common WebTransport draft");
+            return Err(StatusCode::BAD_REQUEST);
+        }
     };
     if request.protocol() != draft.protocol() {
         tracing::debug!(protocol = request.protocol(), %draft, "CONNECT :protocol does not match the negotiated draft");

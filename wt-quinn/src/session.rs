@@ -85,7 +85,9 @@ pub(crate) struct SessionShared {
     /// Mirrors `state.life.is_ended()` so the stream data path can check it without a lock.
     ended: AtomicBool,
     wakers: Wakers,
-    connect_send: Mutex<Option<quinn::SendStream>>,
+    /// The CONNECT stream's sending side: capsules go out here. An async lock keeps capsules
+    /// in order (a drain before the close) without blocking a runtime thread.
+    connect_send: tokio::sync::Mutex<Option<quinn::SendStream>>,
 }
 
 impl SessionShared {
@@ -109,7 +111,7 @@ impl SessionShared {
             }),
             ended: AtomicBool::new(false),
             wakers: Wakers::default(),
-            connect_send: Mutex::new(Some(connect_send)),
+            connect_send: tokio::sync::Mutex::new(Some(connect_send)),
         })
     }
 
@@ -193,14 +195,9 @@ impl SessionShared {
         }
         tracing::debug!(session = self.id, code, reason, "closing session");
         let left = self.conn.unregister(self.id);
-        let send = self
-            .connect_send
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let quic = self.conn.quic.clone();
+        let shared = self.clone();
         self.conn.rt.spawn(async move {
-            if let Some(mut send) = send {
+            if let Some(mut send) = shared.connect_send.lock().await.take() {
                 let mut buf = BytesMut::new();
                 capsule.encode_in_data_frame(&mut buf);
                 if send.write_all(&buf).await.is_ok() && send.finish().is_ok() {
@@ -209,45 +206,75 @@ impl SessionShared {
             }
             if left == 0 {
                 let mapped = quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
-                quic.close(mapped, reason.as_bytes());
+                shared.conn.quic.close(mapped, reason.as_bytes());
             }
         });
     }
 
     /// The peer closed the session (capsule, or a FIN without one).
-    fn close_remote(&self, code: u32, reason: String) {
+    fn close_remote(self: &Arc<Self>, code: u32, reason: String) {
         if !self.end(|life| life.close(CloseInfo::new(Closer::Remote, code, reason.clone()))) {
             return;
         }
         tracing::debug!(session = self.id, code, reason, "peer closed session");
         self.conn.unregister(self.id);
         // Answer with our FIN on the CONNECT stream (draft §5: the stream is closed both ways).
-        if let Some(mut send) = self
-            .connect_send
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = send.finish();
-        }
+        self.end_connect_stream(None);
     }
 
     /// The session failed for a reason other than a close (a protocol error on the CONNECT
     /// stream, or a reset of it).
-    fn abort(&self, what: String, stream_code: Option<H3Code>) {
+    fn abort(self: &Arc<Self>, what: String, stream_code: Option<H3Code>) {
         if !self.end(|life| life.lose(what.clone())) {
             return;
         }
         tracing::debug!(session = self.id, what, "session aborted");
         self.conn.unregister(self.id);
-        if let Some(mut send) = self
-            .connect_send
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = send.reset(code(stream_code.unwrap_or(H3Code::WT_SESSION_GONE)));
+        self.end_connect_stream(Some(stream_code.unwrap_or(H3Code::WT_SESSION_GONE)));
+    }
+
+    /// Finishes (`None`) or resets the CONNECT stream's sending side.
+    fn end_connect_stream(self: &Arc<Self>, reset: Option<H3Code>) {
+        let shared = self.clone();
+        self.conn.rt.spawn(async move {
+            if let Some(mut send) = shared.connect_send.lock().await.take() {
+                let _ = match reset {
+                    None => send.finish(),
+                    Some(c) => send.reset(code(c)),
+                };
+            }
+        });
+    }
+
+    /// Asks the peer to wind the session down (WT_DRAIN_SESSION); true when this call did.
+    pub(crate) fn drain_local(self: &Arc<Self>) -> bool {
+        if !self.state().life.drain(Closer::Local) {
+            return false;
         }
+        self.wakers.state.notify_waiters();
+        let shared = self.clone();
+        self.conn.rt.spawn(async move {
+            if let Some(send) = shared.connect_send.lock().await.as_mut() {
+                let mut buf = BytesMut::new();
+                Capsule::DrainSession.encode_in_data_frame(&mut buf);
+                let _ = send.write_all(&buf).await;
+            }
+        });
+        true
+    }
+
+    /// The peer asked to wind down (a drain capsule, or GOAWAY on the connection).
+    pub(crate) fn drain_remote(&self) {
+        if self.state().life.drain(Closer::Remote) {
+            self.wakers.state.notify_waiters();
+        }
+    }
+
+    /// Resolves once the session is draining or has ended.
+    pub(crate) async fn draining(&self) {
+        let _ = self
+            .wait_for(&self.wakers.state, |st| st.life.is_draining().then_some(()))
+            .await;
     }
 
     /// The connection ended; a close with a WebTransport code in its CONNECTION_CLOSE counts as
@@ -290,7 +317,7 @@ impl SessionShared {
     async fn wait_for<T>(
         &self,
         notify: &Notify,
-        mut take: impl FnMut(&mut Queues) -> Option<T>,
+        mut take: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T, SessionError> {
         loop {
             let mut notified = pin!(notify.notified());
@@ -298,7 +325,7 @@ impl SessionShared {
             {
                 let mut st = self.state();
                 st.life.check()?;
-                if let Some(v) = take(&mut st.queues) {
+                if let Some(v) = take(&mut st) {
                     // Pass the wake-up on: more items may be queued for other waiters.
                     if !st.queues.uni.is_empty()
                         || !st.queues.bi.is_empty()
@@ -382,13 +409,7 @@ fn drain_capsules(
                 shared.close_remote(code, reason);
                 return Ok(());
             }
-            Capsule::DrainSession => {
-                let mut st = shared.state();
-                if st.life.drain(Closer::Remote) {
-                    drop(st);
-                    shared.wakers.state.notify_waiters();
-                }
-            }
+            Capsule::DrainSession => shared.drain_remote(),
             Capsule::Datagram(payload) => shared.push_datagram(payload),
             other => tracing::trace!(session = shared.id, ?other, "ignoring capsule"),
         }
@@ -469,7 +490,7 @@ impl Session {
     pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
         let shared = self.shared();
         let recv = shared
-            .wait_for(&shared.wakers.uni, |q| q.uni.pop_front())
+            .wait_for(&shared.wakers.uni, |q| q.queues.uni.pop_front())
             .await?;
         Ok(RecvStream::new(recv, self.handle.clone()))
     }
@@ -478,7 +499,7 @@ impl Session {
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let shared = self.shared();
         let (send, recv) = shared
-            .wait_for(&shared.wakers.bi, |q| q.bi.pop_front())
+            .wait_for(&shared.wakers.bi, |q| q.queues.bi.pop_front())
             .await?;
         Ok((
             SendStream::new(send, self.handle.clone()),
@@ -550,7 +571,7 @@ impl Session {
     pub async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         let shared = self.shared();
         shared
-            .wait_for(&shared.wakers.datagram, |q| q.datagrams.pop_front())
+            .wait_for(&shared.wakers.datagram, |q| q.queues.datagrams.pop_front())
             .await
     }
 
@@ -559,6 +580,18 @@ impl Session {
     /// documentation for graceful shutdown.
     pub fn close(&self, code: u32, reason: &str) {
         self.shared().close_local(code, reason);
+    }
+
+    /// Asks the peer to wind the session down (sends WT_DRAIN_SESSION): it should finish what
+    /// it is doing and close. The session keeps working meanwhile; nothing is refused.
+    pub fn drain(&self) {
+        self.shared().drain_local();
+    }
+
+    /// Resolves when the session is asked to wind down (by the peer's WT_DRAIN_SESSION, by an
+    /// HTTP/3 GOAWAY on its connection, or by [`Session::drain`] here) or has ended.
+    pub async fn draining(&self) {
+        self.shared().draining().await
     }
 
     /// Waits until the session ends and returns why: [`SessionError::Closed`] with the code,

@@ -32,6 +32,25 @@ fn wire_code(app: u32) -> quinn::VarInt {
     quinn::VarInt::from_u64(wt_proto::error_code::app_to_h3(app)).unwrap_or(quinn::VarInt::MAX)
 }
 
+/// Runs `op` unless the session ends first (`None`). The session's waker is only registered
+/// when `op` has to wait, so an operation that completes at once costs nothing extra.
+async fn until_ended<T>(session: &Handle, op: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        v = op => Some(v),
+        _ = session.shared.ended() => None,
+    }
+}
+
+fn session_error(session: &Handle) -> StreamError {
+    StreamError::Session(
+        session
+            .shared
+            .close_reason()
+            .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
+    )
+}
+
 /// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
 /// the session has ended, in which case it is reset with WT_SESSION_GONE.
 pub struct SendStream {
@@ -67,20 +86,21 @@ impl SendStream {
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
-        if self.session.shared.is_ended() {
-            let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
-            return Err(self.session_error());
+        match self.session.shared.is_ended() {
+            true => Err(self.gone()),
+            false => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The session ended: reset the stream (draft: every stream of an ended session is reset
+    /// with WT_SESSION_GONE) and report the session's end.
+    fn gone(&mut self) -> StreamError {
+        let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
+        self.session_error()
     }
 
     fn session_error(&self) -> StreamError {
-        let shared = &self.session.shared;
-        StreamError::Session(
-            shared
-                .close_reason()
-                .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
-        )
+        session_error(&self.session)
     }
 
     fn error(&self, e: quinn::WriteError) -> StreamError {
@@ -104,22 +124,28 @@ impl SendStream {
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        self.inner.write(buf).await.map_err(|e| self.error(e))
+        match until_ended(&self.session, self.inner.write(buf)).await {
+            Some(r) => r.map_err(|e| self.error(e)),
+            None => Err(self.gone()),
+        }
     }
 
     /// Writes all of `buf`.
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
         self.live()?;
-        self.inner.write_all(buf).await.map_err(|e| self.error(e))
+        match until_ended(&self.session, self.inner.write_all(buf)).await {
+            Some(r) => r.map_err(|e| self.error(e)),
+            None => Err(self.gone()),
+        }
     }
 
     /// Writes a whole chunk without copying it.
     pub async fn write_chunk(&mut self, chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
-        self.inner
-            .write_chunk(chunk)
-            .await
-            .map_err(|e| self.error(e))
+        match until_ended(&self.session, self.inner.write_chunk(chunk)).await {
+            Some(r) => r.map_err(|e| self.error(e)),
+            None => Err(self.gone()),
+        }
     }
 
     /// Ends the stream cleanly after what was written.
@@ -138,7 +164,10 @@ impl SendStream {
     /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after [`SendStream::finish`],
     /// has received all data (`Ok(None)`).
     pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
-        match self.inner.stopped().await {
+        let Some(stopped) = until_ended(&self.session, self.inner.stopped()).await else {
+            return Err(self.gone());
+        };
+        match stopped {
             Ok(None) => Ok(None),
             Ok(Some(c)) => app_code(c).map(Some).ok_or_else(|| self.session_error()),
             Err(quinn::StoppedError::ConnectionLost(e)) => Err(StreamError::Session(
@@ -213,20 +242,20 @@ impl RecvStream {
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
-        if self.session.shared.is_ended() {
-            let _ = self.inner.stop(code(H3Code::WT_SESSION_GONE));
-            return Err(self.session_error());
+        match self.session.shared.is_ended() {
+            true => Err(self.gone()),
+            false => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The session ended: stop the stream with WT_SESSION_GONE and report the session's end.
+    fn gone(&mut self) -> StreamError {
+        let _ = self.inner.stop(code(H3Code::WT_SESSION_GONE));
+        self.session_error()
     }
 
     fn session_error(&self) -> StreamError {
-        let shared = &self.session.shared;
-        StreamError::Session(
-            shared
-                .close_reason()
-                .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
-        )
+        session_error(&self.session)
     }
 
     fn error(&self, e: quinn::ReadError) -> StreamError {
@@ -252,15 +281,19 @@ impl RecvStream {
     /// Reads into `buf`; `Ok(None)` at the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
         self.live()?;
-        self.inner.read(buf).await.map_err(|e| self.error(e))
+        match until_ended(&self.session, self.inner.read(buf)).await {
+            Some(r) => r.map_err(|e| self.error(e)),
+            None => Err(self.gone()),
+        }
     }
 
     /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
         self.live()?;
-        match self.inner.read_chunk(max, true).await {
-            Ok(chunk) => Ok(chunk.map(|c| c.bytes)),
-            Err(e) => Err(self.error(e)),
+        match until_ended(&self.session, self.inner.read_chunk(max, true)).await {
+            Some(Ok(chunk)) => Ok(chunk.map(|c| c.bytes)),
+            Some(Err(e)) => Err(self.error(e)),
+            None => Err(self.gone()),
         }
     }
 
