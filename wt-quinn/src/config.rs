@@ -9,6 +9,7 @@ use std::time::Duration;
 use wt_proto::draft::Draft;
 
 use crate::cert::Identity;
+use crate::client::ClientOptions;
 use crate::error::CertError;
 use crate::policy::{AllowConnection, Policy};
 use crate::tls::{ClientAuth, ClientIdentity, Trust};
@@ -252,7 +253,8 @@ pub struct ClientConfig {
     pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) transport: Transport,
     pub(crate) protocol: Protocol,
-    pub(crate) origin: Option<String>,
+    pub(crate) options: ClientOptions,
+    pub(crate) pool: bool,
 }
 
 impl ClientConfig {
@@ -278,7 +280,8 @@ pub struct ClientConfigBuilder {
     identity: Option<ClientIdentity>,
     transport: Transport,
     protocol: Protocol,
-    origin: Option<String>,
+    options: ClientOptions,
+    pool: bool,
 }
 
 impl ClientConfigBuilder {
@@ -315,7 +318,28 @@ impl ClientConfigBuilder {
 
     /// Sends this `origin` header with every session request (browsers always send one).
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
+        self.options.origin = Some(origin.into());
+        self
+    }
+
+    /// Offers these subprotocols, most preferred first (`WT-Available-Protocols`). A server's
+    /// choice outside this list fails the session with WT_ALPN_ERROR.
+    pub fn subprotocols<S: Into<String>>(mut self, protocols: impl IntoIterator<Item = S>) -> Self {
+        self.options.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Fails sessions whose server selects none of the offered subprotocols (WT_ALPN_ERROR).
+    /// Default: a server that selects none is accepted.
+    pub fn require_subprotocol(mut self, require: bool) -> Self {
+        self.options.require_subprotocol = require;
+        self
+    }
+
+    /// Reuses a connection to the same authority for new sessions while the server allows more
+    /// sessions on it and has not sent GOAWAY. Default: off (a connection per session).
+    pub fn pool(mut self, pool: bool) -> Self {
+        self.pool = pool;
         self
     }
 
@@ -330,7 +354,8 @@ impl ClientConfigBuilder {
             tls: Arc::new(tls),
             transport: self.transport,
             protocol: self.protocol,
-            origin: self.origin,
+            options: self.options,
+            pool: self.pool,
         })
     }
 }

@@ -22,19 +22,25 @@ use wt_proto::settings::{self, LocalConfig, Role, Settings};
 use wt_proto::stream::{BidiStream, UniStream};
 use wt_proto::H3Code;
 
+use crate::client::ClientOptions;
+use crate::early::Early;
 use crate::io::{read_varint, FrameReader, ReadFail};
 use crate::session::{Incoming, SessionShared};
 
 /// Largest HEADERS or SETTINGS payload we buffer.
 pub(crate) const MAX_FRAME_PAYLOAD: usize = 16 * 1024;
-/// Streams buffered per connection for sessions that do not exist yet.
-const MAX_EARLY_STREAMS: usize = 32;
 
 /// Endpoint-wide facts a server connection needs.
 pub(crate) struct ServerSide {
     pub(crate) requests: mpsc::Sender<crate::request::Request>,
     pub(crate) policy: Arc<dyn crate::policy::AllowConnection>,
     pub(crate) active: Arc<AtomicUsize>,
+}
+
+/// Which side of the connection we are, with what that side needs.
+pub(crate) enum Side {
+    Server(ServerSide),
+    Client(Arc<ClientOptions>),
 }
 
 /// A QUIC connection's shared state.
@@ -48,6 +54,7 @@ pub(crate) struct Conn {
     pub(crate) datagram_queue: usize,
     pub(crate) max_sessions: u64,
     pub(crate) server: Option<ServerSide>,
+    pub(crate) client: Option<Arc<ClientOptions>>,
     peer_settings: watch::Sender<PeerSettings>,
     inner: Mutex<Inner>,
 }
@@ -64,20 +71,28 @@ enum PeerSettings {
 #[derive(Default)]
 struct Inner {
     sessions: HashMap<u64, Arc<SessionShared>>,
-    early: Vec<(u64, Incoming)>,
+    early: Early,
     control: Option<quinn::SendStream>,
-    goaway: bool,
+    /// The peer sent GOAWAY: open no new sessions here.
+    goaway_received: bool,
+    /// We sent GOAWAY with this id: refuse requests on streams at or above it.
+    goaway_sent: Option<u64>,
+    /// The highest request stream id a server has seen.
+    max_request_id: Option<u64>,
 }
 
 impl Conn {
     pub(crate) fn new(
         quic: quinn::Connection,
-        role: Role,
         protocol: &crate::config::Protocol,
         transport: &crate::config::Transport,
         peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
-        server: Option<ServerSide>,
+        side: Side,
     ) -> Arc<Self> {
+        let (role, server, client) = match side {
+            Side::Server(s) => (Role::Server, Some(s), None),
+            Side::Client(c) => (Role::Client, None, Some(c)),
+        };
         let cfg = LocalConfig {
             role,
             drafts: protocol.drafts.clone(),
@@ -94,6 +109,7 @@ impl Conn {
             datagram_queue: transport.session_datagram_queue,
             max_sessions: protocol.max_sessions,
             server,
+            client,
             peer_settings: watch::Sender::new(PeerSettings::Waiting),
             inner: Mutex::new(Inner::default()),
         })
@@ -132,41 +148,82 @@ impl Conn {
         }
     }
 
+    /// The peer's GOAWAY: no new sessions here; the open ones are asked to wind down.
+    fn on_goaway(&self) {
+        let sessions: Vec<_> = {
+            let mut inner = self.inner();
+            inner.goaway_received = true;
+            inner.sessions.values().cloned().collect()
+        };
+        for s in sessions {
+            s.drain_remote();
+        }
+    }
+
+    /// True once the peer sent GOAWAY.
+    pub(crate) fn goaway_received(&self) -> bool {
+        self.inner().goaway_received
+    }
+
+    /// Server: records a request stream; false when it is at or past our GOAWAY and must be
+    /// refused.
+    pub(crate) fn admit_request_stream(&self, id: u64) -> bool {
+        let mut inner = self.inner();
+        inner.max_request_id = inner.max_request_id.max(Some(id));
+        inner.goaway_sent.is_none_or(|limit| id < limit)
+    }
+
+    /// Server: sends GOAWAY on the control stream. Requests already received are still served.
+    pub(crate) fn send_goaway(self: &Arc<Self>) {
+        let (id, control) = {
+            let mut inner = self.inner();
+            if inner.goaway_sent.is_some() {
+                return;
+            }
+            let id = inner.max_request_id.map_or(0, |max| max + 4);
+            inner.goaway_sent = Some(id);
+            (id, inner.control.take())
+        };
+        let Some(mut control) = control else { return };
+        let conn = self.clone();
+        self.rt.spawn(async move {
+            let mut buf = BytesMut::new();
+            wt_proto::frame::encode_goaway(id, &mut buf);
+            let _ = control.write_all(&buf).await;
+            conn.inner().control = Some(control);
+        });
+    }
+
     pub(crate) fn session_count(&self) -> usize {
         self.inner().sessions.len()
     }
 
-    /// Registers a session and hands it the streams that arrived early.
+    /// Registers a session and hands it what arrived early.
     pub(crate) fn register(&self, session: Arc<SessionShared>) {
-        let early = {
+        let (streams, datagrams) = {
             let mut inner = self.inner();
             inner.sessions.insert(session.id, session.clone());
-            let (mine, rest) = std::mem::take(&mut inner.early)
-                .into_iter()
-                .partition(|(id, _)| *id == session.id);
-            inner.early = rest;
-            mine
+            inner.early.take(session.id)
         };
-        for (_, stream) in early {
+        for stream in streams {
             session.deliver(stream);
+        }
+        for datagram in datagrams {
+            session.push_datagram(datagram);
         }
         if let Some(server) = &self.server {
             server.active.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Forgets a session; returns how many are left. Rejects streams still buffered for it.
+    /// Forgets a session; returns how many are left. Refuses what was buffered for it.
     pub(crate) fn unregister(&self, id: u64) -> usize {
-        let (removed, left, early) = {
+        let (removed, left, (early, _)) = {
             let mut inner = self.inner();
             let removed = inner.sessions.remove(&id).is_some();
-            let (mine, rest) = std::mem::take(&mut inner.early)
-                .into_iter()
-                .partition(|(sid, _)| *sid == id);
-            inner.early = rest;
-            (removed, inner.sessions.len(), mine)
+            (removed, inner.sessions.len(), inner.early.take(id))
         };
-        for (_, stream) in early {
+        for stream in early {
             stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
         }
         if removed {
@@ -178,26 +235,23 @@ impl Conn {
     }
 
     fn route(&self, session_id: u64, stream: Incoming) {
-        let target = {
+        let refused = {
             let mut inner = self.inner();
             match inner.sessions.get(&session_id) {
-                Some(s) => Some(s.clone()),
-                None if inner.early.len() < MAX_EARLY_STREAMS => {
-                    inner.early.push((session_id, stream));
-                    return;
+                Some(s) => {
+                    let s = s.clone();
+                    drop(inner);
+                    return s.deliver(stream);
                 }
-                None => None,
+                None => inner.early.push_stream(session_id, stream).err(),
             }
         };
-        match target {
-            Some(session) => session.deliver(stream),
-            None => {
-                tracing::debug!(
-                    session_id,
-                    "stream for an unknown session past the buffer bound; rejecting"
-                );
-                stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
-            }
+        if let Some(stream) = refused {
+            tracing::debug!(
+                session_id,
+                "stream for an unknown session past the buffer bound; rejecting"
+            );
+            stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
         }
     }
 
@@ -209,10 +263,18 @@ impl Conn {
                 return self.fail(e.code(), "malformed HTTP datagram");
             }
         };
-        let session = self.inner().sessions.get(&session_id).cloned();
-        match session {
-            Some(s) => s.push_datagram(datagram.slice(prefix..)),
-            None => tracing::trace!(session_id, "dropping datagram for an unknown session"),
+        let payload = datagram.slice(prefix..);
+        let mut inner = self.inner();
+        match inner.sessions.get(&session_id).cloned() {
+            Some(s) => {
+                drop(inner);
+                s.push_datagram(payload);
+            }
+            None => {
+                if !inner.early.push_datagram(session_id, payload) {
+                    tracing::trace!(session_id, "dropping datagram for an unknown session");
+                }
+            }
         }
     }
 
@@ -220,7 +282,7 @@ impl Conn {
     fn on_closed(&self, error: quinn::ConnectionError) {
         let sessions: Vec<_> = {
             let mut inner = self.inner();
-            inner.early.clear();
+            drop(inner.early.take_all());
             inner.sessions.drain().map(|(_, s)| s).collect()
         };
         if let Some(server) = &self.server {
@@ -407,7 +469,13 @@ fn handle(conn: &Arc<Conn>, event: Event, seen: &mut SeenStreams) -> Option<Task
             let _ = send.reset(code(H3Code::INTERNAL_ERROR));
             None
         }
-        Event::Request(prefix, send, recv) => match conn.role {
+        Event::Request(prefix, mut send, mut recv) => match conn.role {
+            Role::Server if !conn.admit_request_stream(send.id().into()) => {
+                // Past our GOAWAY: the client may retry on a new connection (RFC 9114 §5.2).
+                let _ = send.reset(code(H3Code::REQUEST_REJECTED));
+                let _ = recv.stop(code(H3Code::REQUEST_REJECTED));
+                None
+            }
             Role::Server => {
                 let conn = conn.clone();
                 Some(Box::pin(async move {
@@ -530,7 +598,7 @@ fn on_control_frame(conn: &Conn, frame: Frame, first: bool) -> Result<(), (H3Cod
         Frame::Settings(_) => return Err((H3Code::FRAME_UNEXPECTED, "second SETTINGS frame")),
         Frame::GoAway(id) => {
             tracing::debug!(id, "peer sent GOAWAY");
-            conn.inner().goaway = true;
+            conn.on_goaway();
         }
         Frame::Data(_) | Frame::Headers(_) | Frame::PushPromise => {
             return Err((

@@ -2,23 +2,20 @@
 //! loop (the policy's per-connection decision, then the HTTP/3 driver), and the client's session
 //! setup (QUIC handshake, SETTINGS, extended CONNECT).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use bytes::BytesMut;
 use tokio::sync::{mpsc, Mutex};
-use wt_proto::connect::{ConnectRequest, ConnectResponse};
-use wt_proto::frame::{self, Frame};
-use wt_proto::settings::Role;
 
+use crate::client::Target;
 use crate::config::{ClientConfig, ServerConfig};
-use crate::conn::{drive, Conn, ServerSide, MAX_FRAME_PAYLOAD};
+use crate::conn::{drive, Conn, ServerSide, Side};
 use crate::error::{ConnectError, EndpointError};
-use crate::io::FrameReader;
 use crate::policy::ConnectionDecision;
 use crate::request::Request;
-use crate::session::{read_capsules, Session, SessionShared};
+use crate::session::Session;
 use crate::tls::ClientAuth;
 
 /// Session requests queued for the application before the server refuses new ones with 503.
@@ -34,6 +31,10 @@ pub struct Endpoint {
     requests: Option<Mutex<mpsc::Receiver<Request>>>,
     client: Option<ClientConfig>,
     accept_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Client: connections by authority, for pooling.
+    pool: std::sync::Mutex<HashMap<String, Weak<Conn>>>,
+    /// Server: live connections, for GOAWAY on shutdown.
+    conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -88,6 +89,7 @@ impl Endpoint {
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let active = Arc::new(AtomicUsize::new(0));
         let config = Arc::new(config);
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut quic = Vec::new();
         let mut accept_tasks = Vec::new();
         for addr in &config.addrs {
@@ -97,6 +99,7 @@ impl Endpoint {
                 config.transport.socket_buffer,
             )?;
             let acceptor = Acceptor {
+                conns: conns.clone(),
                 config: config.clone(),
                 plain: plain.clone(),
                 with_auth: with_auth.clone(),
@@ -116,6 +119,8 @@ impl Endpoint {
             requests: Some(Mutex::new(rx)),
             client: None,
             accept_tasks,
+            pool: Default::default(),
+            conns,
         })
     }
 
@@ -136,6 +141,8 @@ impl Endpoint {
             requests: None,
             client: Some(config),
             accept_tasks: Vec::new(),
+            pool: Default::default(),
+            conns: Default::default(),
         })
     }
 
@@ -168,6 +175,36 @@ impl Endpoint {
         url: &str,
     ) -> Result<Session, ConnectError> {
         let target = Target::parse(url)?;
+        if config.pool {
+            if let Some(conn) = self.pooled(&target.authority) {
+                match crate::client::open_session(&conn, target.uri.clone()).await {
+                    Err(ConnectError::SessionLimit(_) | ConnectError::GoingAway) => {}
+                    other => return other,
+                }
+            }
+        }
+        let conn = self.new_connection(config, &target).await?;
+        if config.pool {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            pool.retain(|_, c| c.strong_count() > 0);
+            pool.insert(target.authority.clone(), Arc::downgrade(&conn));
+        }
+        crate::client::open_session(&conn, target.uri).await
+    }
+
+    /// A pooled connection to `authority` that may take another session.
+    fn pooled(&self, authority: &str) -> Option<Arc<Conn>> {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = pool.get(authority)?.upgrade()?;
+        let usable = conn.quic.close_reason().is_none() && !conn.goaway_received();
+        usable.then_some(conn)
+    }
+
+    async fn new_connection(
+        &self,
+        config: &ClientConfig,
+        target: &Target,
+    ) -> Result<Arc<Conn>, ConnectError> {
         let addr = target.resolve().await?;
         let quic = self.quic[0]
             .connect_with(quinn_client(config)?, addr, &target.host)
@@ -181,49 +218,10 @@ impl Endpoint {
                 reason: e.to_string(),
             })?;
         let peer_key = crate::tls::peer_spki(&quic, false);
-        let conn = Conn::new(
-            quic,
-            Role::Client,
-            &config.protocol,
-            &config.transport,
-            peer_key,
-            None,
-        );
+        let side = Side::Client(Arc::new(config.options.clone()));
+        let conn = Conn::new(quic, &config.protocol, &config.transport, peer_key, side);
         tokio::spawn(drive(conn.clone()));
-        let lost = |conn: &Conn| ConnectError::Connection {
-            addr,
-            reason: conn
-                .quic
-                .close_reason()
-                .map_or_else(|| "connection closed".into(), |e| e.to_string()),
-        };
-        let peer = conn.negotiated().await.ok_or_else(|| lost(&conn))?;
-        let draft = peer.draft.clone().map_err(ConnectError::NotSupported)?;
-        let (mut send, recv) = conn.quic.open_bi().await.map_err(|_| lost(&conn))?;
-        let mut request = ConnectRequest::new(&target.uri, draft.protocol())
-            .map_err(|e| ConnectError::Protocol(e.to_string()))?;
-        if let Some(origin) = &config.origin {
-            request = request.with_origin(origin);
-        }
-        let mut block = BytesMut::new();
-        request.encode(&mut block);
-        let mut buf = BytesMut::new();
-        frame::encode_frame(frame::ty::HEADERS, &block, &mut buf);
-        send.write_all(&buf).await.map_err(|_| lost(&conn))?;
-        let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
-        let response = read_response(&mut reader).await?;
-        if !response.status().is_success() {
-            conn.quic
-                .close(crate::conn::code(wt_proto::H3Code::NO_ERROR), b"");
-            return Err(ConnectError::Rejected(response.status()));
-        }
-        let protocol = response.protocol().ok().flatten();
-        let id: u64 = send.id().into();
-        let shared = SessionShared::new(id, conn.clone(), draft, target.uri, protocol, send);
-        conn.register(shared.clone());
-        tokio::spawn(read_capsules(shared.clone(), reader));
-        tracing::debug!(session = id, %draft, "session established");
-        Ok(Session::new(shared))
+        Ok(conn)
     }
 
     /// Closes every connection at once with an HTTP/3 NO_ERROR and stops accepting. Sessions end
@@ -237,6 +235,26 @@ impl Endpoint {
         }
         for task in &self.accept_tasks {
             task.abort();
+        }
+    }
+
+    /// Shuts a server down gracefully: new connections are refused, every connection gets an
+    /// HTTP/3 GOAWAY (so clients open no new sessions on it and new requests are refused), and
+    /// existing sessions keep working until they close. Then await [`Endpoint::wait_idle`].
+    pub fn shutdown(&self) {
+        for ep in &self.quic {
+            ep.set_server_config(None);
+        }
+        let conns: Vec<_> = self
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        tracing::info!(connections = conns.len(), "shutting down: sending GOAWAY");
+        for conn in conns {
+            conn.send_goaway();
         }
     }
 
@@ -266,81 +284,9 @@ fn quinn_client(config: &ClientConfig) -> Result<quinn::ClientConfig, ConnectErr
     Ok(client)
 }
 
-async fn read_response(reader: &mut FrameReader) -> Result<ConnectResponse, ConnectError> {
-    loop {
-        let frame = reader
-            .next()
-            .await
-            .map_err(|e| ConnectError::Protocol(format!("reading the CONNECT response: {e}")))?;
-        match frame {
-            Some(Frame::Headers(block)) => {
-                let response = ConnectResponse::decode(&block, &wt_proto::qpack::Limits::default())
-                    .map_err(|e| ConnectError::Protocol(format!("CONNECT response: {e}")))?;
-                // Interim (1xx) responses precede the final one.
-                if !response.status().is_informational() {
-                    return Ok(response);
-                }
-            }
-            Some(Frame::Unknown { .. }) => {}
-            Some(_) => {
-                return Err(ConnectError::Protocol(
-                    "unexpected frame before the CONNECT response".into(),
-                ))
-            }
-            None => {
-                return Err(ConnectError::Protocol(
-                    "server ended the CONNECT stream without a response".into(),
-                ))
-            }
-        }
-    }
-}
-
-/// A parsed `https://` URL.
-struct Target {
-    uri: http::Uri,
-    host: String,
-    port: u16,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Self, ConnectError> {
-        let invalid = |reason| ConnectError::InvalidUrl {
-            url: url.to_owned(),
-            reason,
-        };
-        let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme_str() != Some("https") {
-            return Err(invalid("the scheme must be https"));
-        }
-        let host = uri.host().ok_or_else(|| invalid("no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(invalid("empty host"));
-        }
-        let port = uri.port_u16().unwrap_or(443);
-        Ok(Target { uri, host, port })
-    }
-
-    async fn resolve(&self) -> Result<SocketAddr, ConnectError> {
-        let resolve_err = |reason: String| ConnectError::Resolve {
-            host: self.host.clone(),
-            reason,
-        };
-        let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| resolve_err(e.to_string()))?;
-        addrs
-            .next()
-            .ok_or_else(|| resolve_err("no addresses".into()))
-    }
-}
-
 /// The server's per-socket accept loop.
 struct Acceptor {
+    conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
     config: Arc<ServerConfig>,
     plain: Arc<quinn::ServerConfig>,
     with_auth: Arc<quinn::ServerConfig>,
@@ -387,6 +333,7 @@ impl Acceptor {
             active: self.active.clone(),
         };
         let config = self.config.clone();
+        let conns = self.conns.clone();
         async move {
             let quic = match connecting.await {
                 Ok(quic) => quic,
@@ -400,12 +347,16 @@ impl Acceptor {
             };
             let conn = Conn::new(
                 quic,
-                Role::Server,
                 &config.protocol,
                 &config.transport,
                 peer_key,
-                Some(side),
+                Side::Server(side),
             );
+            {
+                let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
+                conns.retain(|c| c.strong_count() > 0);
+                conns.push(Arc::downgrade(&conn));
+            }
             drive(conn).await;
         }
     }

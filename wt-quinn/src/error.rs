@@ -99,6 +99,21 @@ pub enum ConnectError {
     /// The server broke the HTTP/3 or WebTransport protocol during setup.
     #[error("protocol error during session setup: {0}")]
     Protocol(String),
+    /// The connection already carries as many sessions as the server allows on it; open the
+    /// session on a new connection (or enable pooling, which does so).
+    #[error("the server allows {0} session(s) on this connection; use a new connection")]
+    SessionLimit(u64),
+    /// The server sent GOAWAY on this connection: it takes no new sessions there.
+    #[error("the server is going away on this connection (GOAWAY); connect again")]
+    GoingAway,
+    /// The server selected a subprotocol that was not offered, or none when one was required.
+    #[error("subprotocol negotiation failed: offered {offered:?}, server selected {selected:?}")]
+    Subprotocol {
+        /// What the client offered.
+        offered: Vec<String>,
+        /// What the server selected.
+        selected: Option<String>,
+    },
     /// The client endpoint has no client configuration.
     #[error("this endpoint was built for serving; create it with Endpoint::client")]
     NotAClient,

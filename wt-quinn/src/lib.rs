@@ -41,8 +41,10 @@
 #![warn(missing_docs)]
 
 mod cert;
+mod client;
 mod config;
 mod conn;
+mod early;
 mod endpoint;
 mod error;
 mod io;

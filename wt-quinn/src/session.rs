@@ -582,6 +582,29 @@ impl Session {
         self.shared().close_local(code, reason);
     }
 
+    /// Client: opens another session on this session's connection, to a URL with the same
+    /// authority. Fails with [`crate::ConnectError::SessionLimit`] when the server allows no more
+    /// sessions on the connection, and [`crate::ConnectError::GoingAway`] after its GOAWAY.
+    pub async fn open_session(&self, url: &str) -> Result<Session, crate::ConnectError> {
+        let conn = &self.shared().conn;
+        if conn.client.is_none() {
+            return Err(crate::ConnectError::NotAClient);
+        }
+        let target = crate::client::Target::parse(url)?;
+        let ours = self
+            .shared()
+            .url
+            .authority()
+            .map(|a| a.as_str().to_ascii_lowercase());
+        if ours.as_deref() != Some(target.authority.as_str()) {
+            return Err(crate::ConnectError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "a session on this connection must have the same authority",
+            });
+        }
+        crate::client::open_session(conn, target.uri).await
+    }
+
     /// Asks the peer to wind the session down (sends WT_DRAIN_SESSION): it should finish what
     /// it is doing and close. The session keeps working meanwhile; nothing is refused.
     pub fn drain(&self) {
