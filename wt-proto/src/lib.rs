@@ -14,6 +14,7 @@
 //! - [`connect`]: the extended CONNECT request and its response (RFC 9220) on `http` types;
 //! - [`capsule`]: the capsule protocol (RFC 9297 §3) and the WebTransport capsules;
 //! - [`datagram`]: the HTTP datagram quarter-stream-id prefix (RFC 9297 §2);
+//! - [`flow`]: session-level flow-control accounting (draft-14+ §5);
 //! - [`error_code`]: HTTP/3 and WebTransport error codes and the application-code mapping.
 //!
 //! Every decoder is incremental and total: it returns [`Error::Incomplete`] for a prefix of a
@@ -29,6 +30,7 @@ pub mod datagram;
 pub mod draft;
 mod error;
 pub mod error_code;
+pub mod flow;
 pub mod frame;
 pub mod qpack;
 pub mod settings;

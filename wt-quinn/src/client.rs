@@ -68,7 +68,8 @@ pub(crate) async fn open_session(
         }
     };
     let id: u64 = send.id().into();
-    let shared = SessionShared::new(id, conn.clone(), draft, uri, protocol, send);
+    let flow = conn.new_session_flow();
+    let shared = SessionShared::new(id, conn.clone(), draft, uri, protocol, send, flow);
     conn.register(shared.clone());
     conn.rt.spawn(read_capsules(shared.clone(), reader));
     tracing::debug!(session = id, %draft, "session established");

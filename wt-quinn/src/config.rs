@@ -96,19 +96,48 @@ impl Transport {
 /// WebTransport protocol options shared by servers and clients.
 #[derive(Debug, Clone)]
 pub struct Protocol {
-    /// The drafts this endpoint speaks, any order. Default: draft-02 and draft-07, what browsers
-    /// and the crates.io implementations speak today.
+    /// The drafts this endpoint speaks, any order; each side announces all of its drafts and
+    /// the newest both speak wins. Default: all of [`Draft::ALL`] (02, 07, 14, 16). Browsers
+    /// and the crates.io implementations speak 02 and 07 today.
+    ///
+    /// Draft-14 and later require the QUIC `reset_stream_at` extension (RESET_STREAM_AT), which
+    /// quinn 0.11 does not implement: resets use plain RESET_STREAM, so a stream reset right
+    /// after it opens may reach the peer without its session header.
     pub drafts: Vec<Draft>,
-    /// Sessions a server allows per connection. Default 1 (draft-02 semantics).
+    /// Sessions a server allows per connection (announced under draft-07 and draft-14; under
+    /// draft-02, and draft-14+ without flow control, one is the protocol's limit). Default 16.
     pub max_sessions: u64,
+    /// Session flow control (draft-14+), or `None` to not offer it (then draft-14+ sessions
+    /// cannot share a connection). Default: [`FlowControl::default`].
+    pub flow_control: Option<FlowControl>,
 }
 
 impl Default for Protocol {
     fn default() -> Self {
         Protocol {
-            drafts: vec![Draft::Draft02, Draft::Draft07],
-            max_sessions: 1,
+            drafts: Draft::ALL.to_vec(),
+            max_sessions: 16,
+            flow_control: Some(FlowControl::default()),
         }
+    }
+}
+
+/// The per-session limits this endpoint grants its peer under draft-14+ flow control; the
+/// limits are raised (WT_MAX_STREAMS, WT_MAX_DATA) as the application accepts streams and reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowControl {
+    /// Unidirectional streams the peer may open before it needs more credit. Default 100.
+    pub max_streams_uni: u64,
+    /// Bidirectional streams the peer may open before it needs more credit. Default 100.
+    pub max_streams_bidi: u64,
+    /// Bytes the peer may send on all of a session's streams before it needs more credit; the
+    /// window kept ahead of what the application read. Default 16 MiB.
+    pub max_data: u64,
+}
+
+impl Default for FlowControl {
+    fn default() -> Self {
+        FlowControl { max_streams_uni: 100, max_streams_bidi: 100, max_data: 16 << 20 }
     }
 }
 

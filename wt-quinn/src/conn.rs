@@ -18,12 +18,13 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use tokio::sync::{mpsc, watch};
 use wt_proto::draft::Draft;
 use wt_proto::frame::Frame;
-use wt_proto::settings::{self, LocalConfig, Role, Settings};
+use wt_proto::settings::{self, FlowLimits, LocalConfig, Role, Settings};
 use wt_proto::stream::{BidiStream, UniStream};
 use wt_proto::H3Code;
 
 use crate::client::ClientOptions;
 use crate::early::Early;
+use crate::flow::SessionFlow;
 use crate::io::{read_varint, FrameReader, ReadFail};
 use crate::session::{Incoming, SessionShared};
 
@@ -93,10 +94,16 @@ impl Conn {
             Side::Server(s) => (Role::Server, Some(s), None),
             Side::Client(c) => (Role::Client, None, Some(c)),
         };
+        let initial = protocol.flow_control.map_or(FlowLimits::default(), |f| FlowLimits {
+            max_streams_uni: f.max_streams_uni,
+            max_streams_bidi: f.max_streams_bidi,
+            max_data: f.max_data,
+        });
         let cfg = LocalConfig {
             role,
             drafts: protocol.drafts.clone(),
             max_sessions: protocol.max_sessions,
+            initial,
             ..LocalConfig::default()
         };
         Arc::new(Conn {
@@ -146,6 +153,25 @@ impl Conn {
             Ok(PeerSettings::Got(n)) => Some(n.clone()),
             _ => None,
         }
+    }
+
+    /// Whether session flow control is on (known once the peer's SETTINGS arrived).
+    pub(crate) fn flow_control(&self) -> bool {
+        matches!(&*self.peer_settings.borrow(), PeerSettings::Got(n) if n.flow_control)
+    }
+
+    /// Flow control for a new session, when both sides enabled it.
+    pub(crate) fn new_session_flow(&self) -> Option<SessionFlow> {
+        let negotiated = match &*self.peer_settings.borrow() {
+            PeerSettings::Got(n) => n.clone(),
+            _ => return None,
+        };
+        negotiated.flow_control.then(|| {
+            SessionFlow::new(
+                self.local.wt_initial_limits(),
+                negotiated.settings.wt_initial_limits(),
+            )
+        })
     }
 
     /// The peer's GOAWAY: no new sessions here; the open ones are asked to wind down.
@@ -353,17 +379,27 @@ impl Negotiated {
         let flow_control = draft
             .as_ref()
             .is_ok_and(|&d| settings::flow_control_enabled(d, local, &settings));
-        let peer_max_sessions = draft
-            .as_ref()
-            .ok()
-            .and_then(|&d| settings.max_sessions(d))
-            .unwrap_or(1);
+        // Without flow control, draft-14+ allow one session per connection (draft-16 §5.1).
+        let peer_max_sessions = match draft.as_ref() {
+            Ok(&d) => one_unless_pooling(d, flow_control, settings.max_sessions(d).unwrap_or(1)),
+            Err(_) => 1,
+        };
         Negotiated {
             settings,
             draft,
             flow_control,
             peer_max_sessions,
         }
+    }
+}
+
+/// Sessions allowed on one connection under `draft`, given the `advertised` limit: draft-02
+/// allows one; draft-14+ allow more only with flow control (draft-16 §5.1).
+pub(crate) fn one_unless_pooling(draft: Draft, flow_control: bool, advertised: u64) -> u64 {
+    match draft {
+        Draft::Draft02 => 1,
+        d if d.has_flow_control() && !flow_control => 1,
+        _ => advertised.max(1),
     }
 }
 

@@ -47,6 +47,7 @@ mod conn;
 mod early;
 mod endpoint;
 mod error;
+mod flow;
 mod io;
 mod policy;
 mod request;
@@ -56,7 +57,7 @@ mod tls;
 
 pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
 pub use config::{
-    ClientConfig, ClientConfigBuilder, Congestion, Protocol, ServerConfig, ServerConfigBuilder,
+    ClientConfig, ClientConfigBuilder, Congestion, FlowControl, Protocol, ServerConfig, ServerConfigBuilder,
     Transport,
 };
 pub use endpoint::Endpoint;

@@ -15,7 +15,7 @@ use wt_proto::qpack;
 use wt_proto::H3Code;
 use wt_session::SessionError;
 
-use crate::conn::{code, Conn, Negotiated, MAX_FRAME_PAYLOAD};
+use crate::conn::{code, one_unless_pooling, Conn, Negotiated, MAX_FRAME_PAYLOAD};
 use crate::io::{FrameReader, ReadFail};
 use crate::policy::SessionInfo;
 use crate::session::{read_capsules, Session, SessionShared};
@@ -56,34 +56,60 @@ pub(crate) async fn handle(
     let Some(peer) = conn.negotiated().await else {
         return;
     };
-    let status = match admit(&conn, &peer, &request) {
-        Ok(draft) => return offer(conn, send, reader, request, draft).await,
-        Err(status) => status,
-    };
-    tracing::debug!(%status, path = request.path(), "refusing session request");
-    respond(&mut send, status).await;
+    match admit(&conn, &peer, &request) {
+        Ok(draft) => offer(conn, send, reader, request, draft).await,
+        Err(Refusal::Status(status)) => {
+            tracing::debug!(%status, path = request.path(), "refusing session request");
+            respond(&mut send, status).await;
+        }
+        Err(Refusal::Reset(why)) => {
+            tracing::debug!(why, "refusing session request with H3_REQUEST_REJECTED");
+            let mut reader = reader;
+            let _ = send.reset(code(H3Code::REQUEST_REJECTED));
+            let _ = reader.recv.stop(code(H3Code::REQUEST_REJECTED));
+        }
+    }
 }
 
-/// Which draft the session speaks, or the status refusing it.
-fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Draft, StatusCode> {
+/// How a session request is refused.
+enum Refusal {
+    /// With an HTTP response the application sees.
+    Status(StatusCode),
+    /// With a stream reset, as the protocol requires for requests it never processed.
+    Reset(&'static str),
+}
+
+impl From<StatusCode> for Refusal {
+    fn from(status: StatusCode) -> Self {
+        Refusal::Status(status)
+    }
+}
+
+/// Which draft the session speaks, or how it is refused.
+fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Draft, Refusal> {
     let draft = match &peer.draft {
         Ok(draft) => *draft,
         Err(why) => {
             tracing::info!(remote = %conn.remote_address(), why, "refusing session request: no common WebTransport draft");
-            return Err(StatusCode::BAD_REQUEST);
+            return Err(StatusCode::BAD_REQUEST.into());
         }
     };
     if request.protocol() != draft.protocol() {
         tracing::debug!(protocol = request.protocol(), %draft, "CONNECT :protocol does not match the negotiated draft");
-        return Err(StatusCode::BAD_REQUEST);
+        return Err(StatusCode::BAD_REQUEST.into());
     }
     let server = conn
         .server
         .as_ref()
         .ok_or(StatusCode::INTERNAL_SERVER_ERROR)?;
-    let per_conn = peer_session_limit(conn, draft);
-    if conn.session_count() as u64 >= per_conn {
-        return Err(StatusCode::TOO_MANY_REQUESTS);
+    let open = conn.session_count() as u64;
+    if open >= one_unless_pooling(draft, conn.flow_control(), u64::MAX) {
+        return Err(Refusal::Reset(
+            "a second session on a connection without flow control",
+        ));
+    }
+    if open >= conn.max_sessions.max(1) {
+        return Err(StatusCode::TOO_MANY_REQUESTS.into());
     }
     let info = SessionInfo {
         request,
@@ -93,14 +119,6 @@ fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Dra
     };
     server.policy.session(&info)?;
     Ok(draft)
-}
-
-fn peer_session_limit(conn: &Conn, draft: Draft) -> u64 {
-    if draft == Draft::Draft02 {
-        1
-    } else {
-        conn.max_sessions.max(1)
-    }
 }
 
 async fn offer(
@@ -279,6 +297,7 @@ impl Request {
             self.request.uri(),
             protocol.map(str::to_owned),
             send,
+            self.conn.new_session_flow(),
         );
         self.conn.register(shared.clone());
         let session = Session::new(shared.clone());

@@ -24,6 +24,7 @@ use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, Lifecycle, SessionError};
 
 use crate::conn::{code, Conn};
+use crate::flow::{Effect, SessionFlow};
 use crate::io::{FrameReader, ReadFail};
 use crate::stream::{RecvStream, SendStream};
 
@@ -88,6 +89,8 @@ pub(crate) struct SessionShared {
     /// The CONNECT stream's sending side: capsules go out here. An async lock keeps capsules
     /// in order (a drain before the close) without blocking a runtime thread.
     connect_send: tokio::sync::Mutex<Option<quinn::SendStream>>,
+    /// Session flow control, when both sides enabled it (draft-14+).
+    pub(crate) flow: Option<SessionFlow>,
 }
 
 impl SessionShared {
@@ -98,6 +101,7 @@ impl SessionShared {
         url: http::Uri,
         protocol: Option<String>,
         connect_send: quinn::SendStream,
+        flow: Option<SessionFlow>,
     ) -> Arc<Self> {
         Arc::new(SessionShared {
             id,
@@ -112,6 +116,7 @@ impl SessionShared {
             ended: AtomicBool::new(false),
             wakers: Wakers::default(),
             connect_send: tokio::sync::Mutex::new(Some(connect_send)),
+            flow,
         })
     }
 
@@ -120,7 +125,14 @@ impl SessionShared {
     }
 
     /// Queues a stream the peer opened, or refuses it once the session has ended.
-    pub(crate) fn deliver(&self, stream: Incoming) {
+    pub(crate) fn deliver(self: &Arc<Self>, stream: Incoming) {
+        if let Some(flow) = &self.flow {
+            let effect = flow.on_incoming_stream(matches!(stream, Incoming::Bi(..)));
+            if effect.is_some() {
+                stream.reject(H3Code::WT_FLOW_CONTROL_ERROR);
+                return self.apply(effect);
+            }
+        }
         let mut st = self.state();
         if st.life.is_ended() {
             drop(st);
@@ -169,6 +181,9 @@ impl SessionShared {
         }
         for (send, recv) in queues.bi {
             Incoming::Bi(send, recv).reject(H3Code::WT_SESSION_GONE);
+        }
+        if let Some(flow) = &self.flow {
+            flow.wake_all();
         }
         for n in [
             &self.wakers.uni,
@@ -246,20 +261,65 @@ impl SessionShared {
         });
     }
 
+    /// Carries out what flow control asked for.
+    pub(crate) fn apply(self: &Arc<Self>, effect: Option<Effect>) {
+        match effect {
+            None => {}
+            Some(Effect::Send(capsule)) => self.send_capsule(capsule),
+            Some(Effect::Violated(v)) => {
+                tracing::warn!(session = self.id, %v, "closing session: peer broke flow control");
+                self.abort(v.to_string(), Some(H3Code::WT_FLOW_CONTROL_ERROR));
+            }
+        }
+    }
+
+    /// Sends a capsule on the CONNECT stream, after those already queued.
+    pub(crate) fn send_capsule(self: &Arc<Self>, capsule: Capsule) {
+        let shared = self.clone();
+        self.conn.rt.spawn(async move {
+            if let Some(send) = shared.connect_send.lock().await.as_mut() {
+                let mut buf = BytesMut::new();
+                capsule.encode_in_data_frame(&mut buf);
+                let _ = send.write_all(&buf).await;
+            }
+        });
+    }
+
+    /// Takes flow-control credit for one new stream, waiting while the peer's limit is reached.
+    pub(crate) async fn stream_credit(self: &Arc<Self>, bidi: bool) {
+        let Some(flow) = &self.flow else { return };
+        loop {
+            let (granted, blocked) = std::future::poll_fn(|cx| flow.poll_stream(cx, bidi)).await;
+            if let Some(capsule) = blocked {
+                self.send_capsule(capsule);
+            }
+            if granted {
+                return;
+            }
+        }
+    }
+
+    /// Takes up to `want` bytes of data credit, waiting while there is none.
+    pub(crate) async fn data_credit(self: &Arc<Self>, want: usize) -> usize {
+        let Some(flow) = &self.flow else { return want };
+        loop {
+            let (granted, blocked) = std::future::poll_fn(|cx| flow.poll_data(cx, want)).await;
+            if let Some(capsule) = blocked {
+                self.send_capsule(capsule);
+            }
+            if granted > 0 || want == 0 {
+                return granted;
+            }
+        }
+    }
+
     /// Asks the peer to wind the session down (WT_DRAIN_SESSION); true when this call did.
     pub(crate) fn drain_local(self: &Arc<Self>) -> bool {
         if !self.state().life.drain(Closer::Local) {
             return false;
         }
         self.wakers.state.notify_waiters();
-        let shared = self.clone();
-        self.conn.rt.spawn(async move {
-            if let Some(send) = shared.connect_send.lock().await.as_mut() {
-                let mut buf = BytesMut::new();
-                Capsule::DrainSession.encode_in_data_frame(&mut buf);
-                let _ = send.write_all(&buf).await;
-            }
-        });
+        self.send_capsule(Capsule::DrainSession);
         true
     }
 
@@ -411,6 +471,15 @@ fn drain_capsules(
             }
             Capsule::DrainSession => shared.drain_remote(),
             Capsule::Datagram(payload) => shared.push_datagram(payload),
+            flow @ (Capsule::MaxData(_)
+            | Capsule::MaxStreams { .. }
+            | Capsule::DataBlocked(_)
+            | Capsule::StreamsBlocked { .. }) => {
+                // Without negotiated flow control these are ignored (draft-16 §5.1).
+                if let Some(f) = &shared.flow {
+                    f.on_capsule(&flow);
+                }
+            }
             other => tracing::trace!(session = shared.id, ?other, "ignoring capsule"),
         }
     }
@@ -492,6 +561,9 @@ impl Session {
         let recv = shared
             .wait_for(&shared.wakers.uni, |q| q.queues.uni.pop_front())
             .await?;
+        if let Some(flow) = &shared.flow {
+            shared.apply(flow.on_accepted_stream(false));
+        }
         Ok(RecvStream::new(recv, self.handle.clone()))
     }
 
@@ -501,6 +573,9 @@ impl Session {
         let (send, recv) = shared
             .wait_for(&shared.wakers.bi, |q| q.queues.bi.pop_front())
             .await?;
+        if let Some(flow) = &shared.flow {
+            shared.apply(flow.on_accepted_stream(true));
+        }
         Ok((
             SendStream::new(send, self.handle.clone()),
             RecvStream::new(recv, self.handle.clone()),
@@ -509,7 +584,10 @@ impl Session {
 
     /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
     pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
-        let send = self.or_ended(self.shared().conn.quic.open_uni()).await?;
+        let shared = self.shared();
+        self.or_ended(async { Ok(shared.stream_credit(false).await) })
+            .await?;
+        let send = self.or_ended(shared.conn.quic.open_uni()).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
         stream
             .write_header(wt_proto::stream::uni_ty::WEBTRANSPORT)
@@ -519,7 +597,10 @@ impl Session {
 
     /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
-        let (send, recv) = self.or_ended(self.shared().conn.quic.open_bi()).await?;
+        let shared = self.shared();
+        self.or_ended(async { Ok(shared.stream_credit(true).await) })
+            .await?;
+        let (send, recv) = self.or_ended(shared.conn.quic.open_bi()).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
         stream
             .write_header(wt_proto::frame::ty::WEBTRANSPORT_STREAM)

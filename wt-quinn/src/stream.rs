@@ -15,7 +15,7 @@ use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
 
 use crate::conn::code;
-use crate::session::Handle;
+use crate::session::{Handle, SessionShared};
 
 /// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
 /// range that fit in 32 bits pass through unchanged: some draft-02 implementations send the
@@ -34,11 +34,14 @@ fn wire_code(app: u32) -> quinn::VarInt {
 
 /// Runs `op` unless the session ends first (`None`). The session's waker is only registered
 /// when `op` has to wait, so an operation that completes at once costs nothing extra.
-async fn until_ended<T>(session: &Handle, op: impl std::future::Future<Output = T>) -> Option<T> {
+async fn until_ended<T>(
+    session: &SessionShared,
+    op: impl std::future::Future<Output = T>,
+) -> Option<T> {
     tokio::select! {
         biased;
         v = op => Some(v),
-        _ = session.shared.ended() => None,
+        _ = session.ended() => None,
     }
 }
 
@@ -124,25 +127,51 @@ impl SendStream {
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        match until_ended(&self.session, self.inner.write(buf)).await {
+        let (inner, shared) = (&mut self.inner, &self.session.shared);
+        let write = async move {
+            let credit = shared.data_credit(buf.len()).await;
+            let written = inner.write(&buf[..credit]).await;
+            if let Some(flow) = &shared.flow {
+                flow.give_back_data(credit - *written.as_ref().unwrap_or(&0));
+            }
+            written
+        };
+        match until_ended(shared, write).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), StreamError> {
+        if self.session.shared.flow.is_some() {
+            while !buf.is_empty() {
+                let n = self.write(buf).await?;
+                buf = &buf[n..];
+            }
+            return Ok(());
+        }
         self.live()?;
-        match until_ended(&self.session, self.inner.write_all(buf)).await {
+        match until_ended(&self.session.shared, self.inner.write_all(buf)).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
     }
 
     /// Writes a whole chunk without copying it.
-    pub async fn write_chunk(&mut self, chunk: Bytes) -> Result<(), StreamError> {
+    pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
-        match until_ended(&self.session, self.inner.write_chunk(chunk)).await {
+        let (inner, shared) = (&mut self.inner, &self.session.shared);
+        let write = async move {
+            while !chunk.is_empty() {
+                // Under session flow control the chunk goes out in credit-sized pieces, still
+                // without copying.
+                let credit = shared.data_credit(chunk.len()).await;
+                inner.write_chunk(chunk.split_to(credit)).await?;
+            }
+            Ok(())
+        };
+        match until_ended(shared, write).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -164,7 +193,7 @@ impl SendStream {
     /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after [`SendStream::finish`],
     /// has received all data (`Ok(None)`).
     pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
-        let Some(stopped) = until_ended(&self.session, self.inner.stopped()).await else {
+        let Some(stopped) = until_ended(&self.session.shared, self.inner.stopped()).await else {
             return Err(self.gone());
         };
         match stopped {
@@ -209,7 +238,29 @@ impl tokio::io::AsyncWrite for SendStream {
         if let Err(e) = self.live() {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
-        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.inner), cx, buf)
+        let this = &mut *self;
+        let Some(flow) = &this.session.shared.flow else {
+            return tokio::io::AsyncWrite::poll_write(Pin::new(&mut this.inner), cx, buf);
+        };
+        let credit = match flow.poll_data(cx, buf.len()) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready((0, blocked)) => {
+                if let Some(capsule) = blocked {
+                    this.session.shared.send_capsule(capsule);
+                }
+                // Our waker is registered for the credit's arrival.
+                return Poll::Pending;
+            }
+            Poll::Ready((credit, _)) => credit,
+        };
+        let polled =
+            tokio::io::AsyncWrite::poll_write(Pin::new(&mut this.inner), cx, &buf[..credit]);
+        let used = match &polled {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        flow.give_back_data(credit - used);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -281,17 +332,34 @@ impl RecvStream {
     /// Reads into `buf`; `Ok(None)` at the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
         self.live()?;
-        match until_ended(&self.session, self.inner.read(buf)).await {
-            Some(r) => r.map_err(|e| self.error(e)),
+        match until_ended(&self.session.shared, self.inner.read(buf)).await {
+            Some(Ok(n)) => self.consumed(n.unwrap_or(0)).map(|()| n),
+            Some(Err(e)) => Err(self.error(e)),
             None => Err(self.gone()),
         }
+    }
+
+    /// Accounts `n` bytes read against session flow control; an error when the peer broke it.
+    fn consumed(&mut self, n: usize) -> Result<(), StreamError> {
+        let shared = &self.session.shared;
+        if let Some(flow) = &shared.flow {
+            shared.apply(flow.on_read(n));
+            if shared.is_ended() {
+                return Err(self.gone());
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
         self.live()?;
-        match until_ended(&self.session, self.inner.read_chunk(max, true)).await {
-            Some(Ok(chunk)) => Ok(chunk.map(|c| c.bytes)),
+        match until_ended(&self.session.shared, self.inner.read_chunk(max, true)).await {
+            Some(Ok(chunk)) => {
+                let bytes = chunk.map(|c| c.bytes);
+                self.consumed(bytes.as_ref().map_or(0, Bytes::len))?;
+                Ok(bytes)
+            }
             Some(Err(e)) => Err(self.error(e)),
             None => Err(self.gone()),
         }
@@ -329,7 +397,12 @@ impl tokio::io::AsyncRead for RecvStream {
         if let Err(e) = self.live() {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
-        tokio::io::AsyncRead::poll_read(Pin::new(&mut self.inner), cx, buf)
+        let before = buf.filled().len();
+        let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut self.inner), cx, buf);
+        if let Err(e) = self.consumed(buf.filled().len() - before) {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
+        }
+        polled
     }
 }
 

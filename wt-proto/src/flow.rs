@@ -1,0 +1,197 @@
+//! Session-level flow-control accounting (draft-ietf-webtrans-http3-14+ §5, "Flow Control"),
+//! without I/O: the credit a peer granted us ([`SendCredit`]: streams we may open, bytes we may
+//! send, and when to say we are blocked) and the limit we grant the peer ([`RecvWindow`]: when
+//! the peer broke it, and when to raise it as the application consumes). The same two types
+//! serve stream counts (WT_MAX_STREAMS / WT_STREAMS_BLOCKED) and data (WT_MAX_DATA /
+//! WT_DATA_BLOCKED).
+
+/// Credit the peer granted: we may use up to `max` in total.
+///
+/// ```
+/// use wt_proto::flow::SendCredit;
+/// let mut credit = SendCredit::new(10);
+/// assert_eq!(credit.take(8), 8);
+/// assert_eq!(credit.take(8), 2);            // only 2 left
+/// assert_eq!(credit.blocked(), Some(10));   // say so once: WT_DATA_BLOCKED(10)
+/// assert_eq!(credit.blocked(), None);
+/// assert!(credit.raise(20));                // WT_MAX_DATA(20) arrived
+/// assert_eq!(credit.available(), 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendCredit {
+    max: u64,
+    used: u64,
+    blocked_reported: Option<u64>,
+}
+
+impl SendCredit {
+    /// Credit of `initial` (from the peer's SETTINGS).
+    pub fn new(initial: u64) -> Self {
+        SendCredit {
+            max: initial,
+            used: 0,
+            blocked_reported: None,
+        }
+    }
+
+    /// How much is left.
+    pub fn available(&self) -> u64 {
+        self.max - self.used
+    }
+
+    /// Takes up to `want`, returning how much was granted (0 when none is left).
+    pub fn take(&mut self, want: u64) -> u64 {
+        let granted = want.min(self.available());
+        self.used += granted;
+        granted
+    }
+
+    /// Returns credit taken but not used (a write that accepted fewer bytes than reserved).
+    pub fn give_back(&mut self, n: u64) {
+        self.used -= n.min(self.used);
+    }
+
+    /// Applies a new maximum from the peer; smaller or equal values are ignored, as the draft
+    /// requires (capsules may be reordered with respect to SETTINGS). True when it grew.
+    pub fn raise(&mut self, max: u64) -> bool {
+        let grew = max > self.max;
+        if grew {
+            self.max = max;
+        }
+        grew
+    }
+
+    /// When no credit is left: the limit to report in a BLOCKED capsule, once per limit.
+    pub fn blocked(&mut self) -> Option<u64> {
+        let report = self.available() == 0 && self.blocked_reported != Some(self.max);
+        if report {
+            self.blocked_reported = Some(self.max);
+        }
+        report.then_some(self.max)
+    }
+}
+
+/// The peer broke a limit we granted: close the session with WT_FLOW_CONTROL_ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("peer exceeded the session flow-control limit: {received} used of {max} granted")]
+pub struct Violation {
+    /// What the peer used.
+    pub received: u64,
+    /// What we had granted.
+    pub max: u64,
+}
+
+/// A limit we grant the peer, kept `window` ahead of what the application consumed.
+///
+/// ```
+/// use wt_proto::flow::RecvWindow;
+/// let mut w = RecvWindow::new(100);
+/// assert_eq!(w.max(), 100);
+/// w.receive(60).unwrap();
+/// assert_eq!(w.consume(60), Some(160)); // past half the window: send WT_MAX_DATA(160)
+/// assert!(w.receive(101).is_err());     // 161 > 160
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvWindow {
+    window: u64,
+    max: u64,
+    received: u64,
+    consumed: u64,
+}
+
+impl RecvWindow {
+    /// A window of `window`; the initial limit (sent in SETTINGS) equals it.
+    pub fn new(window: u64) -> Self {
+        RecvWindow {
+            window,
+            max: window,
+            received: 0,
+            consumed: 0,
+        }
+    }
+
+    /// The limit granted so far.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Records `n` more units arriving; an error when that exceeds the limit.
+    pub fn receive(&mut self, n: u64) -> Result<(), Violation> {
+        self.received = self.received.saturating_add(n);
+        if self.received > self.max {
+            return Err(Violation {
+                received: self.received,
+                max: self.max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `n` units consumed by the application; returns a new, larger limit to advertise
+    /// once less than half the window is left, so the peer never stalls on a reader keeping up.
+    pub fn consume(&mut self, n: u64) -> Option<u64> {
+        self.consumed = self.consumed.saturating_add(n).min(self.received);
+        let remaining = self.max - self.consumed.min(self.max);
+        if remaining > self.window / 2 {
+            return None;
+        }
+        self.max = self
+            .consumed
+            .saturating_add(self.window)
+            .min(crate::varint::MAX);
+        Some(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn credit_never_goes_negative_and_give_back_restores() {
+        let mut c = SendCredit::new(5);
+        assert_eq!(c.take(3), 3);
+        c.give_back(1);
+        assert_eq!(c.available(), 3);
+        assert_eq!(c.take(10), 3);
+        assert_eq!(c.take(1), 0);
+        assert!(!c.raise(4), "a smaller maximum is ignored");
+        assert_eq!(c.blocked(), Some(5));
+        assert_eq!(c.blocked(), None, "reported once per limit");
+        assert!(c.raise(6));
+        assert_eq!(c.blocked(), None, "credit available again");
+        assert_eq!(c.take(1), 1);
+        assert_eq!(c.blocked(), Some(6));
+    }
+
+    #[test]
+    fn window_with_zero_initial_limit_rejects_everything() {
+        let mut w = RecvWindow::new(0);
+        assert_eq!(
+            w.receive(1),
+            Err(Violation {
+                received: 1,
+                max: 0
+            })
+        );
+    }
+
+    proptest! {
+        /// A sender that respects every advertised limit is never a violation, and a reader that
+        /// consumes everything always gets a raised limit before the sender stalls for good.
+        #[test]
+        fn compliant_sender_never_violates(window in 1u64..1000, chunks in proptest::collection::vec(1u64..500, 1..50)) {
+            let mut w = RecvWindow::new(window);
+            let mut credit = SendCredit::new(window);
+            for chunk in chunks {
+                let granted = credit.take(chunk);
+                prop_assert!(w.receive(granted).is_ok());
+                if let Some(max) = w.consume(granted) {
+                    credit.raise(max);
+                }
+                prop_assert!(credit.available() > 0 || w.max() > 0);
+            }
+        }
+    }
+}
