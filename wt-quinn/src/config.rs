@@ -36,10 +36,11 @@ pub struct Transport {
     pub keep_alive: Option<Duration>,
     /// The congestion controller. Default CUBIC.
     pub congestion: Congestion,
-    /// How many bidirectional streams the peer may have open at once. Default 100.
+    /// How many bidirectional streams the peer may have open at once on a connection, besides
+    /// the CONNECT streams of its sessions. Default 100.
     pub max_bidi_streams: u32,
-    /// How many unidirectional streams the peer may have open at once (plus the 3 HTTP/3
-    /// control streams, added automatically). Default 100.
+    /// How many unidirectional streams the peer may have open at once on a connection (plus the
+    /// 3 HTTP/3 control streams, added automatically). Default 100.
     pub max_uni_streams: u32,
     /// Bytes of received datagrams quinn buffers per connection. Default 1 MiB.
     pub datagram_buffer: usize,
@@ -68,13 +69,16 @@ impl Default for Transport {
 }
 
 impl Transport {
-    pub(crate) fn quinn(&self) -> quinn::TransportConfig {
+    /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
+    /// accepts on a connection) come on top of the data streams.
+    pub(crate) fn quinn(&self, sessions: u64) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
             .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::MAX));
         t.max_idle_timeout(Some(idle));
         t.keep_alive_interval(self.keep_alive);
-        t.max_concurrent_bidi_streams(self.max_bidi_streams.into());
+        let bidi = u64::from(self.max_bidi_streams).saturating_add(sessions);
+        t.max_concurrent_bidi_streams(quinn::VarInt::from_u64(bidi).unwrap_or(quinn::VarInt::MAX));
         // The peer's HTTP/3 control and QPACK streams count against this limit too.
         t.max_concurrent_uni_streams((self.max_uni_streams.saturating_add(3)).into());
         t.datagram_receive_buffer_size(Some(self.datagram_buffer));
@@ -137,7 +141,11 @@ pub struct FlowControl {
 
 impl Default for FlowControl {
     fn default() -> Self {
-        FlowControl { max_streams_uni: 100, max_streams_bidi: 100, max_data: 16 << 20 }
+        FlowControl {
+            max_streams_uni: 100,
+            max_streams_bidi: 100,
+            max_data: 16 << 20,
+        }
     }
 }
 

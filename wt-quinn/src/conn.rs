@@ -94,11 +94,13 @@ impl Conn {
             Side::Server(s) => (Role::Server, Some(s), None),
             Side::Client(c) => (Role::Client, None, Some(c)),
         };
-        let initial = protocol.flow_control.map_or(FlowLimits::default(), |f| FlowLimits {
-            max_streams_uni: f.max_streams_uni,
-            max_streams_bidi: f.max_streams_bidi,
-            max_data: f.max_data,
-        });
+        let initial = protocol
+            .flow_control
+            .map_or(FlowLimits::default(), |f| FlowLimits {
+                max_streams_uni: f.max_streams_uni,
+                max_streams_bidi: f.max_streams_bidi,
+                max_data: f.max_data,
+            });
         let cfg = LocalConfig {
             role,
             drafts: protocol.drafts.clone(),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, Mutex};
@@ -35,6 +35,8 @@ pub struct Endpoint {
     pool: std::sync::Mutex<HashMap<String, Weak<Conn>>>,
     /// Server: live connections, for GOAWAY on shutdown.
     conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
+    /// Server: [`Endpoint::shutdown`] was called.
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -74,7 +76,9 @@ fn quinn_server(
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| crate::error::CertError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(config.transport.quinn()));
+    server.transport_config(Arc::new(
+        config.transport.quinn(config.protocol.max_sessions),
+    ));
     Ok(Arc::new(server))
 }
 
@@ -90,6 +94,7 @@ impl Endpoint {
         let active = Arc::new(AtomicUsize::new(0));
         let config = Arc::new(config);
         let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shutting_down = Arc::new(AtomicBool::new(false));
         let mut quic = Vec::new();
         let mut accept_tasks = Vec::new();
         for addr in &config.addrs {
@@ -99,6 +104,7 @@ impl Endpoint {
                 config.transport.socket_buffer,
             )?;
             let acceptor = Acceptor {
+                shutting_down: shutting_down.clone(),
                 conns: conns.clone(),
                 config: config.clone(),
                 plain: plain.clone(),
@@ -121,6 +127,7 @@ impl Endpoint {
             accept_tasks,
             pool: Default::default(),
             conns,
+            shutting_down,
         })
     }
 
@@ -143,6 +150,7 @@ impl Endpoint {
             accept_tasks: Vec::new(),
             pool: Default::default(),
             conns: Default::default(),
+            shutting_down: Default::default(),
         })
     }
 
@@ -242,9 +250,7 @@ impl Endpoint {
     /// HTTP/3 GOAWAY (so clients open no new sessions on it and new requests are refused), and
     /// existing sessions keep working until they close. Then await [`Endpoint::wait_idle`].
     pub fn shutdown(&self) {
-        for ep in &self.quic {
-            ep.set_server_config(None);
-        }
+        self.shutting_down.store(true, Ordering::Release);
         let conns: Vec<_> = self
             .conns
             .lock()
@@ -280,12 +286,14 @@ fn quinn_client(config: &ClientConfig) -> Result<quinn::ClientConfig, ConnectErr
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config.tls.clone())
         .map_err(|e| ConnectError::Protocol(format!("TLS configuration unusable for QUIC: {e}")))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    client.transport_config(Arc::new(config.transport.quinn()));
+    // Servers open no sessions (CONNECT streams) towards a client.
+    client.transport_config(Arc::new(config.transport.quinn(0)));
     Ok(client)
 }
 
 /// The server's per-socket accept loop.
 struct Acceptor {
+    shutting_down: Arc<AtomicBool>,
     conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
     config: Arc<ServerConfig>,
     plain: Arc<quinn::ServerConfig>,
@@ -298,6 +306,11 @@ impl Acceptor {
     async fn run(self, ep: quinn::Endpoint) {
         while let Some(incoming) = ep.accept().await {
             let remote = incoming.remote_address();
+            if self.shutting_down.load(Ordering::Acquire) {
+                // Refused at once (CONNECTION_REFUSED), so clients fail fast rather than time out.
+                incoming.refuse();
+                continue;
+            }
             let require_auth = match self.config.policy.connection(remote) {
                 ConnectionDecision::Refuse => {
                     tracing::debug!(%remote, "policy refused connection");

@@ -57,8 +57,8 @@ mod tls;
 
 pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
 pub use config::{
-    ClientConfig, ClientConfigBuilder, Congestion, FlowControl, Protocol, ServerConfig, ServerConfigBuilder,
-    Transport,
+    ClientConfig, ClientConfigBuilder, Congestion, FlowControl, Protocol, ServerConfig,
+    ServerConfigBuilder, Transport,
 };
 pub use endpoint::Endpoint;
 pub use error::{CertError, ConnectError, EndpointError};

@@ -585,9 +585,11 @@ impl Session {
     /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
     pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
         let shared = self.shared();
-        self.or_ended(async { Ok(shared.stream_credit(false).await) })
-            .await?;
-        let send = self.or_ended(shared.conn.quic.open_uni()).await?;
+        let open = async {
+            shared.stream_credit(false).await;
+            shared.conn.quic.open_uni().await
+        };
+        let send = self.or_ended(open).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
         stream
             .write_header(wt_proto::stream::uni_ty::WEBTRANSPORT)
@@ -598,9 +600,11 @@ impl Session {
     /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let shared = self.shared();
-        self.or_ended(async { Ok(shared.stream_credit(true).await) })
-            .await?;
-        let (send, recv) = self.or_ended(shared.conn.quic.open_bi()).await?;
+        let open = async {
+            shared.stream_credit(true).await;
+            shared.conn.quic.open_bi().await
+        };
+        let (send, recv) = self.or_ended(open).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
         stream
             .write_header(wt_proto::frame::ty::WEBTRANSPORT_STREAM)

@@ -2,6 +2,8 @@
 //! pin it by hash.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ pub fn init_tracing() {
 }
 
 pub struct Server {
-    pub endpoint: Endpoint,
+    pub endpoint: std::sync::Arc<Endpoint>,
     pub addr: SocketAddr,
     pub identity: Identity,
 }
@@ -34,7 +36,7 @@ pub fn server_with(
     let builder = ServerConfig::builder()
         .bind(bind.parse().unwrap())
         .identity(identity.clone());
-    let endpoint = Endpoint::server(tweak(builder).build().unwrap()).unwrap();
+    let endpoint = std::sync::Arc::new(Endpoint::server(tweak(builder).build().unwrap()).unwrap());
     let addr = endpoint.local_addrs()[0];
     Server {
         endpoint,
@@ -48,6 +50,11 @@ pub fn server(bind: &str) -> Server {
 }
 
 impl Server {
+    /// The server endpoint, shared: tests that accept in a spawned task take this.
+    pub fn endpoint_handle(&self) -> std::sync::Arc<Endpoint> {
+        self.endpoint.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         match self.addr {
             SocketAddr::V4(a) => format!("https://127.0.0.1:{}{path}", a.port()),
