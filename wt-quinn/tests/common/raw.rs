@@ -16,7 +16,9 @@ pub struct RawClient {
 }
 
 /// A quinn client trusting exactly `server_cert` (the server's self-signed certificate).
-fn quinn_client(server_cert: &rustls_pki_types::CertificateDer<'static>) -> quinn::ClientConfig {
+pub fn client_config(
+    server_cert: &rustls_pki_types::CertificateDer<'static>,
+) -> quinn::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(server_cert.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -39,7 +41,7 @@ impl RawClient {
     ) -> Self {
         let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         let conn = endpoint
-            .connect_with(quinn_client(server_cert), addr, "localhost")
+            .connect_with(client_config(server_cert), addr, "localhost")
             .unwrap()
             .await
             .unwrap();
