@@ -236,3 +236,63 @@ async fn session_facts_are_visible() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_close_carries_the_mapped_code_after_the_capsule() {
+    let srv = server("127.0.0.1:0");
+    within(10, async {
+        let (client, server_side, _ep) = srv.pair().await;
+        client.close(42, "done");
+        // The capsule wins: the server reports the close as the session's, not as a loss.
+        assert_eq!(
+            server_side.closed().await,
+            wt_quinn::SessionError::Closed(wt_quinn::CloseInfo::new(
+                wt_quinn::Closer::Remote,
+                42,
+                "done"
+            ))
+        );
+        // Then the last session's close takes the connection down with the mapped code.
+        match unsafe { server_side.as_quic() }.closed().await {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                assert_eq!(
+                    close.error_code.into_inner(),
+                    wt_proto::error_code::app_to_h3(42)
+                );
+                assert_eq!(&close.reason[..], b"done");
+            }
+            other => panic!("expected the mapped application close, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_io_traits_round_trip_and_priority_is_settable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server("127.0.0.1:0");
+    within(10, async {
+        let (client, server_side, _ep) = srv.pair().await;
+        let (mut send, mut recv) = client.open_bi().await.unwrap();
+        send.set_priority(7).unwrap();
+        let data = wt_session::conformance::pattern(300_000);
+        let echo = async {
+            let (mut ssend, mut srecv) = server_side.accept_bi().await.unwrap();
+            tokio::io::copy(&mut srecv, &mut ssend).await.unwrap();
+            ssend.shutdown().await.unwrap();
+        };
+        let talk = async {
+            // Through the traits, not the inherent methods of the same names.
+            AsyncWriteExt::write_all(&mut send, &data).await.unwrap();
+            send.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            AsyncReadExt::read_to_end(&mut recv, &mut back)
+                .await
+                .unwrap();
+            back
+        };
+        let ((), back) = tokio::join!(echo, talk);
+        assert!(back == data, "AsyncRead/AsyncWrite round trip");
+    })
+    .await;
+}
