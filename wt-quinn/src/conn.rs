@@ -336,11 +336,18 @@ impl Conn {
         };
         let negotiated = Negotiated::new(peer_role, &self.drafts, &self.local, settings);
         if let Err(why) = &negotiated.draft {
-            tracing::warn!(remote = %self.quic.remote_address(), why, "no usable WebTransport draft with this peer");
-            // Drafts that define WT_REQUIREMENTS_NOT_MET refuse the whole connection with it.
-            let announced = settings::negotiate(&self.drafts, &negotiated.settings);
-            if announced.is_some_and(Draft::has_requirements_not_met_code) {
-                self.fail(H3Code::WT_REQUIREMENTS_NOT_MET, why);
+            match settings::negotiate(&self.drafts, &negotiated.settings) {
+                // A plain HTTP/3 peer, or one speaking only other drafts: sessions get refused.
+                None => {
+                    tracing::debug!(remote = %self.remote_address(), why, "peer speaks no common WebTransport draft")
+                }
+                Some(announced) => {
+                    tracing::warn!(remote = %self.remote_address(), why, "peer announces WebTransport but breaks its requirements");
+                    // Drafts that define WT_REQUIREMENTS_NOT_MET refuse the connection with it.
+                    if announced.has_requirements_not_met_code() {
+                        self.fail(H3Code::WT_REQUIREMENTS_NOT_MET, why);
+                    }
+                }
             }
         }
         self.peer_settings
