@@ -475,3 +475,49 @@ async fn subprotocol_negotiation() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capsules_sent_before_the_response_apply_only_after_accept() {
+    let srv = echo_server(|b| b);
+    within(10, async {
+        let mut settings = wt_proto::settings::Settings::new();
+        settings
+            .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
+            .set(wt_proto::settings::id::H3_DATAGRAM, 1);
+        let raw =
+            common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await;
+        let authority = format!("localhost:{}", srv.addr.port());
+        let mut drain = bytes::BytesMut::new();
+        wt_proto::capsule::Capsule::DrainSession.encode_in_data_frame(&mut drain);
+
+        // Rejected: the early capsule is dropped with the request, and nothing else breaks.
+        let (rejected, ()) = tokio::join!(
+            raw.connect_session_then(&authority, "/no", "webtransport", &drain),
+            async {
+                srv.endpoint
+                    .accept()
+                    .await
+                    .unwrap()
+                    .reject(http::StatusCode::FORBIDDEN)
+                    .await;
+            }
+        );
+        assert_eq!(rejected.3.status(), http::StatusCode::FORBIDDEN);
+
+        // Accepted after a pause: the drain sent with the request takes effect only now.
+        let (accepted, session) = tokio::join!(
+            raw.connect_session_then(&authority, "/yes", "webtransport", &drain),
+            async {
+                let request = srv.endpoint.accept().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                request.accept().await.unwrap()
+            }
+        );
+        assert_eq!(accepted.3.status(), http::StatusCode::OK);
+        tokio::time::timeout(Duration::from_secs(2), session.draining())
+            .await
+            .expect("the early drain is processed after accept");
+        assert!(session.close_reason().is_none());
+    })
+    .await;
+}

@@ -64,6 +64,18 @@ impl RawClient {
         path: &str,
         protocol: &str,
     ) -> (u64, quinn::SendStream, RawReader, ConnectResponse) {
+        self.connect_session_then(authority, path, protocol, &[]).await
+    }
+
+    /// Like `connect_session`, sending `extra` (e.g. capsules in DATA frames) right behind the
+    /// request, before the response.
+    pub async fn connect_session_then(
+        &self,
+        authority: &str,
+        path: &str,
+        protocol: &str,
+        extra: &[u8],
+    ) -> (u64, quinn::SendStream, RawReader, ConnectResponse) {
         let (mut send, recv) = self.conn.open_bi().await.unwrap();
         let uri: http::Uri = format!("https://{authority}{path}").parse().unwrap();
         let mut block = BytesMut::new();
@@ -72,6 +84,7 @@ impl RawClient {
             .encode(&mut block);
         let mut buf = BytesMut::new();
         frame::encode_frame(frame::ty::HEADERS, &block, &mut buf);
+        buf.extend_from_slice(extra);
         send.write_all(&buf).await.unwrap();
         let mut reader = RawReader::new(recv);
         let response = loop {
