@@ -28,6 +28,9 @@ use crate::flow::SessionFlow;
 use crate::io::{read_varint, FrameReader, ReadFail};
 use crate::session::{Incoming, SessionShared};
 
+/// How long a connection whose last session the peer closed stays open for a new session.
+const UNUSED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Largest HEADERS or SETTINGS payload we buffer.
 pub(crate) const MAX_FRAME_PAYLOAD: usize = 16 * 1024;
 
@@ -58,6 +61,8 @@ pub(crate) struct Conn {
     pub(crate) client: Option<Arc<ClientOptions>>,
     peer_settings: watch::Sender<PeerSettings>,
     inner: Mutex<Inner>,
+    /// Server: session requests handed to the application and not answered yet.
+    pub(crate) pending_requests: AtomicUsize,
 }
 
 /// The peer's SETTINGS as far as we know them.
@@ -121,6 +126,7 @@ impl Conn {
             client,
             peer_settings: watch::Sender::new(PeerSettings::Waiting),
             inner: Mutex::new(Inner::default()),
+            pending_requests: AtomicUsize::new(0),
         })
     }
 
@@ -242,6 +248,21 @@ impl Conn {
         if let Some(server) = &self.server {
             server.active.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Closes the connection with H3_NO_ERROR if, after a grace period, it still carries no
+    /// session and no request is waiting: a peer that closed our last session may keep the
+    /// connection, and our keep-alives would keep it alive for nothing.
+    pub(crate) fn close_if_unused(self: &Arc<Self>) {
+        let conn = self.clone();
+        self.rt.spawn(async move {
+            tokio::time::sleep(UNUSED_GRACE).await;
+            let unused = conn.session_count() == 0 && conn.pending_requests.load(Ordering::Acquire) == 0;
+            if unused && conn.quic.close_reason().is_none() {
+                tracing::debug!(remote = %conn.remote_address(), "closing connection without sessions");
+                conn.quic.close(code(H3Code::NO_ERROR), b"");
+            }
+        });
     }
 
     /// Forgets a session; returns how many are left. Refuses what was buffered for it.

@@ -138,6 +138,8 @@ async fn offer(
             return respond(&mut send, StatusCode::SERVICE_UNAVAILABLE).await;
         }
     };
+    conn.pending_requests
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     permit.send(Request {
         conn: conn.clone(),
         send: Some(send),
@@ -321,6 +323,9 @@ impl Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
+        self.conn
+            .pending_requests
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         if let Some(mut send) = self.send.take() {
             let _ = send.reset(code(H3Code::REQUEST_REJECTED));
         }

@@ -232,7 +232,9 @@ impl SessionShared {
             return;
         }
         tracing::debug!(session = self.id, code, reason, "peer closed session");
-        self.conn.unregister(self.id);
+        if self.conn.unregister(self.id) == 0 {
+            self.conn.close_if_unused();
+        }
         // Answer with our FIN on the CONNECT stream (draft §5: the stream is closed both ways).
         self.end_connect_stream(None);
     }
@@ -244,7 +246,9 @@ impl SessionShared {
             return;
         }
         tracing::debug!(session = self.id, what, "session aborted");
-        self.conn.unregister(self.id);
+        if self.conn.unregister(self.id) == 0 {
+            self.conn.close_if_unused();
+        }
         self.end_connect_stream(Some(stream_code.unwrap_or(H3Code::WT_SESSION_GONE)));
     }
 

@@ -521,3 +521,47 @@ async fn capsules_sent_before_the_response_apply_only_after_accept() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_left_without_sessions_is_closed_by_the_server() {
+    let srv = echo_server(|b| b);
+    within(10, async {
+        let mut settings = wt_proto::settings::Settings::new();
+        settings
+            .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
+            .set(wt_proto::settings::id::H3_DATAGRAM, 1);
+        let raw =
+            common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await;
+        let authority = format!("localhost:{}", srv.addr.port());
+        let ((_, mut send, _reader, response), session) = tokio::join!(
+            raw.connect_session(&authority, "/", "webtransport"),
+            async { srv.endpoint.accept().await.unwrap().accept().await.unwrap() }
+        );
+        assert_eq!(response.status(), http::StatusCode::OK);
+        // The peer closes the session but keeps the connection (as a pooling browser may).
+        let mut close = bytes::BytesMut::new();
+        wt_proto::capsule::Capsule::close_session(3, "later").encode_in_data_frame(&mut close);
+        send.write_all(&close).await.unwrap();
+        send.finish().unwrap();
+        assert_eq!(
+            session.closed().await,
+            SessionError::Closed(wt_quinn::CloseInfo::new(
+                wt_quinn::Closer::Remote,
+                3,
+                "later"
+            ))
+        );
+        let started = std::time::Instant::now();
+        match raw.conn.closed().await {
+            quinn::ConnectionError::ApplicationClosed(c) => {
+                assert_eq!(c.error_code.into_inner(), wt_proto::H3Code::NO_ERROR.0)
+            }
+            other => panic!("expected H3_NO_ERROR, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "a grace period lets a new session reuse the connection"
+        );
+    })
+    .await;
+}

@@ -64,7 +64,8 @@ impl RawClient {
         path: &str,
         protocol: &str,
     ) -> (u64, quinn::SendStream, RawReader, ConnectResponse) {
-        self.connect_session_then(authority, path, protocol, &[]).await
+        self.connect_session_then(authority, path, protocol, &[])
+            .await
     }
 
     /// Like `connect_session`, sending `extra` (e.g. capsules in DATA frames) right behind the
