@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask`: the project's developer workflows, in plain Rust (std only).
+//!
+//! - `cargo xtask test`: everything CI checks, in order (see [`test`]);
+//! - `cargo xtask fuzz <target> [secs]`: run one fuzz target for a long time (see [`fuzz`]);
+//! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`bench`]).
+//!
+//! Files: `cli` parses arguments, `step` runs and times commands, `tools` finds optional cargo
+//! subcommands, `test`, `fuzz` and `bench` are the workflows.
+
+mod bench;
+mod cli;
+mod fuzz;
+mod step;
+mod test;
+mod tools;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("xtask: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            Ok(())
+        }
+        Command::Test(options) => test::run(&options),
+        Command::Fuzz(options) => fuzz::run_one(&options),
+        Command::Bench(options) => bench::run(&options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Command-line parsing, by hand: four subcommands and three options do not need a crate.
+
+pub const USAGE: &str = "\
+Usage: cargo xtask <COMMAND>
+
+Commands:
+  test [--no-fuzz] [--fuzz-seconds N]
+        fmt check, clippy, the test suite (nextest + doctests), then a fuzz smoke run of every
+        target in wt-proto/fuzz for N seconds each (default 5). This is what CI runs.
+  fuzz <TARGET> [SECONDS] [-- <libFuzzer args>...]
+        run one fuzz target of wt-proto/fuzz for SECONDS (default 600)
+  bench [--quick] [--rounds N] [--only SCENARIO]...
+        release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
+        a table of medians (also in target/bench/results.json); `bench --help` for more
+  help
+        this message
+
+Environment:
+  CI=true   a missing tool (cargo-nextest, cargo-fuzz) is a failure, never a fallback or a skip";
+
+/// Default seconds per target in the smoke run of `cargo xtask test`.
+pub const DEFAULT_SMOKE_SECONDS: u64 = 5;
+/// Default seconds for `cargo xtask fuzz <target>`.
+pub const DEFAULT_FUZZ_SECONDS: u64 = 600;
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Help,
+    Test(TestOptions),
+    Fuzz(FuzzOptions),
+    Bench(crate::bench::BenchOptions),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct TestOptions {
+    pub no_fuzz: bool,
+    pub fuzz_seconds: u64,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct FuzzOptions {
+    pub target: String,
+    pub seconds: u64,
+    /// Passed to libFuzzer after the options xtask sets.
+    pub libfuzzer_args: Vec<String>,
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help);
+    };
+    match command.as_str() {
+        "help" | "-h" | "--help" => Ok(Command::Help),
+        "test" => parse_test(rest).map(Command::Test),
+        "fuzz" => parse_fuzz(rest).map(Command::Fuzz),
+        "bench" => crate::bench::parse(rest).map(Command::Bench),
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+fn parse_test(args: &[String]) -> Result<TestOptions, String> {
+    let mut options = TestOptions {
+        no_fuzz: false,
+        fuzz_seconds: DEFAULT_SMOKE_SECONDS,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-fuzz" => options.no_fuzz = true,
+            "--fuzz-seconds" => {
+                let value = args.next().ok_or("`--fuzz-seconds` needs a value")?;
+                options.fuzz_seconds = seconds(value)?;
+            }
+            other => match other.strip_prefix("--fuzz-seconds=") {
+                Some(value) => options.fuzz_seconds = seconds(value)?,
+                None => return Err(format!("unknown option `{other}` for `test`")),
+            },
+        }
+    }
+    Ok(options)
+}
+
+fn parse_fuzz(args: &[String]) -> Result<FuzzOptions, String> {
+    let (ours, libfuzzer_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    match ours {
+        [target] | [target, _] if target.starts_with('-') => {
+            Err(format!("unknown option `{target}` for `fuzz`"))
+        }
+        [target] => Ok(FuzzOptions {
+            target: target.clone(),
+            seconds: DEFAULT_FUZZ_SECONDS,
+            libfuzzer_args,
+        }),
+        [target, secs] => Ok(FuzzOptions {
+            target: target.clone(),
+            seconds: seconds(secs)?,
+            libfuzzer_args,
+        }),
+        [] => Err("`fuzz` needs a target name (list them with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
+        _ => Err(format!("`fuzz` takes <TARGET> [SECONDS], got {ours:?}")),
+    }
+}
+
+fn seconds(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "expected a positive number of seconds, got `{value}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command, String> {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        parse(&args)
+    }
+
+    #[test]
+    fn test_options() {
+        assert_eq!(
+            parse_str("test"),
+            Ok(Command::Test(TestOptions {
+                no_fuzz: false,
+                fuzz_seconds: 5
+            }))
+        );
+        assert_eq!(
+            parse_str("test --no-fuzz --fuzz-seconds 9"),
+            Ok(Command::Test(TestOptions {
+                no_fuzz: true,
+                fuzz_seconds: 9
+            }))
+        );
+        assert_eq!(
+            parse_str("test --fuzz-seconds=3"),
+            Ok(Command::Test(TestOptions {
+                no_fuzz: false,
+                fuzz_seconds: 3
+            }))
+        );
+        assert!(parse_str("test --fuzz-seconds").is_err());
+        assert!(parse_str("test --fuzz-seconds 0").is_err());
+        assert!(parse_str("test --nofuzz").is_err());
+    }
+
+    #[test]
+    fn fuzz_options() {
+        assert_eq!(
+            parse_str("fuzz varint 3600 -- -jobs=2"),
+            Ok(Command::Fuzz(FuzzOptions {
+                target: "varint".into(),
+                seconds: 3600,
+                libfuzzer_args: vec!["-jobs=2".into()],
+            }))
+        );
+        assert_eq!(
+            parse_str("fuzz varint"),
+            Ok(Command::Fuzz(FuzzOptions {
+                target: "varint".into(),
+                seconds: DEFAULT_FUZZ_SECONDS,
+                libfuzzer_args: vec![],
+            }))
+        );
+        assert!(parse_str("fuzz").is_err());
+        assert!(parse_str("fuzz varint ten").is_err());
+        assert!(parse_str("fuzz --seconds 5").is_err());
+        assert!(parse_str("fuzz a 1 2").is_err());
+    }
+
+    #[test]
+    fn other_commands() {
+        assert_eq!(parse_str(""), Ok(Command::Help));
+        assert_eq!(parse_str("bench"), Ok(Command::Bench(Default::default())));
+        assert!(parse_str("bench now").is_err());
+        assert!(parse_str("deploy").is_err());
+    }
+}

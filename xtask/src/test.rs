@@ -1,0 +1,86 @@
+//! `cargo xtask test`: what CI runs, in order, stopping at the first failing step.
+//!
+//! 1. `cargo fmt --all -- --check`
+//! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
+//! 3. `cargo nextest run --workspace --all-targets` (`cargo test` if nextest is missing, except
+//!    under CI), then `cargo test --workspace --doc` (nextest does not run doctests)
+//! 4. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
+
+use crate::cli::TestOptions;
+use crate::fuzz;
+use crate::step::{Cmd, Run};
+use crate::tools::{self, CARGO_FUZZ, NEXTEST};
+
+/// Which optional tools this run uses, decided before any step runs so that a missing tool
+/// fails in a second, not after the whole test suite.
+struct Plan {
+    nextest: bool,
+    fuzz: bool,
+}
+
+pub fn run(options: &TestOptions) -> Result<(), String> {
+    let plan = preflight(options, tools::is_ci())?;
+    let mut run = Run::new();
+    let result = steps(&mut run, options, &plan);
+    run.print_summary();
+    result
+}
+
+fn preflight(options: &TestOptions, ci: bool) -> Result<Plan, String> {
+    let nextest = NEXTEST.is_installed();
+    if !nextest {
+        if ci {
+            return Err(NEXTEST.missing("CI=true requires it; there is no fallback under CI"));
+        }
+        tools::loud_warning(&format!(
+            "cargo-nextest is not installed: falling back to `cargo test`.\nInstall it with: {}",
+            NEXTEST.install
+        ));
+    }
+    let fuzz = !options.no_fuzz;
+    if fuzz && !CARGO_FUZZ.is_installed() {
+        if ci {
+            return Err(CARGO_FUZZ.missing("CI=true requires the fuzz smoke run"));
+        }
+        tools::loud_warning(&format!(
+            "cargo-fuzz is not installed: the fuzz smoke run cannot run.\nInstall it with: {}\nor \
+             skip the fuzz step knowingly with: cargo xtask test --no-fuzz",
+            CARGO_FUZZ.install
+        ));
+        return Err(CARGO_FUZZ.missing("needed by the fuzz smoke run; or pass --no-fuzz"));
+    }
+    Ok(Plan { nextest, fuzz })
+}
+
+fn steps(run: &mut Run, options: &TestOptions, plan: &Plan) -> Result<(), String> {
+    run.step("fmt", &Cmd::cargo(&["fmt", "--all", "--", "--check"]))
+        .map_err(|e| format!("{e}\nTo reformat everything: cargo fmt --all"))?;
+    // Cargo.lock is committed, so CI must build exactly what it pins.
+    let clippy = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    run.step("clippy", &Cmd::cargo(&clippy))?;
+    if plan.nextest {
+        let nextest = ["nextest", "run", "--workspace", "--all-targets"];
+        run.step("tests (nextest)", &Cmd::cargo(&nextest))?;
+    } else {
+        let fallback = ["test", "--workspace", "--all-targets"];
+        run.step(
+            "tests (cargo test: nextest missing)",
+            &Cmd::cargo(&fallback),
+        )?;
+    }
+    run.step("doctests", &Cmd::cargo(&["test", "--workspace", "--doc"]))?;
+    if plan.fuzz {
+        fuzz::smoke(run, options.fuzz_seconds)?;
+    } else {
+        run.skip("fuzz: smoke run", "--no-fuzz");
+    }
+    Ok(())
+}
