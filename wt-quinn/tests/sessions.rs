@@ -203,12 +203,7 @@ async fn streams_and_datagrams_sent_right_after_accept_are_not_lost() {
 async fn streams_for_an_unknown_session_past_the_bound_are_rejected() {
     let srv = echo_server(|b| b);
     within(10, async {
-        let mut settings = wt_proto::settings::Settings::new();
-        settings
-            .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
-            .set(wt_proto::settings::id::H3_DATAGRAM, 1);
-        let raw =
-            common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await;
+        let raw = raw_draft02(&srv).await;
         // Session 400 never exists: 32 streams wait, the rest are rejected at once.
         let mut streams = Vec::new();
         for _ in 0..40 {
@@ -480,12 +475,7 @@ async fn subprotocol_negotiation() {
 async fn capsules_sent_before_the_response_apply_only_after_accept() {
     let srv = echo_server(|b| b);
     within(10, async {
-        let mut settings = wt_proto::settings::Settings::new();
-        settings
-            .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
-            .set(wt_proto::settings::id::H3_DATAGRAM, 1);
-        let raw =
-            common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await;
+        let raw = raw_draft02(&srv).await;
         let authority = format!("localhost:{}", srv.addr.port());
         let mut drain = bytes::BytesMut::new();
         wt_proto::capsule::Capsule::DrainSession.encode_in_data_frame(&mut drain);
@@ -526,12 +516,7 @@ async fn capsules_sent_before_the_response_apply_only_after_accept() {
 async fn a_connection_left_without_sessions_is_closed_by_the_server() {
     let srv = echo_server(|b| b);
     within(10, async {
-        let mut settings = wt_proto::settings::Settings::new();
-        settings
-            .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
-            .set(wt_proto::settings::id::H3_DATAGRAM, 1);
-        let raw =
-            common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await;
+        let raw = raw_draft02(&srv).await;
         let authority = format!("localhost:{}", srv.addr.port());
         let ((_, mut send, _reader, response), session) = tokio::join!(
             raw.connect_session(&authority, "/", "webtransport"),
@@ -564,4 +549,13 @@ async fn a_connection_left_without_sessions_is_closed_by_the_server() {
         );
     })
     .await;
+}
+
+/// A raw client announcing draft-02.
+async fn raw_draft02(srv: &Server) -> common::raw::RawClient {
+    let mut settings = wt_proto::settings::Settings::new();
+    settings
+        .set(wt_proto::settings::id::ENABLE_WEBTRANSPORT, 1)
+        .set(wt_proto::settings::id::H3_DATAGRAM, 1);
+    common::raw::RawClient::connect(srv.addr, &srv.identity.chain()[0], &settings).await
 }

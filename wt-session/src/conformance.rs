@@ -210,14 +210,26 @@ pub async fn long_reason_is_truncated<H: Harness>(h: &H) {
     }
 }
 
-/// A reset with `code` reaches the reader as the same code.
-pub async fn reset_code_arrives<H: Harness>(h: &H, code: u32) {
+/// A client stream whose first byte the server has read, so both sides know the stream (a reset
+/// before that could discard the stream header): (client send, server receive).
+async fn stream_in_use<H: Harness>(
+    h: &H,
+) -> (
+    <H::Session as Session>::SendStream,
+    <H::Session as Session>::RecvStream,
+) {
     let (client, server) = h.pair().await;
     let (mut send, _recv) = client.open_bi().await.expect("open_bi");
     send.write_all(b"x").await.expect("write");
     let (_ssend, mut srecv) = server.accept_bi().await.expect("accept_bi");
     let mut first = [0u8; 1];
     srecv.read_exact(&mut first).await.expect("first byte");
+    (send, srecv)
+}
+
+/// A reset with `code` reaches the reader as the same code.
+pub async fn reset_code_arrives<H: Harness>(h: &H, code: u32) {
+    let (mut send, mut srecv) = stream_in_use(h).await;
     send.reset(code).expect("reset");
     let mut rest = [0u8; 16];
     let got = loop {
@@ -231,12 +243,7 @@ pub async fn reset_code_arrives<H: Harness>(h: &H, code: u32) {
 
 /// A stop with `code` reaches the writer as the same code.
 pub async fn stop_code_arrives<H: Harness>(h: &H, code: u32) {
-    let (client, server) = h.pair().await;
-    let (mut send, _recv) = client.open_bi().await.expect("open_bi");
-    send.write_all(b"x").await.expect("write");
-    let (_ssend, mut srecv) = server.accept_bi().await.expect("accept_bi");
-    let mut first = [0u8; 1];
-    srecv.read_exact(&mut first).await.expect("first byte");
+    let (mut send, mut srecv) = stream_in_use(h).await;
     srecv.stop(code).expect("stop");
     assert_eq!(send.stopped().await, Ok(Some(code)), "stop code {code}");
 }
