@@ -30,9 +30,9 @@ use crate::stream::{RecvStream, SendStream};
 
 /// Largest capsule we buffer (a close capsule is at most 1028 bytes of value).
 const MAX_CAPSULE: usize = 64 * 1024;
-/// How long a local close waits for the peer to acknowledge the close capsule before the
-/// connection is closed under it.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// How long each step of a local close waits for the peer: the capsule's acknowledgement, then
+/// the peer's FIN on the CONNECT stream, before the connection is closed under it.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// A stream that arrived for a session, before the application accepted it.
 pub(crate) enum Incoming {
@@ -91,6 +91,27 @@ pub(crate) struct SessionShared {
     connect_send: tokio::sync::Mutex<Option<quinn::SendStream>>,
     /// Session flow control, when both sides enabled it (draft-14+).
     pub(crate) flow: Option<SessionFlow>,
+    /// While our close capsule is on its way: the streams to reset once it arrived. Resets that
+    /// overtake the capsule make browsers report a lost connection instead of the close.
+    buried: Mutex<Option<Vec<Buried>>>,
+    /// Set when the peer finished (or reset) its side of the CONNECT stream.
+    peer_done: tokio::sync::watch::Sender<bool>,
+}
+
+/// A stream of an ended session, waiting to be reset with WT_SESSION_GONE.
+pub(crate) enum Buried {
+    Send(quinn::SendStream),
+    Recv(quinn::RecvStream),
+}
+
+impl Buried {
+    fn reset(self) {
+        let gone = code(H3Code::WT_SESSION_GONE);
+        let _ = match self {
+            Buried::Send(mut send) => send.reset(gone),
+            Buried::Recv(mut recv) => recv.stop(gone),
+        };
+    }
 }
 
 impl SessionShared {
@@ -117,6 +138,8 @@ impl SessionShared {
             wakers: Wakers::default(),
             connect_send: tokio::sync::Mutex::new(Some(connect_send)),
             flow,
+            buried: Mutex::new(None),
+            peer_done: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -177,10 +200,11 @@ impl SessionShared {
             std::mem::take(&mut st.queues)
         };
         for recv in queues.uni {
-            Incoming::Uni(recv).reject(H3Code::WT_SESSION_GONE);
+            self.bury(Buried::Recv(recv));
         }
         for (send, recv) in queues.bi {
-            Incoming::Bi(send, recv).reject(H3Code::WT_SESSION_GONE);
+            self.bury(Buried::Send(send));
+            self.bury(Buried::Recv(recv));
         }
         if let Some(flow) = &self.flow {
             flow.wake_all();
@@ -197,15 +221,20 @@ impl SessionShared {
         true
     }
 
-    /// Closes from this side: the capsule and FIN go out, then, when no other session uses the
-    /// connection, the connection closes with the mapped code once the capsule was acknowledged.
+    /// Closes from this side. In order: the session ends locally at once; the capsule and FIN
+    /// go out; once the peer acknowledged them, the session's streams are reset; once the peer
+    /// finished its side of the CONNECT stream (or after [`CLOSE_WAIT`]), the connection is
+    /// closed with the mapped code if no other session uses it. Each step waits for the previous
+    /// one to reach the peer, so that a browser sees the close code rather than a lost connection.
     pub(crate) fn close_local(self: &Arc<Self>, code: u32, reason: &str) {
         let capsule = Capsule::close_session(code, reason);
         let reason = match &capsule {
             Capsule::CloseSession { reason, .. } => reason.clone(),
             _ => String::new(),
         };
+        *self.buried.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
         if !self.end(|life| life.close(CloseInfo::new(Closer::Local, code, reason.clone()))) {
+            self.release_buried();
             return;
         }
         tracing::debug!(session = self.id, code, reason, "closing session");
@@ -216,14 +245,34 @@ impl SessionShared {
                 let mut buf = BytesMut::new();
                 capsule.encode_in_data_frame(&mut buf);
                 if send.write_all(&buf).await.is_ok() && send.finish().is_ok() {
-                    let _ = tokio::time::timeout(CLOSE_LINGER, send.stopped()).await;
+                    let _ = tokio::time::timeout(CLOSE_WAIT, send.stopped()).await;
                 }
             }
+            shared.release_buried();
+            let mut done = shared.peer_done.subscribe();
+            let _ = tokio::time::timeout(CLOSE_WAIT, done.wait_for(|d| *d)).await;
             if left == 0 {
                 let mapped = quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
                 shared.conn.quic.close(mapped, reason.as_bytes());
             }
         });
+    }
+
+    /// Resets a stream of the ended session now, or once our close capsule arrived.
+    pub(crate) fn bury(&self, stream: Buried) {
+        let mut buried = self.buried.lock().unwrap_or_else(|e| e.into_inner());
+        match buried.as_mut() {
+            Some(waiting) => waiting.push(stream),
+            None => {
+                drop(buried);
+                stream.reset();
+            }
+        }
+    }
+
+    fn release_buried(&self) {
+        let waiting = self.buried.lock().unwrap_or_else(|e| e.into_inner()).take();
+        waiting.into_iter().flatten().for_each(Buried::reset);
     }
 
     /// The peer closed the session (capsule, or a FIN without one).
@@ -415,17 +464,36 @@ impl SessionShared {
 
 /// Reads the CONNECT stream after the handshake: capsules, and the FIN that ends the session.
 pub(crate) async fn read_capsules(shared: Arc<SessionShared>, mut reader: FrameReader) {
+    read_until_end(&shared, &mut reader).await;
+    shared.peer_done.send_replace(true);
+}
+
+/// Reads the CONNECT stream until the peer's FIN or an error. After our own close it only waits
+/// for that FIN (bounded by [`CLOSE_WAIT`]), ignoring what comes.
+async fn read_until_end(shared: &Arc<SessionShared>, reader: &mut FrameReader) {
     let mut decoder = CapsuleDecoder::new(MAX_CAPSULE);
     let mut buf = BytesMut::new();
     loop {
-        let frame = reader.next().await;
-        if shared.check().is_err() {
-            return;
+        let frame = match shared.is_ended() {
+            false => reader.next().await,
+            true => match tokio::time::timeout(CLOSE_WAIT, reader.next()).await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    let _ = reader.recv.stop(code(H3Code::NO_ERROR));
+                    return;
+                }
+            },
+        };
+        if shared.is_ended() {
+            match frame {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
         }
         match frame {
             Ok(Some(Frame::Data(chunk))) => {
                 buf.extend_from_slice(&chunk);
-                if let Err(e) = drain_capsules(&shared, &mut decoder, &mut buf) {
+                if let Err(e) = drain_capsules(shared, &mut decoder, &mut buf) {
                     let _ = reader.recv.stop(code(e.code()));
                     return shared.abort(
                         format!("malformed capsule on the CONNECT stream: {e}"),

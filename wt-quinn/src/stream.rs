@@ -5,6 +5,7 @@
 //! load to refuse work on an ended session. No task, lock or copy is added per byte.
 
 use std::io;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,8 +15,7 @@ use wt_proto::error_code::h3_to_app;
 use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
 
-use crate::conn::code;
-use crate::session::{Handle, SessionShared};
+use crate::session::{Buried, Handle, SessionShared};
 
 /// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
 /// range that fit in 32 bits pass through unchanged: some draft-02 implementations send the
@@ -57,7 +57,8 @@ fn session_error(session: &Handle) -> StreamError {
 /// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
 /// the session has ended, in which case it is reset with WT_SESSION_GONE.
 pub struct SendStream {
-    inner: quinn::SendStream,
+    /// Taken out only in `Drop`, to be reset once the session's close capsule arrived.
+    inner: ManuallyDrop<quinn::SendStream>,
     session: Arc<Handle>,
 }
 
@@ -71,7 +72,10 @@ impl std::fmt::Debug for SendStream {
 
 impl SendStream {
     pub(crate) fn new(inner: quinn::SendStream, session: Arc<Handle>) -> Self {
-        SendStream { inner, session }
+        SendStream {
+            inner: ManuallyDrop::new(inner),
+            session,
+        }
     }
 
     /// Writes the stream header: the uni stream type or bidi signal, then the session id.
@@ -98,7 +102,6 @@ impl SendStream {
     /// The session ended: reset the stream (draft: every stream of an ended session is reset
     /// with WT_SESSION_GONE) and report the session's end.
     fn gone(&mut self) -> StreamError {
-        let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
         self.session_error()
     }
 
@@ -223,8 +226,22 @@ impl SendStream {
 
 impl Drop for SendStream {
     fn drop(&mut self) {
+        // SAFETY: `inner` is taken exactly once, here, and not touched afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        // A live session's stream finishes cleanly (quinn's drop); an ended one's is reset with
+        // WT_SESSION_GONE, after the close capsule.
         if self.session.shared.is_ended() {
-            let _ = self.inner.reset(code(H3Code::WT_SESSION_GONE));
+            self.session.shared.bury(Buried::Send(inner));
+        }
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        // SAFETY: `inner` is taken exactly once, here, and not touched afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        if self.session.shared.is_ended() {
+            self.session.shared.bury(Buried::Recv(inner));
         }
     }
 }
@@ -240,7 +257,7 @@ impl tokio::io::AsyncWrite for SendStream {
         }
         let this = &mut *self;
         let Some(flow) = &this.session.shared.flow else {
-            return tokio::io::AsyncWrite::poll_write(Pin::new(&mut this.inner), cx, buf);
+            return tokio::io::AsyncWrite::poll_write(Pin::new(&mut *this.inner), cx, buf);
         };
         let credit = match flow.poll_data(cx, buf.len()) {
             Poll::Pending => return Poll::Pending,
@@ -254,7 +271,7 @@ impl tokio::io::AsyncWrite for SendStream {
             Poll::Ready((credit, _)) => credit,
         };
         let polled =
-            tokio::io::AsyncWrite::poll_write(Pin::new(&mut this.inner), cx, &buf[..credit]);
+            tokio::io::AsyncWrite::poll_write(Pin::new(&mut *this.inner), cx, &buf[..credit]);
         let used = match &polled {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
@@ -264,18 +281,19 @@ impl tokio::io::AsyncWrite for SendStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.inner), cx)
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut *self.inner), cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.inner), cx)
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut *self.inner), cx)
     }
 }
 
 /// The receiving half of a WebTransport stream. Dropping it before the end asks the peer to
 /// stop sending.
 pub struct RecvStream {
-    inner: quinn::RecvStream,
+    /// Taken out only in `Drop`, to be stopped once the session's close capsule arrived.
+    inner: ManuallyDrop<quinn::RecvStream>,
     session: Arc<Handle>,
 }
 
@@ -289,7 +307,10 @@ impl std::fmt::Debug for RecvStream {
 
 impl RecvStream {
     pub(crate) fn new(inner: quinn::RecvStream, session: Arc<Handle>) -> Self {
-        RecvStream { inner, session }
+        RecvStream {
+            inner: ManuallyDrop::new(inner),
+            session,
+        }
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
@@ -301,7 +322,6 @@ impl RecvStream {
 
     /// The session ended: stop the stream with WT_SESSION_GONE and report the session's end.
     fn gone(&mut self) -> StreamError {
-        let _ = self.inner.stop(code(H3Code::WT_SESSION_GONE));
         self.session_error()
     }
 
@@ -398,7 +418,7 @@ impl tokio::io::AsyncRead for RecvStream {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
         let before = buf.filled().len();
-        let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut self.inner), cx, buf);
+        let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut *self.inner), cx, buf);
         if let Err(e) = self.consumed(buf.filled().len() - before) {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
