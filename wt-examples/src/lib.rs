@@ -2,4 +2,8 @@
 //! the browser tests use, and the interop tests check other implementations against.
 #![warn(missing_docs)]
 
+pub mod connect;
 pub mod echo;
+pub mod http;
+pub mod page;
+pub mod serve;

@@ -28,8 +28,10 @@ use crate::flow::SessionFlow;
 use crate::io::{read_varint, FrameReader, ReadFail};
 use crate::session::{Incoming, SessionShared};
 
-/// How long a connection whose last session the peer closed stays open for a new session.
-const UNUSED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a connection whose last session the peer closed stays open for a new session. Longer
+/// than the closing peer's own wait (`CLOSE_WAIT`, 1 s), so that when both ends are ours the
+/// closer's CONNECTION_CLOSE, with the mapped close code, comes first.
+const UNUSED_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest HEADERS or SETTINGS payload we buffer.
 pub(crate) const MAX_FRAME_PAYLOAD: usize = 16 * 1024;

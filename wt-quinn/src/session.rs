@@ -222,10 +222,11 @@ impl SessionShared {
     }
 
     /// Closes from this side. In order: the session ends locally at once; the capsule and FIN
-    /// go out; once the peer acknowledged them, the session's streams are reset; once the peer
-    /// finished its side of the CONNECT stream (or after [`CLOSE_WAIT`]), the connection is
-    /// closed with the mapped code if no other session uses it. Each step waits for the previous
-    /// one to reach the peer, so that a browser sees the close code rather than a lost connection.
+    /// go out; once the peer acknowledged them and finished its side of the CONNECT stream (each
+    /// wait bounded by [`CLOSE_WAIT`]), the session's streams are reset and, if no other session
+    /// uses the connection and the peer has not closed it within [`CLOSE_WAIT`], the connection
+    /// is closed with the mapped code. Nothing overtakes the capsule, so a browser reports the
+    /// close code rather than a lost connection.
     pub(crate) fn close_local(self: &Arc<Self>, code: u32, reason: &str) {
         let capsule = Capsule::close_session(code, reason);
         let reason = match &capsule {
@@ -248,12 +249,24 @@ impl SessionShared {
                     let _ = tokio::time::timeout(CLOSE_WAIT, send.stopped()).await;
                 }
             }
-            shared.release_buried();
+            // Wait for the peer's FIN on the CONNECT stream: it has then processed the capsule,
+            // and resets or a connection close can no longer overtake it.
             let mut done = shared.peer_done.subscribe();
             let _ = tokio::time::timeout(CLOSE_WAIT, done.wait_for(|d| *d)).await;
+            shared.release_buried();
             if left == 0 {
-                let mapped = quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
-                shared.conn.quic.close(mapped, reason.as_bytes());
+                // A browser closes the connection itself once it has processed the close; ours
+                // would race with that processing (Chromium then reports a lost connection), so
+                // it only comes when the peer has not closed within CLOSE_WAIT.
+                let quic = &shared.conn.quic;
+                if tokio::time::timeout(CLOSE_WAIT, quic.closed())
+                    .await
+                    .is_err()
+                {
+                    let mapped =
+                        quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
+                    quic.close(mapped, reason.as_bytes());
+                }
             }
         });
     }

@@ -1,0 +1,124 @@
+//! wt-quinn, our stack, in two configurations: the default (every draft; two wt-quinn endpoints
+//! negotiate draft-16 with session flow control) and draft-02/07 only (no session flow control).
+//!
+//! Socket buffers through `Transport::socket_buffer`; the transport settings are wt-quinn's
+//! defaults, which [`Env::transport`] mirrors for the other stacks.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use wt_quinn::{ClientConfig, Draft, Endpoint, Protocol, Request, ServerConfig, Session, Trust};
+
+use super::env::Env;
+use super::stack::{Result, Stack};
+
+pub struct WtQuinn {
+    protocol: Protocol,
+}
+
+impl WtQuinn {
+    pub fn default_drafts() -> Self {
+        WtQuinn {
+            protocol: Protocol::default(),
+        }
+    }
+
+    pub fn draft_07() -> Self {
+        WtQuinn {
+            protocol: Protocol {
+                drafts: vec![Draft::Draft02, Draft::Draft07],
+                ..Protocol::default()
+            },
+        }
+    }
+}
+
+impl Stack for WtQuinn {
+    type Server = Endpoint;
+    type Incoming = Request;
+    type Client = Endpoint;
+    type Session = Session;
+    type Send = wt_quinn::SendStream;
+    type Recv = wt_quinn::RecvStream;
+
+    fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
+        let config = ServerConfig::builder()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .identity(env.identity.clone())
+            .transport(env.wt_transport())
+            .protocol(self.protocol.clone())
+            .build()?;
+        let endpoint = Endpoint::server(config)?;
+        let addr = endpoint.local_addrs()[0];
+        Ok((endpoint, addr))
+    }
+
+    async fn accept(server: &mut Self::Server) -> Option<Self::Incoming> {
+        server.accept().await
+    }
+
+    async fn establish(incoming: Self::Incoming) -> Result<Self::Session> {
+        Ok(incoming.accept().await?)
+    }
+
+    fn client(&self, env: &Env) -> Result<Self::Client> {
+        let config = ClientConfig::builder()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .trust(Trust::hashes([env.identity.cert_hash()]))
+            .transport(env.wt_transport())
+            .protocol(self.protocol.clone())
+            .build()?;
+        Ok(Endpoint::client(config)?)
+    }
+
+    async fn connect(client: &Self::Client, addr: SocketAddr) -> Result<Self::Session> {
+        let url = format!("https://127.0.0.1:{}/bench", addr.port());
+        Ok(client.connect(&url).await?)
+    }
+
+    fn close(session: &Self::Session) {
+        session.close(0, "");
+    }
+
+    async fn open_uni(session: &Self::Session) -> Result<Self::Send> {
+        Ok(session.open_uni().await?)
+    }
+
+    async fn accept_uni(session: &Self::Session) -> Result<Self::Recv> {
+        Ok(session.accept_uni().await?)
+    }
+
+    async fn open_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
+        Ok(session.open_bi().await?)
+    }
+
+    async fn accept_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
+        Ok(session.accept_bi().await?)
+    }
+
+    async fn write_all(send: &mut Self::Send, buf: &[u8]) -> Result<()> {
+        Ok(send.write_all(buf).await?)
+    }
+
+    fn finish(send: &mut Self::Send) -> Result<()> {
+        Ok(send.finish()?)
+    }
+
+    async fn read(recv: &mut Self::Recv, buf: &mut [u8]) -> Result<Option<usize>> {
+        Ok(recv.read(buf).await?)
+    }
+
+    fn send_datagram(session: &Self::Session, payload: Bytes) -> Result<()> {
+        Ok(session.send_datagram(payload)?)
+    }
+
+    fn datagram_send_space(session: &Self::Session) -> usize {
+        // SAFETY: only reads a fact of the connection; no stream or datagram goes around the
+        // session (the contract of `as_quic`).
+        unsafe { session.as_quic() }.datagram_send_buffer_space()
+    }
+
+    async fn recv_datagram(session: &Self::Session) -> Result<Bytes> {
+        Ok(session.recv_datagram().await?)
+    }
+}

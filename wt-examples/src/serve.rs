@@ -1,0 +1,180 @@
+//! `wt serve`: an echo server (see [`crate::echo`]) on every address asked for, with a
+//! certificate browsers accept by hash, and the demo page on plain HTTP.
+//!
+//! What a script needs comes on stdout, one fact per line, in this order: `listening <addr>` per
+//! socket (with the actual port when port 0 was asked for), `cert-sha256 <64 hex digits>`, and
+//! `page <url>` unless `--no-http`. Logs go to stderr.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use wt_quinn::{Endpoint, Policy, Request, ServerConfig};
+
+use crate::page::{reachable, PageConfig};
+
+/// The addresses served without `--bind`.
+pub const DEFAULT_BIND: [SocketAddr; 2] = [
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4433)),
+    SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 4433, 0, 0)),
+];
+/// The page server's address without `--http`.
+pub const DEFAULT_HTTP: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// How long shutting down waits for the final close packets to go out.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
+
+/// The options of `wt serve`.
+// The field docs are the `--help` text, where brackets are literal, not rustdoc links.
+#[allow(rustdoc::broken_intra_doc_links)]
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Listen for WebTransport on this UDP address. Repeat it for several addresses; it replaces
+    /// the defaults, 127.0.0.1:4433 and [::1]:4433 (browsers try [::1] first for `localhost`).
+    /// Port 0 picks a free port, printed on the `listening` line. An IPv6 address the host
+    /// cannot bind is skipped with a warning while other addresses remain.
+    #[arg(long = "bind", value_name = "ADDR")]
+    pub bind: Vec<SocketAddr>,
+
+    /// The certificate chain (PEM, end-entity first) to present instead of a generated one.
+    /// Browsers accept it by hash only if it is an ECDSA P-256 certificate valid for at most
+    /// 14 days; otherwise they need it to chain to a root they trust.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Serve the demo page over plain HTTP on this TCP address [default: 127.0.0.1:8080]. Keep it
+    /// on 127.0.0.1 or localhost: browsers only allow WebTransport on secure contexts, which
+    /// plain HTTP is only on those hosts.
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_http")]
+    pub http: Option<SocketAddr>,
+
+    /// Do not serve the demo page.
+    #[arg(long)]
+    pub no_http: bool,
+
+    /// Accept sessions only from pages of this origin (scheme://host[:port], for example
+    /// http://127.0.0.1:8080); others get 403. Repeatable. Default: every origin, and requests
+    /// without one. The demo page's own origin must be listed for it to keep working.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// Demand a client certificate in the TLS handshake (any X.509 certificate whose key signs
+    /// the handshake; its key is logged). Clients without one, browsers included, cannot
+    /// connect.
+    #[arg(long)]
+    pub require_client_auth: bool,
+}
+
+/// Runs the server until Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let addrs = usable_addrs(&args.bind)?;
+    let mut policy = Policy::default().require_client_auth(args.require_client_auth);
+    for origin in &args.allow_origin {
+        policy = policy.allow_origin(origin.clone());
+    }
+    let mut builder = ServerConfig::builder().policy(policy);
+    for addr in &addrs {
+        builder = builder.bind(*addr);
+    }
+    builder = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => builder.pem_files(cert, key),
+        _ => builder.self_signed(&["localhost", "127.0.0.1", "::1"]),
+    };
+    let config = builder
+        .build()
+        .context("cannot set up the server's certificate")?;
+    let cert_hash = config.cert_hash();
+    let server = Endpoint::server(config).context("cannot start the WebTransport server")?;
+    let listening = server.local_addrs();
+
+    let mut out = String::new();
+    for addr in &listening {
+        out += &format!("listening {addr}\n");
+    }
+    out += &format!("cert-sha256 {cert_hash}\n");
+    if !args.no_http {
+        let http = args.http.unwrap_or(DEFAULT_HTTP);
+        let listener = tokio::net::TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {http} (see --http, --no-http)"))?;
+        let bound = listener.local_addr().context("the HTTP socket's address")?;
+        let config = PageConfig::new(&listening, cert_hash);
+        tokio::spawn(crate::http::serve(listener, crate::page::routes(&config)));
+        out += &format!("page http://{}/\n", reachable(bound));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    drop(stdout);
+
+    loop {
+        tokio::select! {
+            request = server.accept() => match request {
+                Some(request) => { tokio::spawn(session(request)); }
+                None => break,
+            },
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("cannot listen for Ctrl-C")?;
+                tracing::info!("interrupted; shutting down");
+                break;
+            }
+        }
+    }
+    server.close();
+    let _ = tokio::time::timeout(SHUTDOWN_LINGER, server.wait_idle()).await;
+    Ok(())
+}
+
+/// Accepts one session request and runs the echo service on it.
+async fn session(request: Request) {
+    let remote = request.remote_address();
+    let origin = request.origin().unwrap_or("(none)").to_owned();
+    let path = request.path().to_owned();
+    let draft = request.draft();
+    if let Some(key) = request.peer_key() {
+        let hash = wt_quinn::CertHash::of(key.as_ref());
+        tracing::info!(%remote, client_key_sha256 = %hash, "client authenticated");
+    }
+    let session = match request.accept().await {
+        Ok(session) => session,
+        Err(e) => return tracing::warn!(%remote, error = %e, "cannot accept session"),
+    };
+    tracing::info!(%remote, origin, path, %draft, "session started");
+    let watch = session.clone();
+    crate::echo::serve(session).await;
+    let why = watch.closed().await;
+    tracing::info!(%remote, path, %why, "session ended");
+}
+
+/// The addresses to bind: the defaults when none were given, less IPv6 addresses this host
+/// cannot bind (a warning says so) as long as others remain.
+fn usable_addrs(requested: &[SocketAddr]) -> anyhow::Result<Vec<SocketAddr>> {
+    let addrs = match requested {
+        [] => &DEFAULT_BIND[..],
+        some => some,
+    };
+    let mut usable = Vec::new();
+    let mut skipped = Vec::new();
+    for &addr in addrs {
+        // Probe the family and address with an ephemeral port: the real bind reports conflicts.
+        if addr.is_ipv6() && UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).is_err() {
+            skipped.push(addr);
+        } else {
+            usable.push(addr);
+        }
+    }
+    if usable.is_empty() {
+        anyhow::bail!("cannot bind any of {skipped:?}: IPv6 is unavailable on this host");
+    }
+    for addr in skipped {
+        tracing::warn!(%addr, "IPv6 address unavailable on this host; not listening on it");
+    }
+    Ok(usable)
+}

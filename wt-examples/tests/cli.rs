@@ -1,0 +1,309 @@
+//! Tests of the `wt` binary: `wt serve --bind 127.0.0.1:0 --no-http` in a child process, its
+//! stdout parsed for the port and certificate hash, and `wt connect` children piping data
+//! through it in every mode, plus the close, certificate, origin and URL error paths.
+
+use std::net::SocketAddr;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const WT: &str = env!("CARGO_BIN_EXE_wt");
+/// How long any one child may run.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `wt serve`; killed when dropped.
+struct Server {
+    _child: Child,
+    addr: SocketAddr,
+    hash: String,
+}
+
+impl Server {
+    async fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(WT)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn wt serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut addr, mut hash) = (None, None);
+        tokio::time::timeout(LIMIT, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                match line.split_once(' ') {
+                    Some(("listening", a)) => addr = Some(a.parse().unwrap()),
+                    Some(("cert-sha256", h)) => hash = Some(h.to_owned()),
+                    _ => panic!("unexpected line from wt serve: {line:?}"),
+                }
+                if addr.is_some() && hash.is_some() {
+                    return;
+                }
+            }
+            panic!("wt serve exited before printing its address and hash");
+        })
+        .await
+        .expect("wt serve did not start in time");
+        let addr: SocketAddr = addr.unwrap();
+        let hash = hash.unwrap();
+        assert_ne!(addr.port(), 0, "the listening line shows the actual port");
+        assert_eq!(hash.len(), 64);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        Server {
+            _child: child,
+            addr,
+            hash,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}/", self.addr)
+    }
+
+    /// `wt connect <url> --cert-hash <hash> <args>` with `input` on stdin.
+    async fn connect(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut all = vec![self.url(), "--cert-hash".into(), self.hash.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        connect(&all, input).await
+    }
+}
+
+/// `wt connect <args>` with `input` on stdin; its output once it exits.
+async fn connect(args: &[String], input: &[u8]) -> Output {
+    let mut child = Command::new(WT)
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wt connect");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Write concurrently with reading stdout: a large input must not deadlock on pipe buffers.
+    let writer = tokio::spawn(async move {
+        let _ = stdin.write_all(&input).await;
+    });
+    let output = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("wt connect did not exit in time")
+        .unwrap();
+    writer.await.unwrap();
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Bytes that are not text, with every byte value.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bidi_round_trips_stdin() {
+    let server = Server::start(&[]).await;
+    let input = payload(300 * 1024);
+    let out = server.connect(&[], &input).await;
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    assert!(out.stdout == input, "{} bytes came back", out.stdout.len());
+}
+
+#[tokio::test]
+async fn uni_round_trips_stdin() {
+    let server = Server::start(&[]).await;
+    let input = payload(100 * 1024);
+    let out = server.connect(&["--uni"], &input).await;
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    assert!(out.stdout == input, "{} bytes came back", out.stdout.len());
+}
+
+#[tokio::test]
+async fn datagram_lines_round_trip() {
+    let server = Server::start(&[]).await;
+    let input: String = (1..=20).map(|i| format!("datagram {i} ✓\n")).collect();
+    let out = server.connect(&["--datagram"], input.as_bytes()).await;
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    // Datagrams may be reordered, even on loopback: compare the lines, not their order.
+    let mut sent: Vec<&str> = input.lines().collect();
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let mut got: Vec<&str> = stdout.lines().collect();
+    sent.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, sent);
+}
+
+#[tokio::test]
+async fn server_close_command_reaches_the_client() {
+    let server = Server::start(&[]).await;
+    let out = server.connect(&[], b"close 7 bye\n").await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("closed: code 7 reason bye\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.connect(&[], b"close 0 fine\n").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}: {}", stderr(&out));
+    assert!(stderr(&out).contains("closed: code 0 reason fine\n"));
+}
+
+#[tokio::test]
+async fn wrong_cert_hash_is_a_clear_error() {
+    let server = Server::start(&[]).await;
+    let args = [server.url(), "--cert-hash".into(), "00".repeat(32)];
+    let out = connect(&args, b"x").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("does not match --cert-hash"), "{err}");
+    assert!(err.contains(&server.url()), "{err}");
+
+    // No trust option at all: the system roots do not know a self-signed certificate.
+    let out = connect(&[server.url()], b"x").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr(&out).contains("pin it with --cert-hash"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn origin_policy_rejects_with_status() {
+    let server = Server::start(&["--allow-origin", "http://good.example"]).await;
+    let out = server
+        .connect(&["--origin", "http://evil.example"], b"x")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    let out = server
+        .connect(&["--origin", "http://good.example"], b"hi")
+        .await;
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    assert_eq!(out.stdout, b"hi");
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_fail_clearly() {
+    let out = connect(&["http://127.0.0.1:1/".into()], b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the scheme must be https"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Nothing listens on this port; QUIC gets no answer and setup times out.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", socket.local_addr().unwrap());
+    let args = [url, "--insecure".into(), "--timeout".into(), "1".into()];
+    let out = connect(&args, b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no session within --timeout"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn help_explains_every_flag() {
+    for (args, flags) in [
+        (&["--help"][..], &["serve", "connect", "RUST_LOG"][..]),
+        (
+            &["serve", "--help"],
+            &[
+                "--bind",
+                "--cert",
+                "--key",
+                "--http",
+                "--no-http",
+                "--allow-origin",
+                "--require-client-auth",
+            ],
+        ),
+        (
+            &["connect", "--help"],
+            &[
+                "--uni",
+                "--datagram",
+                "--datagram-wait",
+                "--cert-hash",
+                "--ca",
+                "--insecure",
+                "--client-cert",
+                "--client-key",
+                "--origin",
+                "--timeout",
+                "Exit status",
+            ],
+        ),
+    ] {
+        let out = Command::new(WT).args(args).output().await.unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        for flag in flags {
+            assert!(help.contains(flag), "`wt {args:?}` does not mention {flag}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_certificates() {
+    let server = Server::start(&["--require-client-auth"]).await;
+    let out = server.connect(&[], b"x").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr(&out).contains("--client-cert"), "{}", stderr(&out));
+
+    let dir = std::env::temp_dir().join(format!("wt-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let identity = wt_quinn::Identity::self_signed(&["client"], Duration::from_secs(3600)).unwrap();
+    let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&cert, pem("CERTIFICATE", &identity.chain()[0])).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", identity.key().secret_der())).unwrap();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let out = server
+        .connect(
+            &["--client-cert", &cert, "--client-key", &key],
+            b"authenticated",
+        )
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    assert_eq!(out.stdout, b"authenticated");
+}
+
+/// PEM text of one DER object.
+fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            b64.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+        }
+        b64.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+    }
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}

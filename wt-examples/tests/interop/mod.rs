@@ -1,0 +1,288 @@
+//! Shared by the interop tests (`tests/interop_*.rs`): our echo server and client with a pinned
+//! self-signed certificate, test data, and the stream, datagram and close checks.
+//!
+//! The stream helpers are written against tokio's `AsyncRead`/`AsyncWrite`, which the streams of
+//! every peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so one helper
+//! drives all of them. Session-level calls differ per peer: a client's are behind [`EchoClient`],
+//! so every client runs the same [`check_echo`]; servers and closes are written per peer.
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use wt_quinn::{
+    CertHash, ClientConfig, CloseInfo, Closer, Endpoint, Identity, ServerConfig, Session,
+    SessionError, Trust,
+};
+
+/// Every test body runs under this bound, so a hung peer fails the test instead of hanging CI.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Spans many QUIC packets and several flow-control window updates.
+pub const BIDI_LEN: usize = 256 * 1024;
+pub const UNI_LEN: usize = 64 * 1024;
+/// Below the smallest datagram payload a QUIC path of 1200-byte packets carries after the QUIC
+/// and quarter-stream-id overhead, so every peer accepts it without path MTU discovery.
+pub const DATAGRAM_LEN: usize = 1000;
+/// Datagrams are unreliable even on loopback (a full receive buffer drops them), so a round trip
+/// is retried this many times, waiting `DATAGRAM_WAIT` for each echo.
+const DATAGRAM_ATTEMPTS: usize = 10;
+const DATAGRAM_WAIT: Duration = Duration::from_millis(500);
+
+/// Runs a test body with logging (`RUST_LOG=wt_quinn=debug` prints the peer's SETTINGS) and
+/// the overall timeout.
+pub async fn run<F: Future>(test: F) -> F::Output {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("interop test timed out")
+}
+
+/// `len` pseudo-random bytes (xorshift32 seeded by `seed`): no short period, so a lost,
+/// duplicated or reordered chunk shows as a mismatch, and different seeds tell streams apart.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = 0x9e37_79b9 ^ seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Byte-for-byte equality that reports the first difference instead of dumping 256 KiB.
+pub fn assert_bytes(what: &str, got: &[u8], want: &[u8]) {
+    if got == want {
+        return;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: got {} bytes, expected {}; first difference at byte {at}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// A fresh self-signed ECDSA P-256 identity valid for a day: short enough for the browser rules
+/// that our `Trust::hashes` and wtransport's hash pinning both enforce (at most 14 days).
+pub fn identity() -> Identity {
+    Identity::self_signed(
+        &["localhost", "127.0.0.1", "::1"],
+        Duration::from_secs(86400),
+    )
+    .expect("self-signed identity")
+}
+
+/// Our server (wt-quinn) running `wt_examples::echo::serve` on every session, on 127.0.0.1 with
+/// a port of its own.
+pub struct EchoServer {
+    pub addr: SocketAddr,
+    pub identity: Identity,
+    sessions: mpsc::UnboundedReceiver<Session>,
+}
+
+impl EchoServer {
+    pub fn start() -> Self {
+        let identity = identity();
+        let config = ServerConfig::builder()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .identity(identity.clone())
+            .build()
+            .expect("server config");
+        let endpoint = Arc::new(Endpoint::server(config).expect("server endpoint"));
+        let addr = endpoint.local_addrs()[0];
+        let (tx, sessions) = mpsc::unbounded_channel();
+        // The accept task owns the endpoint; it lives as long as the test's runtime.
+        tokio::spawn(async move {
+            while let Some(request) = endpoint.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match request.accept().await {
+                        Ok(session) => {
+                            // A clone for the test, which checks the draft and how it ended.
+                            let _ = tx.send(session.clone());
+                            wt_examples::echo::serve(session).await;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "echo server: accepting failed"),
+                    }
+                });
+            }
+        });
+        EchoServer {
+            addr,
+            identity,
+            sessions,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        url_of(self.addr)
+    }
+
+    pub fn cert_hash(&self) -> CertHash {
+        self.identity.cert_hash()
+    }
+
+    /// Our side of the next session a client established.
+    pub async fn session(&mut self) -> Session {
+        self.sessions.recv().await.expect("echo server stopped")
+    }
+}
+
+/// Our client, pinning `cert_hash` the way browsers do.
+pub fn client(cert_hash: CertHash) -> Endpoint {
+    let config = ClientConfig::builder()
+        .trust(Trust::hashes([cert_hash]))
+        .build()
+        .expect("client config");
+    Endpoint::client(config).expect("client endpoint")
+}
+
+/// `https://127.0.0.1:<port>/echo`: the URL of a server on `addr`, ours or a peer's.
+pub fn url_of(addr: SocketAddr) -> String {
+    format!("https://127.0.0.1:{}/echo", addr.port())
+}
+
+/// Reads a stream to its end.
+pub async fn read_all(mut recv: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut data = Vec::new();
+    recv.read_to_end(&mut data).await.expect("reading a stream");
+    data
+}
+
+/// Writes `data` and finishes the stream (`shutdown` is FIN for every peer's streams).
+pub async fn write_and_finish(mut send: impl AsyncWrite + Unpin, data: &[u8]) {
+    send.write_all(data).await.expect("writing a stream");
+    send.shutdown().await.expect("finishing a stream");
+}
+
+/// Sends `data` on a bidirectional stream while reading the echo, and returns what came back.
+/// Reading concurrently keeps a peer that echoes as it reads from stalling on flow control.
+pub async fn roundtrip(
+    send: impl AsyncWrite + Unpin,
+    recv: impl AsyncRead + Unpin,
+    data: &[u8],
+) -> Vec<u8> {
+    let ((), echoed) = tokio::join!(write_and_finish(send, data), read_all(recv));
+    echoed
+}
+
+/// The echo of one bidirectional stream, for the peers' echo servers: everything read goes back,
+/// then the stream is finished.
+pub async fn echo_stream(
+    mut recv: impl AsyncRead + Unpin,
+    mut send: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    tokio::io::copy(&mut recv, &mut send).await?;
+    send.shutdown().await
+}
+
+/// The echo of one unidirectional stream, for the peers' echo servers: read to the end, then the
+/// same bytes go back on the stream `open` opens (a future, so it runs only after the read).
+pub async fn echo_uni<S: AsyncWrite + Unpin>(
+    recv: impl AsyncRead + Unpin,
+    open: impl Future<Output = S>,
+) {
+    let data = read_all(recv).await;
+    write_and_finish(open.await, &data).await;
+}
+
+/// What [`check_echo`] needs from a client's session: implemented here for ours and in each test
+/// file for the peer's. The methods panic on failure, as the checks would.
+pub trait EchoClient {
+    type Send: AsyncWrite + Unpin;
+    type Recv: AsyncRead + Unpin;
+    async fn open_bi(&self) -> (Self::Send, Self::Recv);
+    async fn open_uni(&self) -> Self::Send;
+    async fn accept_uni(&self) -> Self::Recv;
+    fn send_datagram(&self, payload: Bytes);
+    /// Must be cancel-safe: a wait that times out is dropped before the next attempt.
+    async fn recv_datagram(&self) -> Bytes;
+}
+
+impl EchoClient for Session {
+    type Send = wt_quinn::SendStream;
+    type Recv = wt_quinn::RecvStream;
+    async fn open_bi(&self) -> (Self::Send, Self::Recv) {
+        Session::open_bi(self).await.expect("open bidi")
+    }
+    async fn open_uni(&self) -> Self::Send {
+        Session::open_uni(self).await.expect("open uni")
+    }
+    async fn accept_uni(&self) -> Self::Recv {
+        Session::accept_uni(self).await.expect("accept uni")
+    }
+    fn send_datagram(&self, payload: Bytes) {
+        Session::send_datagram(self, payload).expect("send datagram")
+    }
+    async fn recv_datagram(&self) -> Bytes {
+        Session::recv_datagram(self)
+            .await
+            .expect("receive datagram")
+    }
+}
+
+/// Runs against an echo server: a bidi stream of `BIDI_LEN` bytes, a uni stream of `UNI_LEN`
+/// bytes echoed on a uni stream of the server's, and a datagram, each compared byte for byte.
+pub async fn check_echo(client: &impl EchoClient) {
+    let data = pattern(BIDI_LEN, 1);
+    let (send, recv) = client.open_bi().await;
+    assert_bytes("bidi echo", &roundtrip(send, recv, &data).await, &data);
+    tracing::debug!("bidi echo checked");
+
+    let data = pattern(UNI_LEN, 2);
+    write_and_finish(client.open_uni().await, &data).await;
+    assert_bytes(
+        "uni echo",
+        &read_all(client.accept_uni().await).await,
+        &data,
+    );
+    tracing::debug!("uni echo checked");
+
+    let data = Bytes::from(pattern(DATAGRAM_LEN, 3));
+    for _ in 0..DATAGRAM_ATTEMPTS {
+        client.send_datagram(data.clone());
+        if let Ok(echoed) = tokio::time::timeout(DATAGRAM_WAIT, client.recv_datagram()).await {
+            // Every attempt sends the same payload, so a late echo of an earlier one is fine too.
+            assert_bytes("datagram echo", &echoed, &data);
+            return tracing::debug!("datagram echo checked");
+        }
+    }
+    panic!("no datagram echo after {DATAGRAM_ATTEMPTS} attempts");
+}
+
+/// The first line of a bidi stream that makes our echo server close the session (see
+/// `wt_examples::echo`).
+pub fn close_command(code: u32, reason: &str) -> Vec<u8> {
+    format!("close {code} {reason}\n").into_bytes()
+}
+
+/// Asserts that the peer closed `session` with `code` and `reason` and that `closed()` says so.
+pub async fn assert_closed_by_peer(session: &Session, code: u32, reason: &str) {
+    assert_eq!(
+        session.closed().await,
+        SessionError::Closed(CloseInfo::new(Closer::Remote, code, reason))
+    );
+}
+
+/// Asserts that `session` ended because our side closed it with `code` and `reason`.
+pub async fn assert_closed_locally(session: &Session, code: u32, reason: &str) {
+    assert_eq!(
+        session.closed().await,
+        SessionError::Closed(CloseInfo::new(Closer::Local, code, reason))
+    );
+}
