@@ -466,11 +466,18 @@ impl SessionShared {
         }
     }
 
-    /// Resolves with the session's end.
+    /// Resolves with the session's end. Streams race every operation that has to wait against
+    /// this, so the common path is one atomic load; the state lock is taken only once ended.
     pub(crate) async fn ended(&self) -> SessionError {
-        match self.wait_for(&self.wakers.state, |_| None::<()>).await {
-            Err(e) => e,
-            Ok(()) => unreachable!("the state waiter only returns errors"),
+        loop {
+            let mut notified = pin!(self.wakers.state.notified());
+            notified.as_mut().enable();
+            if self.is_ended() {
+                if let Err(e) = self.check() {
+                    return e;
+                }
+            }
+            notified.await;
         }
     }
 }
@@ -700,18 +707,11 @@ impl Session {
     /// Sends an unreliable datagram of at most [`Session::max_datagram_size`] bytes.
     pub fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError> {
         let shared = self.shared();
-        shared.check()?;
+        if shared.is_ended() {
+            shared.check()?;
+        }
         let quic = &shared.conn.quic;
         let prefix = wt_proto::datagram::header_len(shared.id);
-        let max = quic
-            .max_datagram_size()
-            .ok_or(SessionError::DatagramsUnsupported)?;
-        if payload.len() + prefix > max {
-            return Err(SessionError::DatagramTooLarge {
-                size: payload.len(),
-                max: max.saturating_sub(prefix),
-            });
-        }
         let mut buf = BytesMut::with_capacity(prefix + payload.len());
         wt_proto::datagram::encode_header(shared.id, &mut buf);
         buf.extend_from_slice(&payload);
@@ -719,7 +719,7 @@ impl Session {
             quinn::SendDatagramError::ConnectionLost(e) => shared.on_connection_lost(&e),
             quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge {
                 size: payload.len(),
-                max: max.saturating_sub(prefix),
+                max: quic.max_datagram_size().unwrap_or(0).saturating_sub(prefix),
             },
             _ => SessionError::DatagramsUnsupported,
         })

@@ -3,8 +3,8 @@
 //!
 //! It runs `cargo bench -p wt-examples --bench compare -- <options>`: a release build, then every
 //! scenario for every stack, interleaved, and a table of medians with ratios to raw quinn. The
-//! results also go to `target/bench/results.json`. The benchmark program checks scenario names
-//! and prints its own help (`cargo xtask bench --help`).
+//! results also go to `target/bench/results.json` (`results-quick.json` with `--quick`). The
+//! benchmark program checks scenario names and prints its own help (`cargo xtask bench --help`).
 //!
 //! Benchmarks want a quiet machine: the program prints the load average before and after; take
 //! numbers you mean to keep when it is below 0.5.

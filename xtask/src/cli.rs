@@ -11,7 +11,7 @@ Commands:
         run one fuzz target of wt-proto/fuzz for SECONDS (default 600)
   bench [--quick] [--rounds N] [--only SCENARIO]...
         release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
-        a table of medians (also in target/bench/results.json); `bench --help` for more
+        a table of medians (also in target/bench/*.json); `bench --help` for more
   help
         this message
 

@@ -51,6 +51,25 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
+        // `cargo run` gives xtask its own package's variables; passed on, they make build scripts
+        // that watch them (ring's) rerun, and everything above them rebuild, on every switch
+        // between `cargo xtask` and plain `cargo`.
+        for (key, _) in std::env::vars_os() {
+            let inherited_from_cargo_run = key.to_str().is_some_and(|k| {
+                k.starts_with("CARGO_PKG_")
+                    || matches!(
+                        k,
+                        "CARGO_MANIFEST_DIR"
+                            | "CARGO_MANIFEST_PATH"
+                            | "CARGO_CRATE_NAME"
+                            | "CARGO_BIN_NAME"
+                            | "CARGO_PRIMARY_PACKAGE"
+                    )
+            });
+            if inherited_from_cargo_run {
+                command.env_remove(&key);
+            }
+        }
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -48,7 +48,8 @@ Options:
                       datagrams, setup, memory
   --stacks A,B,...    only these stacks (ratios need quinn, the baseline, among them): quinn,
                       wt-quinn, wt-quinn-d07, wtransport, web-transport-quinn
-  --json PATH         where to write the results (default: <target>/bench/results.json)";
+  --json PATH         where to write the results (default: <target>/bench/results.json, or
+                      results-quick.json with --quick)";
 
 /// What the command line asked for.
 pub enum Invocation {
@@ -81,7 +82,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Invocation> {
         rounds: 3,
         scenarios: Vec::new(),
         stacks: Vec::new(),
-        json: default_json_path(),
+        json: PathBuf::new(),
     };
     let mut child_stack = None;
     let mut child_sessions = None;
@@ -124,6 +125,9 @@ pub fn parse(args: &[String]) -> anyhow::Result<Invocation> {
         let sessions = child_sessions.context("--child-memory needs --sessions")?;
         return Ok(Invocation::MemoryChild { stack, sessions });
     }
+    if options.json.as_os_str().is_empty() {
+        options.json = default_json_path(options.quick);
+    }
     if options.scenarios.is_empty() {
         options.scenarios = Scenario::ALL.to_vec();
     }
@@ -137,12 +141,18 @@ pub fn parse(args: &[String]) -> anyhow::Result<Invocation> {
     Ok(Invocation::Bench(options))
 }
 
-/// `<target dir>/bench/results.json`: `CARGO_TARGET_DIR` when set, else the workspace's.
-fn default_json_path() -> PathBuf {
+/// `<target dir>/bench/results.json` (`results-quick.json` for `--quick`, so that a quick run
+/// does not overwrite full results): `CARGO_TARGET_DIR` when set, else the workspace's.
+fn default_json_path(quick: bool) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("bench").join("results.json")
+    let file = if quick {
+        "results-quick.json"
+    } else {
+        "results.json"
+    };
+    target.join("bench").join(file)
 }
 
 /// A runtime for one run: two workers, as many as the machine the targets were set on has cores.
@@ -244,7 +254,8 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The comparison: every round runs every scenario for every stack, one after the other.
+/// The comparison: every round runs every scenario for every stack, one after the other
+/// (interleaved: A B C D, then B C D A, …), so that slow drifts in machine load hit every stack.
 pub fn bench(options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let env = Env::new()?;
@@ -279,7 +290,11 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let mut results = Results::default();
     for round in 1..=options.rounds {
         for &scenario in &options.scenarios {
-            for &stack in &options.stacks {
+            // Every stack once per scenario and round; the order rotates from round to round so
+            // that no stack always runs first (after a scenario switch) or last.
+            let n = options.stacks.len();
+            for i in 0..n {
+                let stack = options.stacks[(i + round - 1) % n];
                 let run_start = Instant::now();
                 let outcome = if scenario == Scenario::Memory {
                     memory_in_child(stack, sizes.idle_sessions)
