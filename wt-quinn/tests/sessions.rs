@@ -146,11 +146,20 @@ async fn a_hundred_sessions_on_one_connection() {
         let replies =
             futures_util::future::join_all(sessions.iter().enumerate().map(|(i, s)| async move {
                 let body = format!("payload {i}");
-                (round_trip(s, &body).await, format!("/s{i}:{body}"))
+                // A stream and a datagram per session, all in flight at once.
+                let (stream, datagram) =
+                    tokio::join!(round_trip(s, &body), datagram_round_trip(s, b"d"));
+                (
+                    stream,
+                    datagram,
+                    format!("/s{i}:{body}"),
+                    format!("/s{i}:d"),
+                )
             }))
             .await;
-        for (got, want) in replies {
-            assert_eq!(got, want);
+        for (stream, datagram, want_stream, want_datagram) in replies {
+            assert_eq!(stream, want_stream);
+            assert_eq!(&datagram[..], want_datagram.as_bytes());
         }
         let _server_sessions = server_sessions.await.unwrap();
         // The 101st session exceeds the server's limit: pooling opens a second connection.
