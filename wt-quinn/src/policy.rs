@@ -73,7 +73,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Allows requests whose `origin` is exactly this (scheme://host[:port]). Once any origin is
+    /// Allows requests whose `origin` is exactly this (`scheme://host[:port]`). Once any origin is
     /// allowed, requests from others, and requests without an origin, get 403.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         self.origins.push(origin.into());

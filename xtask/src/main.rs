@@ -1,8 +1,8 @@
 //! `cargo xtask`: the project's developer workflows, in plain Rust (std only).
 //!
-//! - `cargo xtask test`: everything CI checks, in order (see [`test`]);
+//! - `cargo xtask test`: everything CI checks, in order (see [`mod@test`]);
 //! - `cargo xtask fuzz <target> [secs]`: run one fuzz target for a long time (see [`fuzz`]);
-//! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`bench`]).
+//! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`mod@bench`]).
 //!
 //! Files: `cli` parses arguments, `step` runs and times commands, `tools` finds optional cargo
 //! subcommands, `test`, `fuzz` and `bench` are the workflows.

@@ -4,7 +4,8 @@
 //! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
 //! 3. `cargo nextest run --workspace --all-targets` (`cargo test` if nextest is missing, except
 //!    under CI), then `cargo test --workspace --doc` (nextest does not run doctests)
-//! 4. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
+//! 4. `cargo doc --workspace --no-deps` with rustdoc warnings denied
+//! 5. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
 
 use crate::cli::TestOptions;
 use crate::fuzz;
@@ -77,6 +78,11 @@ fn steps(run: &mut Run, options: &TestOptions, plan: &Plan) -> Result<(), String
         )?;
     }
     run.step("doctests", &Cmd::cargo(&["test", "--workspace", "--doc"]))?;
+    // Every public item has rustdoc (missing_docs is denied through clippy); this catches broken
+    // intra-doc links and other rustdoc warnings.
+    let doc = Cmd::cargo(&["doc", "--workspace", "--no-deps", "--quiet"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run.step("rustdoc", &doc)?;
     if plan.fuzz {
         fuzz::smoke(run, options.fuzz_seconds)?;
     } else {
