@@ -104,12 +104,14 @@ pub(crate) enum Buried {
     Recv(quinn::RecvStream),
 }
 
-impl Buried {
-    fn reset(self) {
+impl Drop for Buried {
+    /// Whenever a buried stream goes, it goes with WT_SESSION_GONE: never with quinn's default
+    /// clean FIN, which would tell the peer the stream was complete.
+    fn drop(&mut self) {
         let gone = code(H3Code::WT_SESSION_GONE);
         let _ = match self {
-            Buried::Send(mut send) => send.reset(gone),
-            Buried::Recv(mut recv) => recv.stop(gone),
+            Buried::Send(send) => send.reset(gone),
+            Buried::Recv(recv) => recv.stop(gone),
         };
     }
 }
@@ -233,9 +235,20 @@ impl SessionShared {
             Capsule::CloseSession { reason, .. } => reason.clone(),
             _ => String::new(),
         };
-        *self.buried.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+        // Hold resets back while the capsule travels; only the close that ends the session
+        // does (a later close, e.g. the drop of the last handle, must not disturb it).
+        let held = {
+            let mut buried = self.buried.lock().unwrap_or_else(|e| e.into_inner());
+            let hold = buried.is_none() && !self.is_ended();
+            if hold {
+                *buried = Some(Vec::new());
+            }
+            hold
+        };
         if !self.end(|life| life.close(CloseInfo::new(Closer::Local, code, reason.clone()))) {
-            self.release_buried();
+            if held {
+                self.release_buried();
+            }
             return;
         }
         tracing::debug!(session = self.id, code, reason, "closing session");
@@ -278,14 +291,15 @@ impl SessionShared {
             Some(waiting) => waiting.push(stream),
             None => {
                 drop(buried);
-                stream.reset();
+                drop(stream);
             }
         }
     }
 
     fn release_buried(&self) {
         let waiting = self.buried.lock().unwrap_or_else(|e| e.into_inner()).take();
-        waiting.into_iter().flatten().for_each(Buried::reset);
+        // Dropping a buried stream resets it.
+        drop(waiting);
     }
 
     /// The peer closed the session (capsule, or a FIN without one).
