@@ -507,10 +507,17 @@ pub(crate) async fn read_capsules(shared: Arc<SessionShared>, mut reader: FrameR
 async fn read_until_end(shared: &Arc<SessionShared>, reader: &mut FrameReader) {
     let mut decoder = CapsuleDecoder::new(MAX_CAPSULE);
     let mut buf = BytesMut::new();
+    // Once ended, the wait for the peer's FIN has one deadline, however much the peer still sends.
+    let mut deadline = None;
     loop {
         let frame = match shared.is_ended() {
             false => reader.next().await,
-            true => match tokio::time::timeout(CLOSE_WAIT, reader.next()).await {
+            true => match tokio::time::timeout_at(
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_WAIT),
+                reader.next(),
+            )
+            .await
+            {
                 Ok(frame) => frame,
                 Err(_) => {
                     let _ = reader.recv.stop(code(H3Code::NO_ERROR));
