@@ -44,8 +44,9 @@ pub struct Transport {
     pub max_uni_streams: u32,
     /// Bytes of received datagrams quinn buffers per connection. Default 1 MiB.
     pub datagram_buffer: usize,
-    /// Datagrams buffered per session before the oldest is dropped. Default 256.
-    pub session_datagram_queue: usize,
+    /// Bytes of received datagram payload buffered per session, waiting for
+    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB.
+    pub session_datagram_buffer: usize,
     /// UDP socket send and receive buffer sizes in bytes; `None` keeps the OS default.
     pub socket_buffer: Option<usize>,
     /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
@@ -61,7 +62,7 @@ impl Default for Transport {
             max_bidi_streams: 100,
             max_uni_streams: 100,
             datagram_buffer: 1 << 20,
-            session_datagram_queue: 256,
+            session_datagram_buffer: 1 << 20,
             socket_buffer: None,
             setup_timeout: Duration::from_secs(10),
         }
@@ -127,12 +128,19 @@ impl Default for Protocol {
 }
 
 /// The per-session limits this endpoint grants its peer under draft-14+ flow control; the
-/// limits are raised (WT_MAX_STREAMS, WT_MAX_DATA) as the application accepts streams and reads.
+/// limits are raised (WT_MAX_STREAMS, WT_MAX_DATA) as the application accepts streams and reads,
+/// half a window at a time.
+///
+/// The stream windows default to more than a connection's QUIC stream limits
+/// ([`Transport::max_bidi_streams`], [`Transport::max_uni_streams`]), which already bound how
+/// many streams are open at once: a peer opening streams as fast as the application accepts them
+/// then never waits a round trip for WT_MAX_STREAMS. Lower them to share a pooled connection's
+/// streams more evenly between sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowControl {
-    /// Unidirectional streams the peer may open before it needs more credit. Default 100.
+    /// Unidirectional streams the peer may open before it needs more credit. Default 256.
     pub max_streams_uni: u64,
-    /// Bidirectional streams the peer may open before it needs more credit. Default 100.
+    /// Bidirectional streams the peer may open before it needs more credit. Default 256.
     pub max_streams_bidi: u64,
     /// Bytes the peer may send on all of a session's streams before it needs more credit; the
     /// window kept ahead of what the application read. Default 16 MiB.
@@ -142,8 +150,8 @@ pub struct FlowControl {
 impl Default for FlowControl {
     fn default() -> Self {
         FlowControl {
-            max_streams_uni: 100,
-            max_streams_bidi: 100,
+            max_streams_uni: 256,
+            max_streams_bidi: 256,
             max_data: 16 << 20,
         }
     }

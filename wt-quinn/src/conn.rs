@@ -8,11 +8,12 @@
 //! WT_BUFFERED_STREAM_REJECTED past the bound or when the session is refused.
 
 use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
 use tokio::sync::{mpsc, watch};
@@ -25,7 +26,7 @@ use wt_proto::H3Code;
 use crate::client::ClientOptions;
 use crate::early::Early;
 use crate::flow::SessionFlow;
-use crate::io::{read_varint, FrameReader, ReadFail};
+use crate::io::{read_header, FrameReader, ReadFail};
 use crate::session::{Incoming, SessionShared};
 
 /// How long a connection whose last session the peer closed stays open for a new session. Longer
@@ -57,7 +58,7 @@ pub(crate) struct Conn {
     pub(crate) drafts: Vec<Draft>,
     pub(crate) local: Settings,
     pub(crate) peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
-    pub(crate) datagram_queue: usize,
+    pub(crate) datagram_buffer: usize,
     pub(crate) max_sessions: u64,
     pub(crate) server: Option<ServerSide>,
     pub(crate) client: Option<Arc<ClientOptions>>,
@@ -65,6 +66,18 @@ pub(crate) struct Conn {
     inner: Mutex<Inner>,
     /// Server: session requests handed to the application and not answered yet.
     pub(crate) pending_requests: AtomicUsize,
+    /// Sessions waiting in `recv_datagram`, each reading quinn's datagrams itself; while there
+    /// are any, the driver leaves datagrams to them (one task hop less per datagram).
+    datagram_readers: AtomicUsize,
+}
+
+/// Counts a session reading datagrams off the connection while it lives.
+pub(crate) struct DatagramReader<'a>(&'a AtomicUsize);
+
+impl Drop for DatagramReader<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The peer's SETTINGS as far as we know them.
@@ -122,13 +135,14 @@ impl Conn {
             drafts: protocol.drafts.clone(),
             local: settings::local_settings(&cfg),
             peer_key,
-            datagram_queue: transport.session_datagram_queue,
+            datagram_buffer: transport.session_datagram_buffer,
             max_sessions: protocol.max_sessions,
             server,
             client,
             peer_settings: watch::Sender::new(PeerSettings::Waiting),
             inner: Mutex::new(Inner::default()),
             pending_requests: AtomicUsize::new(0),
+            datagram_readers: AtomicUsize::new(0),
         })
     }
 
@@ -244,9 +258,7 @@ impl Conn {
         for stream in streams {
             session.deliver(stream);
         }
-        for datagram in datagrams {
-            session.push_datagram(datagram);
-        }
+        session.push_datagrams(datagrams.into_iter());
         if let Some(server) = &self.server {
             server.active.fetch_add(1, Ordering::Relaxed);
         }
@@ -306,24 +318,67 @@ impl Conn {
         }
     }
 
-    fn route_datagram(&self, datagram: Bytes) {
-        let (session_id, prefix) = match wt_proto::datagram::decode(&datagram) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(error = %e, "dropping malformed HTTP datagram");
-                return self.fail(e.code(), "malformed HTTP datagram");
+    /// Registers a session that reads datagrams off the connection itself (see
+    /// [`Conn::take_datagram`]) until the returned guard is dropped.
+    pub(crate) fn datagram_reader(&self) -> DatagramReader<'_> {
+        self.datagram_readers.fetch_add(1, Ordering::Relaxed);
+        DatagramReader(&self.datagram_readers)
+    }
+
+    /// A datagram a session read off the connection itself: its payload when it is for
+    /// `session_id`; otherwise it is routed to its own session and `None` returned.
+    pub(crate) fn take_datagram(&self, session_id: u64, datagram: Bytes) -> Option<Bytes> {
+        match wt_proto::datagram::decode(&datagram) {
+            Ok((id, prefix)) if id == session_id => Some(datagram.slice(prefix..)),
+            Ok((id, prefix)) => {
+                self.deliver_datagrams(id, std::iter::once(datagram.slice(prefix..)));
+                None
             }
-        };
-        let payload = datagram.slice(prefix..);
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed HTTP datagram");
+                self.fail(e.code(), "malformed HTTP datagram");
+                None
+            }
+        }
+    }
+
+    /// Routes `first` and whatever other datagrams quinn already holds (up to
+    /// [`DATAGRAM_BATCH`]) to their sessions: one lookup and one queue operation per run of
+    /// datagrams for the same session, not per datagram.
+    fn route_datagrams(&self, first: Bytes) {
+        let mut batch: Vec<(u64, Bytes)> = Vec::new();
+        let more = std::iter::from_fn(|| self.quic.read_datagram().now_or_never()?.ok());
+        for datagram in std::iter::once(first).chain(more).take(DATAGRAM_BATCH) {
+            match wt_proto::datagram::decode(&datagram) {
+                Ok((session_id, prefix)) => batch.push((session_id, datagram.slice(prefix..))),
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed HTTP datagram");
+                    return self.fail(e.code(), "malformed HTTP datagram");
+                }
+            }
+        }
+        let mut rest = &mut batch[..];
+        while let Some(&(session_id, _)) = rest.first() {
+            let run = rest.iter().take_while(|(id, _)| *id == session_id).count();
+            let (now, later) = rest.split_at_mut(run);
+            self.deliver_datagrams(session_id, now.iter_mut().map(|(_, d)| std::mem::take(d)));
+            rest = later;
+        }
+    }
+
+    /// Hands datagrams to their session, or to the early buffer while it is not known yet.
+    fn deliver_datagrams(&self, session_id: u64, datagrams: impl Iterator<Item = Bytes>) {
         let mut inner = self.inner();
         match inner.sessions.get(&session_id).cloned() {
             Some(s) => {
                 drop(inner);
-                s.push_datagram(payload);
+                s.push_datagrams(datagrams);
             }
             None => {
-                if !inner.early.push_datagram(session_id, payload) {
-                    tracing::trace!(session_id, "dropping datagram for an unknown session");
+                for payload in datagrams {
+                    if !inner.early.push_datagram(session_id, payload) {
+                        tracing::trace!(session_id, "dropping datagram for an unknown session");
+                    }
                 }
             }
         }
@@ -435,38 +490,57 @@ pub(crate) fn one_unless_pooling(draft: Draft, flow_control: bool, advertised: u
     }
 }
 
-/// What a future in the driver's set produced.
+/// What a future in the driver's set produced. The bytes are those read past the stream header.
 enum Event {
-    Uni(UniStream, quinn::RecvStream),
-    Bi(BidiStream, quinn::SendStream, quinn::RecvStream),
-    /// A request stream; the bytes are the first frame's type, already read.
-    Request(Vec<u8>, quinn::SendStream, quinn::RecvStream),
+    Uni(UniStream, quinn::RecvStream, Bytes),
+    Bi(BidiStream, quinn::SendStream, quinn::RecvStream, Bytes),
     Done,
 }
 
 type Task = BoxFuture<'static, Event>;
 
+/// Datagrams the driver takes from quinn per wake-up before it looks at its other work.
+const DATAGRAM_BATCH: usize = 64;
+
 /// Runs the connection until it closes.
+///
+/// The accept and datagram futures live across loop iterations (re-created only once they
+/// complete), so an event costs one poll of what is ready rather than new futures and a quinn
+/// lock for every source.
 pub(crate) async fn drive(conn: Arc<Conn>) {
     let mut tasks: FuturesUnordered<Task> = FuturesUnordered::new();
     if let Err(e) = open_control(&conn).await {
         tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
     }
     let mut seen = SeenStreams::default();
+    let quic = &conn.quic;
+    let mut accept_uni = pin!(quic.accept_uni());
+    let mut accept_bi = pin!(quic.accept_bi());
+    let mut datagram = pin!(quic.read_datagram());
     let error = loop {
         tokio::select! {
-            uni = conn.quic.accept_uni() => match uni {
-                Ok(recv) => tasks.push(Box::pin(read_uni_header(recv))),
-                Err(e) => break e,
-            },
-            bi = conn.quic.accept_bi() => match bi {
-                Ok((send, recv)) => tasks.push(Box::pin(read_bidi_header(send, recv))),
-                Err(e) => break e,
-            },
-            datagram = conn.quic.read_datagram() => match datagram {
-                Ok(d) => conn.route_datagram(d),
-                Err(e) => break e,
-            },
+            uni = &mut accept_uni => {
+                accept_uni.set(quic.accept_uni());
+                match uni {
+                    Ok(recv) => start(&conn, Box::pin(read_uni_header(recv)), &mut tasks, &mut seen),
+                    Err(e) => break e,
+                }
+            }
+            bi = &mut accept_bi => {
+                accept_bi.set(quic.accept_bi());
+                match bi {
+                    Ok((send, recv)) => start(&conn, Box::pin(read_bidi_header(send, recv)), &mut tasks, &mut seen),
+                    Err(e) => break e,
+                }
+            }
+            // While sessions read datagrams themselves, the driver stays out of their way.
+            first = &mut datagram, if conn.datagram_readers.load(Ordering::Relaxed) == 0 => {
+                datagram.set(quic.read_datagram());
+                match first {
+                    Ok(d) => conn.route_datagrams(d),
+                    Err(e) => break e,
+                }
+            }
             Some(event) = tasks.next(), if !tasks.is_empty() => {
                 if let Some(task) = handle(&conn, event, &mut seen) {
                     tasks.push(task);
@@ -476,6 +550,24 @@ pub(crate) async fn drive(conn: Arc<Conn>) {
     };
     tracing::debug!(remote = %conn.quic.remote_address(), %error, "connection closed");
     conn.on_closed(error);
+}
+
+/// Starts reading a new stream's header. It usually arrived with the stream, so the read is
+/// tried at once: the stream goes to its session now, without a round through the task set.
+fn start(
+    conn: &Arc<Conn>,
+    mut task: Task,
+    tasks: &mut FuturesUnordered<Task>,
+    seen: &mut SeenStreams,
+) {
+    match (&mut task).now_or_never() {
+        Some(event) => {
+            if let Some(task) = handle(conn, event, seen) {
+                tasks.push(task);
+            }
+        }
+        None => tasks.push(task),
+    }
 }
 
 async fn open_control(conn: &Conn) -> Result<(), quinn::WriteError> {
@@ -504,61 +596,67 @@ struct SeenStreams {
 fn handle(conn: &Arc<Conn>, event: Event, seen: &mut SeenStreams) -> Option<Task> {
     match event {
         Event::Done => None,
-        Event::Uni(UniStream::WebTransport { session_id }, recv) => {
-            conn.route(session_id, Incoming::Uni(recv));
+        Event::Uni(UniStream::WebTransport { session_id }, recv, read) => {
+            conn.route(session_id, Incoming::Uni(recv, read));
             None
         }
-        Event::Uni(UniStream::Control, recv) => critical(conn, &mut seen.control, "control")
-            .then(|| -> Task { Box::pin(read_control(conn.clone(), recv)) }),
-        Event::Uni(UniStream::QpackEncoder, recv) => {
+        Event::Uni(UniStream::Control, recv, read) => critical(conn, &mut seen.control, "control")
+            .then(|| -> Task { Box::pin(read_control(conn.clone(), recv, read)) }),
+        Event::Uni(UniStream::QpackEncoder, recv, _) => {
             critical(conn, &mut seen.encoder, "QPACK encoder")
                 .then(|| -> Task { Box::pin(drain(recv)) })
         }
-        Event::Uni(UniStream::QpackDecoder, recv) => {
+        Event::Uni(UniStream::QpackDecoder, recv, _) => {
             critical(conn, &mut seen.decoder, "QPACK decoder")
                 .then(|| -> Task { Box::pin(drain(recv)) })
         }
-        Event::Uni(UniStream::Push, mut recv) => {
+        Event::Uni(UniStream::Push, mut recv, _) => {
             // We never grant push IDs, so a push stream is an ID error (RFC 9114 §4.6).
             let _ = recv.stop(code(H3Code::ID_ERROR));
             conn.fail(H3Code::ID_ERROR, "push stream without MAX_PUSH_ID");
             None
         }
-        Event::Uni(UniStream::Unknown(ty), mut recv) => {
+        Event::Uni(UniStream::Unknown(ty), mut recv, _) => {
             tracing::trace!(ty, "ignoring unknown unidirectional stream type");
             let _ = recv.stop(code(H3Code::STREAM_CREATION_ERROR));
             None
         }
-        Event::Bi(BidiStream::WebTransport { session_id }, send, recv) => {
-            conn.route(session_id, Incoming::Bi(send, recv));
+        Event::Bi(BidiStream::WebTransport { session_id }, send, recv, read) => {
+            conn.route(session_id, Incoming::Bi(send, recv, read));
             None
         }
-        Event::Bi(BidiStream::Request, mut send, _) => {
-            let _ = send.reset(code(H3Code::INTERNAL_ERROR));
+        Event::Bi(BidiStream::Request, send, recv, read) => request(conn, send, recv, read),
+    }
+}
+
+/// A request stream; `read` is its start (the first frame's beginning), already read.
+fn request(
+    conn: &Arc<Conn>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    read: Bytes,
+) -> Option<Task> {
+    match conn.role {
+        Role::Server if !conn.admit_request_stream(send.id().into()) => {
+            // Past our GOAWAY: the client may retry on a new connection (RFC 9114 §5.2).
+            let _ = send.reset(code(H3Code::REQUEST_REJECTED));
+            let _ = recv.stop(code(H3Code::REQUEST_REJECTED));
             None
         }
-        Event::Request(prefix, mut send, mut recv) => match conn.role {
-            Role::Server if !conn.admit_request_stream(send.id().into()) => {
-                // Past our GOAWAY: the client may retry on a new connection (RFC 9114 §5.2).
-                let _ = send.reset(code(H3Code::REQUEST_REJECTED));
-                let _ = recv.stop(code(H3Code::REQUEST_REJECTED));
-                None
-            }
-            Role::Server => {
-                let conn = conn.clone();
-                Some(Box::pin(async move {
-                    crate::request::handle(conn, prefix, send, recv).await;
-                    Event::Done
-                }))
-            }
-            Role::Client => {
-                conn.fail(
-                    H3Code::STREAM_CREATION_ERROR,
-                    "server-initiated bidirectional request stream",
-                );
-                None
-            }
-        },
+        Role::Server => {
+            let conn = conn.clone();
+            Some(Box::pin(async move {
+                crate::request::handle(conn, read, send, recv).await;
+                Event::Done
+            }))
+        }
+        Role::Client => {
+            conn.fail(
+                H3Code::STREAM_CREATION_ERROR,
+                "server-initiated bidirectional request stream",
+            );
+            None
+        }
     }
 }
 
@@ -578,59 +676,33 @@ pub(crate) fn code(c: H3Code) -> quinn::VarInt {
 }
 
 async fn read_uni_header(mut recv: quinn::RecvStream) -> Event {
-    let ty = match read_varint(&mut recv).await {
-        Ok(ty) => ty,
-        Err(_) => return Event::Done,
-    };
-    let kind = match ty {
-        wt_proto::stream::uni_ty::WEBTRANSPORT => match read_session_id(&mut recv).await {
-            Some(session_id) => UniStream::WebTransport { session_id },
-            None => return Event::Done,
-        },
-        other => match wt_proto::stream::decode_uni_header(&varint_bytes(other)) {
-            Ok((kind, _)) => kind,
-            Err(_) => UniStream::Unknown(other),
-        },
-    };
-    Event::Uni(kind, recv)
+    match read_header(&mut recv, wt_proto::stream::decode_uni_header).await {
+        Ok((kind, read)) => Event::Uni(kind, recv, read),
+        Err(e) => header_failed(&mut recv, e),
+    }
 }
 
+/// A bidirectional stream starts with 0x41 and a session id (WebTransport), or with the first
+/// frame of a request, which the request handler gets whole.
 async fn read_bidi_header(send: quinn::SendStream, mut recv: quinn::RecvStream) -> Event {
-    // Peek the first varint: 0x41 marks a WebTransport stream; anything else is the type of the
-    // request's first frame, which the request handler must see, so it is put back.
-    let first = match read_varint(&mut recv).await {
-        Ok(v) => v,
-        Err(_) => return Event::Done,
-    };
-    if first == wt_proto::frame::ty::WEBTRANSPORT_STREAM {
-        return match read_session_id(&mut recv).await {
-            Some(session_id) => Event::Bi(BidiStream::WebTransport { session_id }, send, recv),
-            None => Event::Done,
-        };
-    }
-    Event::Request(varint_bytes(first), send, recv)
-}
-
-async fn read_session_id(recv: &mut quinn::RecvStream) -> Option<u64> {
-    let id = read_varint(recv).await.ok()?;
-    match wt_proto::stream::validate_session_id(id) {
-        Ok(id) => Some(id),
-        Err(e) => {
-            tracing::debug!(id, error = %e, "stream names an invalid session id");
-            let _ = recv.stop(code(e.code()));
-            None
-        }
+    match read_header(&mut recv, wt_proto::stream::decode_bidi_header).await {
+        Ok((kind, read)) => Event::Bi(kind, send, recv, read),
+        Err(e) => header_failed(&mut recv, e),
     }
 }
 
-fn varint_bytes(v: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8);
-    wt_proto::varint::encode(v, &mut out);
-    out
+/// A stream whose header could not be read: a protocol error stops it with its code (only that
+/// stream; the connection and its other sessions go on).
+fn header_failed(recv: &mut quinn::RecvStream, e: ReadFail) -> Event {
+    if let ReadFail::Proto(e) = e {
+        tracing::debug!(error = %e, "invalid stream header");
+        let _ = recv.stop(code(e.code()));
+    }
+    Event::Done
 }
 
-async fn read_control(conn: Arc<Conn>, recv: quinn::RecvStream) -> Event {
-    let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
+async fn read_control(conn: Arc<Conn>, recv: quinn::RecvStream, read: Bytes) -> Event {
+    let mut reader = FrameReader::with_prefix(recv, MAX_FRAME_PAYLOAD, &read);
     let mut first = true;
     loop {
         let frame = match reader.next().await {

@@ -29,7 +29,8 @@ const REQUEST_QUEUE: usize = 64;
 pub struct Endpoint {
     quic: Vec<quinn::Endpoint>,
     requests: Option<Mutex<mpsc::Receiver<Request>>>,
-    client: Option<ClientConfig>,
+    /// Client: its configuration, and quinn's, built once.
+    client: Option<(ClientConfig, quinn::ClientConfig)>,
     accept_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Client: connections by authority, for pooling.
     pool: std::sync::Mutex<HashMap<String, Weak<Conn>>>,
@@ -133,6 +134,7 @@ impl Endpoint {
 
     /// Creates a client endpoint.
     pub fn client(config: ClientConfig) -> Result<Self, EndpointError> {
+        let quinn_config = quinn_client(&config)?;
         let ep = match bind(config.bind, None, config.transport.socket_buffer) {
             Ok(ep) => ep,
             // No IPv6 on this host: fall back to IPv4 for the default wildcard address.
@@ -146,7 +148,7 @@ impl Endpoint {
         Ok(Endpoint {
             quic: vec![ep],
             requests: None,
-            client: Some(config),
+            client: Some((config, quinn_config)),
             accept_tasks: Vec::new(),
             pool: Default::default(),
             conns: Default::default(),
@@ -171,7 +173,7 @@ impl Endpoint {
     /// Opens a session to `url` (`https://host[:port]/path`; port 443 by default).
     pub async fn connect(&self, url: &str) -> Result<Session, ConnectError> {
         let config = self.client.as_ref().ok_or(ConnectError::NotAClient)?;
-        let limit = config.transport.setup_timeout;
+        let limit = config.0.transport.setup_timeout;
         tokio::time::timeout(limit, self.connect_inner(config, url))
             .await
             .map_err(|_| ConnectError::Timeout(limit))?
@@ -179,7 +181,7 @@ impl Endpoint {
 
     async fn connect_inner(
         &self,
-        config: &ClientConfig,
+        (config, quinn_config): &(ClientConfig, quinn::ClientConfig),
         url: &str,
     ) -> Result<Session, ConnectError> {
         let target = Target::parse(url)?;
@@ -191,7 +193,7 @@ impl Endpoint {
                 }
             }
         }
-        let conn = self.new_connection(config, &target).await?;
+        let conn = self.new_connection(config, quinn_config, &target).await?;
         if config.pool {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             pool.retain(|_, c| c.strong_count() > 0);
@@ -211,11 +213,12 @@ impl Endpoint {
     async fn new_connection(
         &self,
         config: &ClientConfig,
+        quinn_config: &quinn::ClientConfig,
         target: &Target,
     ) -> Result<Arc<Conn>, ConnectError> {
         let addr = target.resolve().await?;
         let quic = self.quic[0]
-            .connect_with(quinn_client(config)?, addr, &target.host)
+            .connect_with(quinn_config.clone(), addr, &target.host)
             .map_err(|e| ConnectError::Start {
                 addr,
                 reason: e.to_string(),
@@ -282,13 +285,39 @@ impl Drop for Endpoint {
     }
 }
 
-fn quinn_client(config: &ClientConfig) -> Result<quinn::ClientConfig, ConnectError> {
+fn quinn_client(config: &ClientConfig) -> Result<quinn::ClientConfig, EndpointError> {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config.tls.clone())
-        .map_err(|e| ConnectError::Protocol(format!("TLS configuration unusable for QUIC: {e}")))?;
+        .map_err(|e| crate::error::CertError::Tls(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     // Servers open no sessions (CONNECT streams) towards a client.
     client.transport_config(Arc::new(config.transport.quinn(0)));
     Ok(client)
+}
+
+/// A server connection, ready to speak HTTP/3. Without client authentication that is before the
+/// handshake completes (0.5-RTT): our SETTINGS then travel with the server's handshake flight, so
+/// the client can send its CONNECT as soon as its handshake is done instead of a half round trip
+/// later. Nothing sent that early is secret, and the client's requests can only come once it
+/// has finished the handshake (this server takes no 0-RTT data). With client authentication the
+/// handshake completes first, as the client's key is only known then.
+async fn established(
+    connecting: quinn::Connecting,
+    require_auth: bool,
+) -> Option<quinn::Connection> {
+    let connecting = match require_auth {
+        true => connecting,
+        false => match connecting.into_0rtt() {
+            Ok((quic, _)) => return Some(quic),
+            Err(connecting) => connecting,
+        },
+    };
+    match connecting.await {
+        Ok(quic) => Some(quic),
+        Err(e) => {
+            tracing::debug!(error = %e, "handshake failed");
+            None
+        }
+    }
 }
 
 /// The server's per-socket accept loop.
@@ -348,9 +377,8 @@ impl Acceptor {
         let config = self.config.clone();
         let conns = self.conns.clone();
         async move {
-            let quic = match connecting.await {
-                Ok(quic) => quic,
-                Err(e) => return tracing::debug!(error = %e, "handshake failed"),
+            let Some(quic) = established(connecting, require_auth).await else {
+                return;
             };
             let raw = matches!(config.client_auth, ClientAuth::RawPublicKey);
             let peer_key = if require_auth {

@@ -23,12 +23,11 @@ use crate::session::{read_capsules, Session, SessionShared};
 /// Reads a request stream's HEADERS and decides what happens to it.
 pub(crate) async fn handle(
     conn: Arc<Conn>,
-    prefix: Vec<u8>,
+    read: bytes::Bytes,
     mut send: quinn::SendStream,
     recv: quinn::RecvStream,
 ) {
-    let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
-    reader.unread(&prefix);
+    let mut reader = FrameReader::with_prefix(recv, MAX_FRAME_PAYLOAD, &read);
     let block = match read_headers(&mut reader).await {
         Ok(block) => block,
         Err(e) => return refuse_stream(&conn, &mut send, &mut reader, e),

@@ -20,6 +20,7 @@ use wt_proto::capsule::{Capsule, CapsuleDecoder};
 use wt_proto::draft::Draft;
 use wt_proto::error_code::{app_to_h3, h3_to_app};
 use wt_proto::frame::Frame;
+use wt_proto::settings::Role;
 use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, Lifecycle, SessionError};
 
@@ -34,20 +35,21 @@ const MAX_CAPSULE: usize = 64 * 1024;
 /// the peer's FIN on the CONNECT stream, before the connection is closed under it.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// A stream that arrived for a session, before the application accepted it.
+/// A stream that arrived for a session, before the application accepted it, with the bytes
+/// that came with its header (the start of its body).
 pub(crate) enum Incoming {
-    Uni(quinn::RecvStream),
-    Bi(quinn::SendStream, quinn::RecvStream),
+    Uni(quinn::RecvStream, Bytes),
+    Bi(quinn::SendStream, quinn::RecvStream, Bytes),
 }
 
 impl Incoming {
     /// Refuses the stream in both directions with `code`.
     pub(crate) fn reject(self, c: H3Code) {
         match self {
-            Incoming::Uni(mut recv) => {
+            Incoming::Uni(mut recv, _) => {
                 let _ = recv.stop(code(c));
             }
-            Incoming::Bi(mut send, mut recv) => {
+            Incoming::Bi(mut send, mut recv, _) => {
                 let _ = send.reset(code(c));
                 let _ = recv.stop(code(c));
             }
@@ -57,9 +59,11 @@ impl Incoming {
 
 #[derive(Default)]
 struct Queues {
-    uni: VecDeque<quinn::RecvStream>,
-    bi: VecDeque<(quinn::SendStream, quinn::RecvStream)>,
+    uni: VecDeque<(quinn::RecvStream, Bytes)>,
+    bi: VecDeque<(quinn::SendStream, quinn::RecvStream, Bytes)>,
     datagrams: VecDeque<Bytes>,
+    /// Payload bytes in `datagrams`.
+    datagram_bytes: usize,
 }
 
 struct State {
@@ -91,6 +95,8 @@ pub(crate) struct SessionShared {
     connect_send: tokio::sync::Mutex<Option<quinn::SendStream>>,
     /// Session flow control, when both sides enabled it (draft-14+).
     pub(crate) flow: Option<SessionFlow>,
+    /// The headers of the streams we open, encoded once: the uni header, then the bidi one.
+    stream_headers: Bytes,
     /// While our close capsule is on its way: the streams to reset once it arrived. Resets that
     /// overtake the capsule make browsers report a lost connection instead of the close.
     buried: Mutex<Option<Vec<Buried>>>,
@@ -140,6 +146,7 @@ impl SessionShared {
             wakers: Wakers::default(),
             connect_send: tokio::sync::Mutex::new(Some(connect_send)),
             flow,
+            stream_headers: encode_stream_headers(id),
             buried: Mutex::new(None),
             peer_done: tokio::sync::watch::Sender::new(false),
         })
@@ -147,6 +154,15 @@ impl SessionShared {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The header of a stream we open (shared, not copied).
+    pub(crate) fn stream_header(&self, bidi: bool) -> Bytes {
+        let half = self.stream_headers.len() / 2;
+        match bidi {
+            false => self.stream_headers.slice(..half),
+            true => self.stream_headers.slice(half..),
+        }
     }
 
     /// Queues a stream the peer opened, or refuses it once the session has ended.
@@ -164,30 +180,44 @@ impl SessionShared {
             return stream.reject(H3Code::WT_SESSION_GONE);
         }
         match stream {
-            Incoming::Uni(recv) => {
-                st.queues.uni.push_back(recv);
+            Incoming::Uni(recv, read) => {
+                st.queues.uni.push_back((recv, read));
                 self.wakers.uni.notify_one();
             }
-            Incoming::Bi(send, recv) => {
-                st.queues.bi.push_back((send, recv));
+            Incoming::Bi(send, recv, read) => {
+                st.queues.bi.push_back((send, recv, read));
                 self.wakers.bi.notify_one();
             }
         }
     }
 
-    /// Queues a datagram payload, dropping the oldest when the queue is full (datagrams are
-    /// unreliable; a slow reader should see recent ones).
-    pub(crate) fn push_datagram(&self, payload: Bytes) {
+    /// Queues datagram payloads (under one lock, with one wake-up), dropping the oldest while
+    /// the queue holds more than its byte bound: datagrams are unreliable, and a slow reader
+    /// should see recent ones, as with quinn's own receive buffer.
+    pub(crate) fn push_datagrams(&self, payloads: impl Iterator<Item = Bytes>) {
         let mut st = self.state();
         if st.life.is_ended() {
             return;
         }
-        if st.queues.datagrams.len() >= self.conn.datagram_queue {
-            st.queues.datagrams.pop_front();
-            tracing::trace!(session = self.id, "datagram queue full; dropped the oldest");
+        let queues = &mut st.queues;
+        for payload in payloads {
+            queues.datagram_bytes += payload.len();
+            queues.datagrams.push_back(payload);
         }
-        st.queues.datagrams.push_back(payload);
+        while queues.datagram_bytes > self.conn.datagram_buffer && queues.datagrams.len() > 1 {
+            if let Some(old) = queues.datagrams.pop_front() {
+                queues.datagram_bytes -= old.len();
+                tracing::trace!(session = self.id, "datagram queue full; dropped the oldest");
+            }
+        }
         self.wakers.datagram.notify_one();
+    }
+
+    /// The next queued datagram, if any.
+    fn pop_datagram(queues: &mut Queues) -> Option<Bytes> {
+        let datagram = queues.datagrams.pop_front()?;
+        queues.datagram_bytes -= datagram.len();
+        Some(datagram)
     }
 
     /// Records the end of the session; true when this call ended it. Refuses queued streams and
@@ -201,10 +231,10 @@ impl SessionShared {
             self.ended.store(true, Ordering::Release);
             std::mem::take(&mut st.queues)
         };
-        for recv in queues.uni {
+        for (recv, _) in queues.uni {
             self.bury(Buried::Recv(recv));
         }
-        for (send, recv) in queues.bi {
+        for (send, recv, _) in queues.bi {
             self.bury(Buried::Send(send));
             self.bury(Buried::Recv(recv));
         }
@@ -226,8 +256,8 @@ impl SessionShared {
     /// Closes from this side. In order: the session ends locally at once; the capsule and FIN
     /// go out; once the peer acknowledged them and finished its side of the CONNECT stream (each
     /// wait bounded by [`CLOSE_WAIT`]), the session's streams are reset and, if no other session
-    /// uses the connection and the peer has not closed it within [`CLOSE_WAIT`], the connection
-    /// is closed with the mapped code. Nothing overtakes the capsule, so a browser reports the
+    /// uses the connection, it is closed with the mapped code: by a client at once, by a server
+    /// only if the peer has not closed it within [`CLOSE_WAIT`]. Nothing overtakes the capsule, so a browser reports the
     /// close code rather than a lost connection.
     pub(crate) fn close_local(self: &Arc<Self>, code: u32, reason: &str) {
         let capsule = Capsule::close_session(code, reason);
@@ -268,14 +298,18 @@ impl SessionShared {
             let _ = tokio::time::timeout(CLOSE_WAIT, done.wait_for(|d| *d)).await;
             shared.release_buried();
             if left == 0 {
-                // A browser closes the connection itself once it has processed the close; ours
-                // would race with that processing (Chromium then reports a lost connection), so
-                // it only comes when the peer has not closed within CLOSE_WAIT.
+                // A browser (always the client) closes the connection itself once it has
+                // processed the close; ours would race with that processing (Chromium then
+                // reports a lost connection), so a server's only comes when the peer has not
+                // closed within CLOSE_WAIT. A server peer has processed the close once it
+                // finished the CONNECT stream: a client closes at once, so that a connection
+                // does not linger for a second after every session.
                 let quic = &shared.conn.quic;
-                if tokio::time::timeout(CLOSE_WAIT, quic.closed())
-                    .await
-                    .is_err()
-                {
+                let grace = match shared.conn.role {
+                    Role::Server => CLOSE_WAIT,
+                    Role::Client => Duration::ZERO,
+                };
+                if grace.is_zero() || tokio::time::timeout(grace, quic.closed()).await.is_err() {
                     let mapped =
                         quinn::VarInt::from_u64(app_to_h3(code)).unwrap_or(quinn::VarInt::MAX);
                     quic.close(mapped, reason.as_bytes());
@@ -453,12 +487,20 @@ impl SessionShared {
         self.check().err()
     }
 
-    /// Waits until `take` finds something, or fails once the session ends.
+    /// Waits until `take` finds something, or fails once the session ends. What is already
+    /// queued is taken under one lock, without registering a waiter.
     async fn wait_for<T>(
         &self,
         notify: &Notify,
         mut take: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<T, SessionError> {
+        {
+            let mut st = self.state();
+            st.life.check()?;
+            if let Some(v) = take(&mut st) {
+                return Ok(v);
+            }
+        }
         loop {
             let mut notified = pin!(notify.notified());
             notified.as_mut().enable();
@@ -480,6 +522,40 @@ impl SessionShared {
         }
     }
 
+    /// The next datagram: a queued one, or one read off the connection by this task. While
+    /// nothing is queued it reads quinn's datagrams itself rather than wait for the driver to
+    /// route them, so a datagram reaches the application without a task hop; those for other
+    /// sessions it routes to them.
+    async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
+        let conn = &self.conn;
+        loop {
+            let mut queued = pin!(self.wakers.datagram.notified());
+            queued.as_mut().enable();
+            {
+                let mut st = self.state();
+                st.life.check()?;
+                if let Some(datagram) = SessionShared::pop_datagram(&mut st.queues) {
+                    return Ok(datagram);
+                }
+            }
+            let _reader = conn.datagram_reader();
+            tokio::select! {
+                biased;
+                // Queued by another reader or the driver, or the session ended: look again.
+                () = queued => {}
+                read = conn.quic.read_datagram() => match read {
+                    Ok(datagram) => {
+                        if let Some(mine) = conn.take_datagram(self.id, datagram) {
+                            return Ok(mine);
+                        }
+                    }
+                    // The driver records the connection's end for every session.
+                    Err(_) => return Err(self.ended().await),
+                },
+            }
+        }
+    }
+
     /// Resolves with the session's end. Streams race every operation that has to wait against
     /// this, so the common path is one atomic load; the state lock is taken only once ended.
     pub(crate) async fn ended(&self) -> SessionError {
@@ -494,6 +570,14 @@ impl SessionShared {
             notified.await;
         }
     }
+}
+
+/// Both headers of a session's outgoing streams in one buffer: uni, then bidi (same length).
+fn encode_stream_headers(id: u64) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 * wt_proto::stream::wt_header_len(id));
+    wt_proto::stream::encode_wt_uni_header(id, &mut buf);
+    wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
+    buf.freeze()
 }
 
 /// Reads the CONNECT stream after the handshake: capsules, and the FIN that ends the session.
@@ -583,7 +667,7 @@ fn drain_capsules(
                 return Ok(());
             }
             Capsule::DrainSession => shared.drain_remote(),
-            Capsule::Datagram(payload) => shared.push_datagram(payload),
+            Capsule::Datagram(payload) => shared.push_datagrams(std::iter::once(payload)),
             flow @ (Capsule::MaxData(_)
             | Capsule::MaxStreams { .. }
             | Capsule::DataBlocked(_)
@@ -624,8 +708,10 @@ impl Drop for Handle {
 /// arrived, so a graceful shutdown is a protocol of the application's: the side that received all
 /// it expects (for example `read_to_end` returned) is the one that calls `close`, and the other
 /// side waits in [`Session::closed`]. When no other session uses the connection, the QUIC
-/// connection is closed once the peer acknowledged the capsule (or after a second), with the close
-/// code mapped into CONNECTION_CLOSE so the peer learns it even if the capsule was lost. A process
+/// connection is closed once the peer has processed the capsule (it finished the CONNECT stream;
+/// at most a second; a server then gives the peer another second to close first, as browsers
+/// do), with the close code mapped into CONNECTION_CLOSE so the peer learns it even if the
+/// capsule was lost. A process
 /// that exits right after closing should await [`crate::Endpoint::wait_idle`], which lets that
 /// final CONNECTION_CLOSE reach the peer.
 #[derive(Clone)]
@@ -661,8 +747,11 @@ impl Session {
         op: impl std::future::Future<Output = Result<T, quinn::ConnectionError>>,
     ) -> Result<T, SessionError> {
         let shared = self.shared();
-        shared.check()?;
+        if shared.is_ended() {
+            shared.check()?;
+        }
         tokio::select! {
+            biased;
             r = op => r.map_err(|e| shared.on_connection_lost(&e)),
             e = shared.ended() => Err(e),
         }
@@ -671,19 +760,19 @@ impl Session {
     /// Waits for the peer's next unidirectional stream.
     pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
         let shared = self.shared();
-        let recv = shared
+        let (recv, read) = shared
             .wait_for(&shared.wakers.uni, |q| q.queues.uni.pop_front())
             .await?;
         if let Some(flow) = &shared.flow {
             shared.apply(flow.on_accepted_stream(false));
         }
-        Ok(RecvStream::new(recv, self.handle.clone()))
+        Ok(RecvStream::new(recv, read, self.handle.clone()))
     }
 
     /// Waits for the peer's next bidirectional stream.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let shared = self.shared();
-        let (send, recv) = shared
+        let (send, recv, read) = shared
             .wait_for(&shared.wakers.bi, |q| q.queues.bi.pop_front())
             .await?;
         if let Some(flow) = &shared.flow {
@@ -691,7 +780,7 @@ impl Session {
         }
         Ok((
             SendStream::new(send, self.handle.clone()),
-            RecvStream::new(recv, self.handle.clone()),
+            RecvStream::new(recv, read, self.handle.clone()),
         ))
     }
 
@@ -704,9 +793,7 @@ impl Session {
         };
         let send = self.or_ended(open).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
-        stream
-            .write_header(wt_proto::stream::uni_ty::WEBTRANSPORT)
-            .await?;
+        stream.write_header(false).await?;
         Ok(stream)
     }
 
@@ -719,10 +806,11 @@ impl Session {
         };
         let (send, recv) = self.or_ended(open).await?;
         let mut stream = SendStream::new(send, self.handle.clone());
-        stream
-            .write_header(wt_proto::frame::ty::WEBTRANSPORT_STREAM)
-            .await?;
-        Ok((stream, RecvStream::new(recv, self.handle.clone())))
+        stream.write_header(true).await?;
+        Ok((
+            stream,
+            RecvStream::new(recv, Bytes::new(), self.handle.clone()),
+        ))
     }
 
     /// Sends an unreliable datagram of at most [`Session::max_datagram_size`] bytes.
@@ -760,10 +848,7 @@ impl Session {
 
     /// Waits for the next datagram.
     pub async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
-        let shared = self.shared();
-        shared
-            .wait_for(&shared.wakers.datagram, |q| q.queues.datagrams.pop_front())
-            .await
+        self.shared().recv_datagram().await
     }
 
     /// Closes the session now with `code` and `reason` (truncated to 1024 bytes at a character

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use wt_proto::error_code::h3_to_app;
 use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
@@ -54,6 +54,21 @@ fn session_error(session: &Handle) -> StreamError {
     )
 }
 
+/// One write of as much of `buf` as session flow control and quinn take; credit the write did
+/// not use goes back.
+async fn write_some(
+    inner: &mut quinn::SendStream,
+    shared: &Arc<SessionShared>,
+    buf: &[u8],
+) -> Result<usize, quinn::WriteError> {
+    let credit = shared.data_credit(buf.len()).await;
+    let written = inner.write(&buf[..credit]).await;
+    if let Some(flow) = &shared.flow {
+        flow.give_back_data(credit - *written.as_ref().unwrap_or(&0));
+    }
+    written
+}
+
 /// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
 /// the session has ended, in which case it is reset with WT_SESSION_GONE.
 pub struct SendStream {
@@ -78,13 +93,12 @@ impl SendStream {
         }
     }
 
-    /// Writes the stream header: the uni stream type or bidi signal, then the session id.
-    pub(crate) async fn write_header(&mut self, ty: u64) -> Result<(), SessionError> {
-        let mut buf = BytesMut::with_capacity(16);
-        wt_proto::varint::encode(ty, &mut buf);
-        wt_proto::varint::encode(self.session.shared.id, &mut buf);
+    /// Writes the stream header: the uni stream type or bidi signal, then the session id. It
+    /// goes out at once, not with the first write, so that the peer learns of the stream even
+    /// when the application opens it to read first.
+    pub(crate) async fn write_header(&mut self, bidi: bool) -> Result<(), SessionError> {
         self.inner
-            .write_chunk(buf.freeze())
+            .write_chunk(self.session.shared.stream_header(bidi))
             .await
             .map_err(|e| match self.error(e) {
                 StreamError::Session(e) => e,
@@ -130,32 +144,29 @@ impl SendStream {
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        let (inner, shared) = (&mut self.inner, &self.session.shared);
-        let write = async move {
-            let credit = shared.data_credit(buf.len()).await;
-            let written = inner.write(&buf[..credit]).await;
-            if let Some(flow) = &shared.flow {
-                flow.give_back_data(credit - *written.as_ref().unwrap_or(&0));
-            }
-            written
-        };
-        match until_ended(shared, write).await {
+        let (inner, shared) = (&mut *self.inner, &self.session.shared);
+        match until_ended(shared, write_some(inner, shared, buf)).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), StreamError> {
-        if self.session.shared.flow.is_some() {
-            while !buf.is_empty() {
-                let n = self.write(buf).await?;
-                buf = &buf[n..];
-            }
-            return Ok(());
-        }
+    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
         self.live()?;
-        match until_ended(&self.session.shared, self.inner.write_all(buf)).await {
+        let (inner, shared) = (&mut *self.inner, &self.session.shared);
+        let write = async move {
+            if shared.flow.is_none() {
+                return inner.write_all(buf).await;
+            }
+            let mut rest = buf;
+            while !rest.is_empty() {
+                let n = write_some(inner, shared, rest).await?;
+                rest = &rest[n..];
+            }
+            Ok(())
+        };
+        match until_ended(shared, write).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -294,6 +305,8 @@ impl tokio::io::AsyncWrite for SendStream {
 pub struct RecvStream {
     /// Taken out only in `Drop`, to be stopped once the session's close capsule arrived.
     inner: ManuallyDrop<quinn::RecvStream>,
+    /// Body bytes that arrived with the stream header, read before anything from `inner`.
+    first: Bytes,
     session: Arc<Handle>,
 }
 
@@ -306,9 +319,11 @@ impl std::fmt::Debug for RecvStream {
 }
 
 impl RecvStream {
-    pub(crate) fn new(inner: quinn::RecvStream, session: Arc<Handle>) -> Self {
+    /// `first`: the bytes that came with the stream header.
+    pub(crate) fn new(inner: quinn::RecvStream, first: Bytes, session: Arc<Handle>) -> Self {
         RecvStream {
             inner: ManuallyDrop::new(inner),
+            first,
             session,
         }
     }
@@ -318,6 +333,14 @@ impl RecvStream {
             true => Err(self.gone()),
             false => Ok(()),
         }
+    }
+
+    /// Copies what is left of the bytes that came with the header into `buf`; 0 when none are.
+    fn take_first(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.first.len());
+        buf[..n].copy_from_slice(&self.first[..n]);
+        self.first.advance(n);
+        n
     }
 
     /// The session ended: stop the stream with WT_SESSION_GONE and report the session's end.
@@ -352,6 +375,10 @@ impl RecvStream {
     /// Reads into `buf`; `Ok(None)` at the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
         self.live()?;
+        if !self.first.is_empty() && !buf.is_empty() {
+            let n = self.take_first(buf);
+            return self.consumed(n).map(|()| Some(n));
+        }
         match until_ended(&self.session.shared, self.inner.read(buf)).await {
             Some(Ok(n)) => self.consumed(n.unwrap_or(0)).map(|()| n),
             Some(Err(e)) => Err(self.error(e)),
@@ -374,6 +401,10 @@ impl RecvStream {
     /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
         self.live()?;
+        if !self.first.is_empty() && max > 0 {
+            let chunk = self.first.split_to(max.min(self.first.len()));
+            return self.consumed(chunk.len()).map(|()| Some(chunk));
+        }
         match until_ended(&self.session.shared, self.inner.read_chunk(max, true)).await {
             Some(Ok(chunk)) => {
                 let bytes = chunk.map(|c| c.bytes);
@@ -416,6 +447,14 @@ impl tokio::io::AsyncRead for RecvStream {
     ) -> Poll<io::Result<()>> {
         if let Err(e) = self.live() {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
+        }
+        if !self.first.is_empty() && buf.remaining() > 0 {
+            let n = self.take_first(buf.initialize_unfilled());
+            buf.advance(n);
+            let done = self
+                .consumed(n)
+                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e));
+            return Poll::Ready(done);
         }
         let before = buf.filled().len();
         let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut *self.inner), cx, buf);
