@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use wt_proto::draft::Draft;
 use wt_proto::frame::Frame;
 use wt_proto::settings::{self, FlowLimits, LocalConfig, Role, Settings};
@@ -27,6 +27,7 @@ use crate::client::ClientOptions;
 use crate::early::Early;
 use crate::flow::SessionFlow;
 use crate::io::{read_header, FrameReader, ReadFail};
+use crate::latch::Latch;
 use crate::session::{Incoming, SessionShared};
 
 /// How long a connection whose last session the peer closed stays open for a new session. Longer
@@ -62,7 +63,8 @@ pub(crate) struct Conn {
     pub(crate) max_sessions: u64,
     pub(crate) server: Option<ServerSide>,
     pub(crate) client: Option<Arc<ClientOptions>>,
-    peer_settings: watch::Sender<PeerSettings>,
+    /// The peer's SETTINGS and what they mean, or `None` when the connection ended first.
+    peer_settings: Latch<Option<Arc<Negotiated>>>,
     inner: Mutex<Inner>,
     /// Server: session requests handed to the application and not answered yet.
     pub(crate) pending_requests: AtomicUsize,
@@ -78,15 +80,6 @@ impl Drop for DatagramReader<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The peer's SETTINGS as far as we know them.
-#[derive(Clone)]
-enum PeerSettings {
-    Waiting,
-    Got(Arc<Negotiated>),
-    /// The connection ended before they arrived.
-    Gone,
 }
 
 #[derive(Default)]
@@ -139,7 +132,7 @@ impl Conn {
             max_sessions: protocol.max_sessions,
             server,
             client,
-            peer_settings: watch::Sender::new(PeerSettings::Waiting),
+            peer_settings: Latch::default(),
             inner: Mutex::new(Inner::default()),
             pending_requests: AtomicUsize::new(0),
             datagram_readers: AtomicUsize::new(0),
@@ -171,25 +164,17 @@ impl Conn {
     /// Waits for the peer's SETTINGS and what they mean for WebTransport; `None` when the
     /// connection ends first.
     pub(crate) async fn negotiated(&self) -> Option<Arc<Negotiated>> {
-        let mut rx = self.peer_settings.subscribe();
-        let waited = rx.wait_for(|s| !matches!(s, PeerSettings::Waiting)).await;
-        match waited.as_deref() {
-            Ok(PeerSettings::Got(n)) => Some(n.clone()),
-            _ => None,
-        }
+        self.peer_settings.wait().await.clone()
     }
 
     /// Whether session flow control is on (known once the peer's SETTINGS arrived).
     pub(crate) fn flow_control(&self) -> bool {
-        matches!(&*self.peer_settings.borrow(), PeerSettings::Got(n) if n.flow_control)
+        matches!(self.peer_settings.get(), Some(Some(n)) if n.flow_control)
     }
 
     /// Flow control for a new session, when both sides enabled it.
     pub(crate) fn new_session_flow(&self) -> Option<SessionFlow> {
-        let negotiated = match &*self.peer_settings.borrow() {
-            PeerSettings::Got(n) => n.clone(),
-            _ => return None,
-        };
+        let negotiated = self.peer_settings.get()?.as_ref()?;
         negotiated.flow_control.then(|| {
             SessionFlow::new(
                 self.local.wt_initial_limits(),
@@ -397,13 +382,8 @@ impl Conn {
         for s in sessions {
             s.on_connection_lost(&error);
         }
-        self.peer_settings.send_if_modified(|s| {
-            let waiting = matches!(s, PeerSettings::Waiting);
-            if waiting {
-                *s = PeerSettings::Gone;
-            }
-            waiting
-        });
+        // Whoever waits for SETTINGS that never came learns the connection is gone.
+        self.peer_settings.set(None);
     }
 
     fn on_settings(&self, settings: Settings) {
@@ -428,8 +408,7 @@ impl Conn {
                 }
             }
         }
-        self.peer_settings
-            .send_replace(PeerSettings::Got(Arc::new(negotiated)));
+        self.peer_settings.set(Some(Arc::new(negotiated)));
     }
 }
 

@@ -174,7 +174,8 @@ impl Endpoint {
     pub async fn connect(&self, url: &str) -> Result<Session, ConnectError> {
         let config = self.client.as_ref().ok_or(ConnectError::NotAClient)?;
         let limit = config.0.transport.setup_timeout;
-        tokio::time::timeout(limit, self.connect_inner(config, url))
+        // Boxed, like `Request::accept`: the caller's task keeps the session, not the setup.
+        tokio::time::timeout(limit, Box::pin(self.connect_inner(config, url)))
             .await
             .map_err(|_| ConnectError::Timeout(limit))?
     }

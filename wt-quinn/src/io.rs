@@ -20,15 +20,6 @@ pub(crate) enum ReadFail {
     Truncated,
 }
 
-impl From<quinn::ReadExactError> for ReadFail {
-    fn from(e: quinn::ReadExactError) -> Self {
-        match e {
-            quinn::ReadExactError::FinishedEarly(_) => ReadFail::Truncated,
-            quinn::ReadExactError::ReadError(e) => ReadFail::Read(e),
-        }
-    }
-}
-
 /// The longest stream header: two varints (a type or signal value, then a session id).
 const MAX_HEADER: usize = 16;
 

@@ -49,6 +49,7 @@ mod endpoint;
 mod error;
 mod flow;
 mod io;
+mod latch;
 mod policy;
 mod request;
 mod session;

@@ -263,6 +263,16 @@ impl Request {
     /// Accepts with `200 OK`, these extra response headers, and optionally the selected
     /// subprotocol (sent as `WT-Protocol`; it should be one of [`Request::available_protocols`]).
     pub async fn accept_with(
+        self,
+        headers: HeaderMap,
+        protocol: Option<&str>,
+    ) -> Result<Session, SessionError> {
+        // Boxed: the application's task is sized for its largest future, and holds sessions
+        // for their whole life; this one is only needed for a moment.
+        Box::pin(self.establish(headers, protocol)).await
+    }
+
+    async fn establish(
         mut self,
         headers: HeaderMap,
         protocol: Option<&str>,

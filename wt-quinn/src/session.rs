@@ -27,6 +27,7 @@ use wt_session::{CloseInfo, Closer, Lifecycle, SessionError};
 use crate::conn::{code, Conn};
 use crate::flow::{Effect, SessionFlow};
 use crate::io::{FrameReader, ReadFail};
+use crate::latch::Latch;
 use crate::stream::{RecvStream, SendStream};
 
 /// Largest capsule we buffer (a close capsule is at most 1028 bytes of value).
@@ -101,7 +102,7 @@ pub(crate) struct SessionShared {
     /// overtake the capsule make browsers report a lost connection instead of the close.
     buried: Mutex<Option<Vec<Buried>>>,
     /// Set when the peer finished (or reset) its side of the CONNECT stream.
-    peer_done: tokio::sync::watch::Sender<bool>,
+    peer_done: Latch<()>,
 }
 
 /// A stream of an ended session, waiting to be reset with WT_SESSION_GONE.
@@ -148,7 +149,7 @@ impl SessionShared {
             flow,
             stream_headers: encode_stream_headers(id),
             buried: Mutex::new(None),
-            peer_done: tokio::sync::watch::Sender::new(false),
+            peer_done: Latch::default(),
         })
     }
 
@@ -294,8 +295,7 @@ impl SessionShared {
             }
             // Wait for the peer's FIN on the CONNECT stream: it has then processed the capsule,
             // and resets or a connection close can no longer overtake it.
-            let mut done = shared.peer_done.subscribe();
-            let _ = tokio::time::timeout(CLOSE_WAIT, done.wait_for(|d| *d)).await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, shared.peer_done.wait()).await;
             shared.release_buried();
             if left == 0 {
                 // A browser (always the client) closes the connection itself once it has
@@ -583,7 +583,7 @@ fn encode_stream_headers(id: u64) -> Bytes {
 /// Reads the CONNECT stream after the handshake: capsules, and the FIN that ends the session.
 pub(crate) async fn read_capsules(shared: Arc<SessionShared>, mut reader: FrameReader) {
     read_until_end(&shared, &mut reader).await;
-    shared.peer_done.send_replace(true);
+    shared.peer_done.set(());
 }
 
 /// Reads the CONNECT stream until the peer's FIN or an error. After our own close it only waits
