@@ -474,6 +474,34 @@ impl SessionShared {
             .unwrap_or_else(|| SessionError::ConnectionLost(error.to_string()))
     }
 
+    /// `payload` behind this session's datagram prefix, unless the session ended.
+    fn datagram(&self, payload: &Bytes) -> Result<Bytes, SessionError> {
+        if self.is_ended() {
+            self.check()?;
+        }
+        let mut buf =
+            BytesMut::with_capacity(wt_proto::datagram::header_len(self.id) + payload.len());
+        wt_proto::datagram::encode_header(self.id, &mut buf);
+        buf.extend_from_slice(payload);
+        Ok(buf.freeze())
+    }
+
+    /// What a failed datagram send of `size` payload bytes means for the application.
+    fn datagram_error(&self, e: quinn::SendDatagramError, size: usize) -> SessionError {
+        let quic = &self.conn.quic;
+        match e {
+            quinn::SendDatagramError::ConnectionLost(e) => self.on_connection_lost(&e),
+            quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge {
+                size,
+                max: quic
+                    .max_datagram_size()
+                    .unwrap_or(0)
+                    .saturating_sub(wt_proto::datagram::header_len(self.id)),
+            },
+            _ => SessionError::DatagramsUnsupported,
+        }
+    }
+
     /// True once the session ended; one atomic load, for the stream data path.
     pub(crate) fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Acquire)
@@ -816,22 +844,27 @@ impl Session {
     /// Sends an unreliable datagram of at most [`Session::max_datagram_size`] bytes.
     pub fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError> {
         let shared = self.shared();
-        if shared.is_ended() {
-            shared.check()?;
+        let datagram = shared.datagram(&payload)?;
+        shared
+            .conn
+            .quic
+            .send_datagram(datagram)
+            .map_err(|e| shared.datagram_error(e, payload.len()))
+    }
+
+    /// Like [`Session::send_datagram`], but when the connection's datagram send buffer is full
+    /// it waits for room instead of dropping the oldest queued datagram: a sender that should
+    /// go no faster than the network.
+    pub async fn send_datagram_wait(&self, payload: Bytes) -> Result<(), SessionError> {
+        let shared = self.shared();
+        let datagram = shared.datagram(&payload)?;
+        tokio::select! {
+            biased;
+            sent = shared.conn.quic.send_datagram_wait(datagram) => {
+                sent.map_err(|e| shared.datagram_error(e, payload.len()))
+            }
+            e = shared.ended() => Err(e),
         }
-        let quic = &shared.conn.quic;
-        let prefix = wt_proto::datagram::header_len(shared.id);
-        let mut buf = BytesMut::with_capacity(prefix + payload.len());
-        wt_proto::datagram::encode_header(shared.id, &mut buf);
-        buf.extend_from_slice(&payload);
-        quic.send_datagram(buf.freeze()).map_err(|e| match e {
-            quinn::SendDatagramError::ConnectionLost(e) => shared.on_connection_lost(&e),
-            quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge {
-                size: payload.len(),
-                max: quic.max_datagram_size().unwrap_or(0).saturating_sub(prefix),
-            },
-            _ => SessionError::DatagramsUnsupported,
-        })
     }
 
     /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept

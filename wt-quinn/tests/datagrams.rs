@@ -1,0 +1,92 @@
+//! Datagram delivery beyond the conformance suite: the waiting send, and the per-session
+//! receive buffer's bound (the oldest go first).
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::within;
+use wt_session::{Closer, SessionError};
+
+fn tagged(seq: u32, len: usize) -> Bytes {
+    let mut d = vec![(seq % 251) as u8; len];
+    d[..4].copy_from_slice(&seq.to_be_bytes());
+    Bytes::from(d)
+}
+
+fn tag_of(d: &[u8]) -> u32 {
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// Collects datagrams until none arrived for `quiet`.
+async fn collect(session: &wt_quinn::Session, quiet: Duration) -> Vec<Bytes> {
+    let mut got = Vec::new();
+    while let Ok(Ok(d)) = tokio::time::timeout(quiet, session.recv_datagram()).await {
+        got.push(d);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_datagram_wait_outpaces_the_send_buffer_and_fails_after_close() {
+    let srv = common::server("127.0.0.1:0");
+    within(20, async {
+        let (client, server, _ep) = srv.pair().await;
+        let reader = tokio::spawn(async move {
+            let got = collect(&server, Duration::from_millis(500)).await;
+            (server, got)
+        });
+        // 3 MB through a 1 MiB datagram send buffer: a plain send would drop queued ones.
+        for seq in 0..3000 {
+            client.send_datagram_wait(tagged(seq, 1000)).await.unwrap();
+        }
+        let (_server, got) = reader.await.unwrap();
+        assert!(
+            got.len() > 1000,
+            "only {} of 3000 datagrams arrived",
+            got.len()
+        );
+        for d in &got {
+            assert_eq!(d, &tagged(tag_of(d), 1000), "a datagram arrived altered");
+        }
+        client.close(5, "done");
+        match client.send_datagram_wait(tagged(0, 10)).await {
+            Err(SessionError::Closed(info)) => {
+                assert_eq!((info.by, info.code), (Closer::Local, 5))
+            }
+            other => panic!("expected the local close, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_session_buffer_drops_the_oldest_datagrams() {
+    let srv = common::server_with("127.0.0.1:0", |b| {
+        b.transport(wt_quinn::Transport {
+            session_datagram_buffer: 3000,
+            ..wt_quinn::Transport::default()
+        })
+    });
+    within(20, async {
+        let (client, server, _ep) = srv.pair().await;
+        for seq in 0..10 {
+            client.send_datagram(tagged(seq, 1000)).unwrap();
+        }
+        // Nobody reads yet: the connection routes them into the session's buffer.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got: Vec<u32> = collect(&server, Duration::from_millis(200))
+            .await
+            .iter()
+            .map(|d| tag_of(d))
+            .collect();
+        assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
+        assert!(
+            got.iter().all(|&t| t >= 7),
+            "the oldest should go first: {got:?}"
+        );
+        assert!(got.contains(&9), "the newest is kept: {got:?}");
+    })
+    .await;
+}
