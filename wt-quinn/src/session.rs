@@ -807,12 +807,15 @@ impl Session {
             shared.apply(flow.on_accepted_stream(true));
         }
         Ok((
-            SendStream::new(send, self.handle.clone()),
+            SendStream::new(send, None, self.handle.clone()),
             RecvStream::new(recv, read, self.handle.clone()),
         ))
     }
 
     /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
+    ///
+    /// As with quinn's own streams, the peer learns of the stream with its first write (the
+    /// stream header goes out in front of it, in the same packet), or when it is finished.
     pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
         let shared = self.shared();
         let open = async {
@@ -820,12 +823,18 @@ impl Session {
             shared.conn.quic.open_uni().await
         };
         let send = self.or_ended(open).await?;
-        let mut stream = SendStream::new(send, self.handle.clone());
-        stream.write_header(false).await?;
-        Ok(stream)
+        Ok(SendStream::new(
+            send,
+            Some(shared.stream_header(false)),
+            self.handle.clone(),
+        ))
     }
 
     /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
+    ///
+    /// As with quinn's own streams, the peer learns of the stream with its first write (the
+    /// stream header goes out in front of it, in the same packet). To have the peer speak first,
+    /// announce the stream with an empty write: `send.write(&[]).await`.
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let shared = self.shared();
         let open = async {
@@ -833,10 +842,8 @@ impl Session {
             shared.conn.quic.open_bi().await
         };
         let (send, recv) = self.or_ended(open).await?;
-        let mut stream = SendStream::new(send, self.handle.clone());
-        stream.write_header(true).await?;
         Ok((
-            stream,
+            SendStream::new(send, Some(shared.stream_header(true)), self.handle.clone()),
             RecvStream::new(recv, Bytes::new(), self.handle.clone()),
         ))
     }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use futures_util::FutureExt;
+use std::future::Future;
 use wt_proto::error_code::h3_to_app;
 use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
@@ -54,26 +56,59 @@ fn session_error(session: &Handle) -> StreamError {
     )
 }
 
-/// One write of as much of `buf` as session flow control and quinn take; credit the write did
-/// not use goes back.
+/// At most this much of a first write is copied to go out with the stream header in one quinn
+/// write; the rest follows as usual.
+const WITH_HEADER: usize = 16 * 1024;
+
+/// One write of as much of `buf` as session flow control and quinn take, behind the stream
+/// header while that is pending; credit the write did not use goes back.
 async fn write_some(
     inner: &mut quinn::SendStream,
+    header: &mut Option<Bytes>,
     shared: &Arc<SessionShared>,
     buf: &[u8],
 ) -> Result<usize, quinn::WriteError> {
     let credit = shared.data_credit(buf.len()).await;
-    let written = inner.write(&buf[..credit]).await;
+    let written = match header {
+        Some(_) => write_with_header(inner, header, &buf[..credit]).await,
+        None => inner.write(&buf[..credit]).await,
+    };
     if let Some(flow) = &shared.flow {
         flow.give_back_data(credit - *written.as_ref().unwrap_or(&0));
     }
     written
 }
 
+/// Writes the pending stream header and the start of `data` in one quinn write; returns how
+/// many bytes of `data` went out. Whatever part of the header did not fit stays pending. Cancel
+/// safe like quinn's `write_chunks`: until it resolves, nothing was written and `header` is
+/// untouched.
+async fn write_with_header(
+    inner: &mut quinn::SendStream,
+    header: &mut Option<Bytes>,
+    data: &[u8],
+) -> Result<usize, quinn::WriteError> {
+    let Some(pending) = header.clone() else {
+        return inner.write(data).await;
+    };
+    let first = &data[..data.len().min(WITH_HEADER)];
+    let mut chunks = [pending, Bytes::copy_from_slice(first)];
+    let result = inner.write_chunks(&mut chunks).await;
+    let [pending, unwritten] = chunks;
+    *header = (!pending.is_empty()).then_some(pending);
+    result.map(|_| first.len() - unwritten.len())
+}
+
 /// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
 /// the session has ended, in which case it is reset with WT_SESSION_GONE.
+///
+/// On a stream this side opened, the stream header goes out with the first write, so the peer
+/// does not see the stream before then; an empty write announces it without data.
 pub struct SendStream {
     /// Taken out only in `Drop`, to be reset once the session's close capsule arrived.
     inner: ManuallyDrop<quinn::SendStream>,
+    /// The header of a stream we opened, until it goes out in front of the first write.
+    header: Option<Bytes>,
     session: Arc<Handle>,
 }
 
@@ -86,24 +121,33 @@ impl std::fmt::Debug for SendStream {
 }
 
 impl SendStream {
-    pub(crate) fn new(inner: quinn::SendStream, session: Arc<Handle>) -> Self {
+    /// `header`: for a stream we opened, its header (uni type or bidi signal, then the session
+    /// id), sent in front of the first write.
+    pub(crate) fn new(
+        inner: quinn::SendStream,
+        header: Option<Bytes>,
+        session: Arc<Handle>,
+    ) -> Self {
         SendStream {
             inner: ManuallyDrop::new(inner),
+            header,
             session,
         }
     }
 
-    /// Writes the stream header: the uni stream type or bidi signal, then the session id. It
-    /// goes out at once, not with the first write, so that the peer learns of the stream even
-    /// when the application opens it to read first.
-    pub(crate) async fn write_header(&mut self, bidi: bool) -> Result<(), SessionError> {
-        self.inner
-            .write_chunk(self.session.shared.stream_header(bidi))
-            .await
-            .map_err(|e| match self.error(e) {
-                StreamError::Session(e) => e,
-                other => SessionError::ConnectionLost(other.to_string()),
-            })
+    /// Sends a still pending header now, if quinn takes it without waiting (finish and drop
+    /// cannot wait). It only fails to when connection flow control is exhausted; the peer then
+    /// sees a stream without a header and ignores it.
+    fn send_header_now(&mut self) {
+        let Some(header) = self.header.take() else {
+            return;
+        };
+        if self.inner.write_chunk(header).now_or_never().is_none() {
+            tracing::debug!(
+                id = %self.inner.id(),
+                "stream header blocked by flow control at finish"
+            );
+        }
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
@@ -144,8 +188,8 @@ impl SendStream {
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        let (inner, shared) = (&mut *self.inner, &self.session.shared);
-        match until_ended(shared, write_some(inner, shared, buf)).await {
+        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
+        match until_ended(shared, write_some(inner, header, shared, buf)).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -154,15 +198,16 @@ impl SendStream {
     /// Writes all of `buf`.
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
         self.live()?;
-        let (inner, shared) = (&mut *self.inner, &self.session.shared);
+        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
         let write = async move {
-            if shared.flow.is_none() {
-                return inner.write_all(buf).await;
-            }
             let mut rest = buf;
-            while !rest.is_empty() {
-                let n = write_some(inner, shared, rest).await?;
+            // Without flow control, quinn's own write_all takes over once the header is out.
+            while header.is_some() || (shared.flow.is_some() && !rest.is_empty()) {
+                let n = write_some(inner, header, shared, rest).await?;
                 rest = &rest[n..];
+            }
+            if !rest.is_empty() {
+                inner.write_all(rest).await?;
             }
             Ok(())
         };
@@ -175,13 +220,17 @@ impl SendStream {
     /// Writes a whole chunk without copying it.
     pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
-        let (inner, shared) = (&mut self.inner, &self.session.shared);
+        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
         let write = async move {
-            while !chunk.is_empty() {
+            while header.is_some() || !chunk.is_empty() {
                 // Under session flow control the chunk goes out in credit-sized pieces, still
-                // without copying.
+                // without copying; the first behind the pending header.
                 let credit = shared.data_credit(chunk.len()).await;
-                inner.write_chunk(chunk.split_to(credit)).await?;
+                let piece = chunk.split_to(credit);
+                match header.take() {
+                    Some(h) => inner.write_all_chunks(&mut [h, piece]).await?,
+                    None => inner.write_chunk(piece).await?,
+                }
             }
             Ok(())
         };
@@ -194,6 +243,7 @@ impl SendStream {
     /// Ends the stream cleanly after what was written.
     pub fn finish(&mut self) -> Result<(), StreamError> {
         self.live()?;
+        self.send_header_now();
         self.inner.finish().map_err(|_| StreamError::ClosedStream)
     }
 
@@ -237,11 +287,16 @@ impl SendStream {
 
 impl Drop for SendStream {
     fn drop(&mut self) {
+        let ended = self.session.shared.is_ended();
+        if !ended {
+            // quinn finishes a dropped stream: the peer should see an empty stream, not none.
+            self.send_header_now();
+        }
         // SAFETY: `inner` is taken exactly once, here, and not touched afterwards.
         let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
         // A live session's stream finishes cleanly (quinn's drop); an ended one's is reset with
         // WT_SESSION_GONE, after the close capsule.
-        if self.session.shared.is_ended() {
+        if ended {
             self.session.shared.bury(Buried::Send(inner));
         }
     }
@@ -257,6 +312,21 @@ impl Drop for RecvStream {
     }
 }
 
+/// One poll of a write of `buf` to quinn, behind the stream header while that is pending.
+fn poll_write_some(
+    inner: &mut quinn::SendStream,
+    header: &mut Option<Bytes>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    if header.is_none() {
+        return tokio::io::AsyncWrite::poll_write(Pin::new(inner), cx, buf);
+    }
+    // Dropped when pending: cancel safe, nothing was written.
+    let write = std::pin::pin!(write_with_header(inner, header, buf));
+    write.poll(cx).map_err(io::Error::from)
+}
+
 impl tokio::io::AsyncWrite for SendStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -268,7 +338,7 @@ impl tokio::io::AsyncWrite for SendStream {
         }
         let this = &mut *self;
         let Some(flow) = &this.session.shared.flow else {
-            return tokio::io::AsyncWrite::poll_write(Pin::new(&mut *this.inner), cx, buf);
+            return poll_write_some(&mut this.inner, &mut this.header, cx, buf);
         };
         let credit = match flow.poll_data(cx, buf.len()) {
             Poll::Pending => return Poll::Pending,
@@ -281,8 +351,7 @@ impl tokio::io::AsyncWrite for SendStream {
             }
             Poll::Ready((credit, _)) => credit,
         };
-        let polled =
-            tokio::io::AsyncWrite::poll_write(Pin::new(&mut *this.inner), cx, &buf[..credit]);
+        let polled = poll_write_some(&mut this.inner, &mut this.header, cx, &buf[..credit]);
         let used = match &polled {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
