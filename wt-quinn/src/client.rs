@@ -71,7 +71,7 @@ pub(crate) async fn open_session(
     let flow = conn.new_session_flow();
     let shared = SessionShared::new(id, conn.clone(), draft, uri, protocol, send, flow);
     conn.register(shared.clone());
-    conn.run_in_driver(read_capsules(shared.clone(), reader));
+    conn.rt.spawn(read_capsules(shared.clone(), reader));
     tracing::debug!(session = id, %draft, "session established");
     Ok(Session::new(shared))
 }

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use wt_proto::draft::Draft;
 use wt_proto::frame::Frame;
 use wt_proto::settings::{self, FlowLimits, LocalConfig, Role, Settings};
@@ -71,8 +71,6 @@ pub(crate) struct Conn {
     /// Sessions waiting in `recv_datagram`, each reading quinn's datagrams itself; while there
     /// are any, the driver leaves datagrams to them (one task hop less per datagram).
     datagram_readers: AtomicUsize,
-    /// Wakes the driver for work in `Inner::adopted`.
-    adopt: Notify,
 }
 
 /// Counts a session reading datagrams off the connection while it lives.
@@ -95,8 +93,6 @@ struct Inner {
     goaway_sent: Option<u64>,
     /// The highest request stream id a server has seen.
     max_request_id: Option<u64>,
-    /// Work handed to the driver (see [`Conn::run_in_driver`]), not yet in its set.
-    adopted: Vec<Task>,
 }
 
 impl Conn {
@@ -140,7 +136,6 @@ impl Conn {
             inner: Mutex::new(Inner::default()),
             pending_requests: AtomicUsize::new(0),
             datagram_readers: AtomicUsize::new(0),
-            adopt: Notify::new(),
         })
     }
 
@@ -306,20 +301,6 @@ impl Conn {
             );
             stream.reject(H3Code::WT_BUFFERED_STREAM_REJECTED);
         }
-    }
-
-    /// Runs `work` (a session's capsule reader) in the driver's task set rather than a task of
-    /// its own: a task per session would cost more memory than the session's own state, and a
-    /// task hop per capsule. Work handed over after the connection ended is dropped with it.
-    pub(crate) fn run_in_driver(
-        &self,
-        work: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        self.inner().adopted.push(Box::pin(async move {
-            work.await;
-            Event::Done
-        }));
-        self.adopt.notify_one();
     }
 
     /// Registers a session that reads datagrams off the connection itself (see
@@ -515,14 +496,8 @@ pub(crate) async fn drive(conn: Arc<Conn>) {
     let mut accept_uni = pin!(quic.accept_uni());
     let mut accept_bi = pin!(quic.accept_bi());
     let mut datagram = pin!(quic.read_datagram());
-    let mut adopt = pin!(conn.adopt.notified());
     let error = loop {
         tokio::select! {
-            () = &mut adopt => {
-                adopt.set(conn.adopt.notified());
-                let adopted = std::mem::take(&mut conn.inner().adopted);
-                tasks.extend(adopted);
-            }
             uni = &mut accept_uni => {
                 accept_uni.set(quic.accept_uni());
                 match uni {

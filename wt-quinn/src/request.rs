@@ -318,7 +318,7 @@ impl Request {
                 other => SessionError::ConnectionLost(other.to_string()),
             });
         }
-        self.conn.run_in_driver(read_capsules(shared, reader));
+        self.conn.rt.spawn(read_capsules(shared, reader));
         Ok(session)
     }
 

@@ -1,6 +1,5 @@
-//! The WebTransport session over quinn: [`Session`], its shared state, and the reader of the
-//! CONNECT stream's capsules (draft §5: WT_CLOSE_SESSION, WT_DRAIN_SESSION), which runs in the
-//! connection's driver.
+//! The WebTransport session over quinn: [`Session`], its shared state, and the task that reads
+//! the CONNECT stream's capsules (draft §5: WT_CLOSE_SESSION, WT_DRAIN_SESSION).
 //!
 //! Reference counting implements the contract's automatic close: every [`Session`] clone and
 //! every stream holds an `Arc<Handle>`; when the last one goes, `Handle::drop` closes the session
