@@ -42,10 +42,13 @@ pub struct Transport {
     /// How many unidirectional streams the peer may have open at once on a connection (plus the
     /// 3 HTTP/3 control streams, added automatically). Default 100.
     pub max_uni_streams: u32,
-    /// Bytes of received datagrams quinn buffers per connection. Default 1 MiB.
+    /// Bytes of received datagrams quinn buffers per connection; also the most that may wait in
+    /// the queues of all the connection's sessions together. Default 1 MiB.
     pub datagram_buffer: usize,
     /// Bytes of received datagram payload buffered per session, waiting for
-    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB.
+    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB. A session
+    /// waiting in `recv_datagram` takes datagrams straight from the connection, so this only
+    /// fills while the application is busy elsewhere.
     pub session_datagram_buffer: usize,
     /// UDP socket send and receive buffer sizes in bytes; `None` keeps the OS default.
     pub socket_buffer: Option<usize>,

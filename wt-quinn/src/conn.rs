@@ -28,7 +28,7 @@ use crate::early::Early;
 use crate::flow::SessionFlow;
 use crate::io::{read_header, FrameReader, ReadFail};
 use crate::latch::Latch;
-use crate::session::{Incoming, SessionShared};
+use crate::session::{DatagramBudget, Incoming, SessionShared};
 
 /// How long a connection whose last session the peer closed stays open for a new session. Longer
 /// than the closing peer's own wait (`CLOSE_WAIT`, 1 s), so that when both ends are ours the
@@ -59,7 +59,8 @@ pub(crate) struct Conn {
     pub(crate) drafts: Vec<Draft>,
     pub(crate) local: Settings,
     pub(crate) peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
-    pub(crate) datagram_buffer: usize,
+    /// Bounds what received datagrams may hold in session queues.
+    pub(crate) datagram_budget: DatagramBudget,
     pub(crate) max_sessions: u64,
     pub(crate) server: Option<ServerSide>,
     pub(crate) client: Option<Arc<ClientOptions>>,
@@ -128,7 +129,10 @@ impl Conn {
             drafts: protocol.drafts.clone(),
             local: settings::local_settings(&cfg),
             peer_key,
-            datagram_buffer: transport.session_datagram_buffer,
+            datagram_budget: DatagramBudget::new(
+                transport.session_datagram_buffer,
+                transport.datagram_buffer,
+            ),
             max_sessions: protocol.max_sessions,
             server,
             client,

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -78,6 +78,39 @@ struct Wakers {
     bi: Notify,
     datagram: Notify,
     state: Notify,
+}
+
+/// The bound on received datagrams waiting in session queues: per session, and for all the
+/// sessions of a connection together, so that a peer sending to sessions whose applications do
+/// not read datagrams cannot make us hold more than one session's worth per connection.
+pub(crate) struct DatagramBudget {
+    per_session: usize,
+    per_connection: usize,
+    queued: AtomicUsize,
+}
+
+impl DatagramBudget {
+    pub(crate) fn new(per_session: usize, per_connection: usize) -> Self {
+        DatagramBudget {
+            per_session,
+            per_connection,
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn remove(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Whether a session holding `session_bytes` must drop some.
+    fn exceeded(&self, session_bytes: usize) -> bool {
+        session_bytes > self.per_session
+            || self.queued.load(Ordering::Relaxed) > self.per_connection
+    }
 }
 
 /// What every handle of one session shares.
@@ -200,24 +233,29 @@ impl SessionShared {
         if st.life.is_ended() {
             return;
         }
-        let queues = &mut st.queues;
+        let (queues, budget) = (&mut st.queues, &self.conn.datagram_budget);
         for payload in payloads {
+            budget.add(payload.len());
             queues.datagram_bytes += payload.len();
             queues.datagrams.push_back(payload);
         }
-        while queues.datagram_bytes > self.conn.datagram_buffer && queues.datagrams.len() > 1 {
-            if let Some(old) = queues.datagrams.pop_front() {
-                queues.datagram_bytes -= old.len();
-                tracing::trace!(session = self.id, "datagram queue full; dropped the oldest");
+        // The newest always stays, so a session is never starved by its neighbours' backlog.
+        while budget.exceeded(queues.datagram_bytes) && queues.datagrams.len() > 1 {
+            if Self::pop_datagram(queues, budget).is_some() {
+                tracing::trace!(
+                    session = self.id,
+                    "datagram buffer full; dropped the oldest"
+                );
             }
         }
         self.wakers.datagram.notify_one();
     }
 
     /// The next queued datagram, if any.
-    fn pop_datagram(queues: &mut Queues) -> Option<Bytes> {
+    fn pop_datagram(queues: &mut Queues, budget: &DatagramBudget) -> Option<Bytes> {
         let datagram = queues.datagrams.pop_front()?;
         queues.datagram_bytes -= datagram.len();
+        budget.remove(datagram.len());
         Some(datagram)
     }
 
@@ -232,6 +270,7 @@ impl SessionShared {
             self.ended.store(true, Ordering::Release);
             std::mem::take(&mut st.queues)
         };
+        self.conn.datagram_budget.remove(queues.datagram_bytes);
         for (recv, _) in queues.uni {
             self.bury(Buried::Recv(recv));
         }
@@ -562,7 +601,7 @@ impl SessionShared {
             {
                 let mut st = self.state();
                 st.life.check()?;
-                if let Some(datagram) = SessionShared::pop_datagram(&mut st.queues) {
+                if let Some(datagram) = Self::pop_datagram(&mut st.queues, &conn.datagram_budget) {
                     return Ok(datagram);
                 }
             }

@@ -90,3 +90,32 @@ async fn a_full_session_buffer_drops_the_oldest_datagrams() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_bounds_what_all_its_sessions_hold() {
+    // Each session may hold 1 MiB, but the connection's sessions together only 3000 bytes.
+    let srv = common::server_with("127.0.0.1:0", |b| {
+        b.transport(wt_quinn::Transport {
+            datagram_buffer: 3000,
+            session_datagram_buffer: 1 << 20,
+            ..wt_quinn::Transport::default()
+        })
+    });
+    within(20, async {
+        let (client, server, _ep) = srv.pair().await;
+        for seq in 0..10 {
+            client.send_datagram(tagged(seq, 1000)).unwrap();
+            // Paced, so that quinn's own receive buffer (also 3000 bytes) never overflows.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got: Vec<u32> = collect(&server, Duration::from_millis(200))
+            .await
+            .iter()
+            .map(|d| tag_of(d))
+            .collect();
+        assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
+        assert!(got.contains(&9), "the newest is kept: {got:?}");
+    })
+    .await;
+}
