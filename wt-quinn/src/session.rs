@@ -596,8 +596,9 @@ impl SessionShared {
     async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         let conn = &self.conn;
         loop {
-            let mut queued = pin!(self.wakers.datagram.notified());
-            queued.as_mut().enable();
+            // Created before the queue is looked at, but only registered if quinn has nothing
+            // either: a push in between leaves a permit (`notify_one`), so nothing is missed.
+            let queued = self.wakers.datagram.notified();
             {
                 let mut st = self.state();
                 st.life.check()?;
@@ -608,8 +609,6 @@ impl SessionShared {
             let _reader = conn.datagram_reader();
             tokio::select! {
                 biased;
-                // Queued by another reader or the driver, or the session ended: look again.
-                () = queued => {}
                 read = conn.quic.read_datagram() => match read {
                     Ok(datagram) => {
                         if let Some(mine) = conn.take_datagram(self.id, datagram) {
@@ -619,6 +618,8 @@ impl SessionShared {
                     // The driver records the connection's end for every session.
                     Err(_) => return Err(self.ended().await),
                 },
+                // Queued by another reader or the driver, or the session ended: look again.
+                () = queued => {}
             }
         }
     }
