@@ -80,4 +80,5 @@ both_families! {
             .expect("peer did not see the drop-close within a second");
     };
     operations_fail_after_local_close => |h| async move { conformance::operations_fail_after_local_close(&h).await };
+    empty_write_lets_the_peer_speak_first => |h| async move { conformance::empty_write_lets_the_peer_speak_first(&h).await };
 }

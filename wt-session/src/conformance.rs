@@ -48,6 +48,29 @@ pub async fn run_all<H: Harness>(h: &H) {
     }
     drop_closes_with_code_zero(h).await;
     operations_fail_after_local_close(h).await;
+    empty_write_lets_the_peer_speak_first(h).await;
+}
+
+/// A stream announced with an empty write reaches the peer, which can then answer before the
+/// opener sends any data (backends may hold a new stream back until its first write).
+pub async fn empty_write_lets_the_peer_speak_first<H: Harness>(h: &H) {
+    let (client, server) = h.pair().await;
+    let (mut send, mut recv) = client.open_bi().await.expect("open_bi");
+    assert_eq!(send.write(&[]).await.expect("empty write"), 0);
+    let (mut ssend, mut srecv) = server.accept_bi().await.expect("accept_bi");
+    ssend
+        .write_all(b"server first")
+        .await
+        .expect("server write");
+    ssend.finish().expect("server finish");
+    let answer = recv.read_to_end(64).await.expect("read the answer");
+    assert_eq!(answer, b"server first");
+    send.write_all(b"then the client")
+        .await
+        .expect("client write");
+    send.finish().expect("client finish");
+    let request = srecv.read_to_end(64).await.expect("read the request");
+    assert_eq!(request, b"then the client");
 }
 
 /// A deterministic test pattern that catches reordering and loss.

@@ -122,10 +122,14 @@ pub trait Session: Clone + Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<(Self::SendStream, Self::RecvStream), SessionError>> + Send;
 
-    /// Opens a unidirectional stream; waits while the peer's stream limit is reached.
+    /// Opens a unidirectional stream; waits while the peer's stream limit is reached. The peer
+    /// may only learn of the stream with its first write (QUIC stacks hold a new stream back
+    /// until it carries data); an empty write announces it.
     fn open_uni(&self) -> impl Future<Output = Result<Self::SendStream, SessionError>> + Send;
 
-    /// Opens a bidirectional stream; waits while the peer's stream limit is reached.
+    /// Opens a bidirectional stream; waits while the peer's stream limit is reached. As with
+    /// [`Session::open_uni`], the peer may only learn of it with the first write: write an empty
+    /// buffer first when the peer is to speak first.
     fn open_bi(
         &self,
     ) -> impl Future<Output = Result<(Self::SendStream, Self::RecvStream), SessionError>> + Send;
