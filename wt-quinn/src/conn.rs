@@ -490,9 +490,12 @@ const DATAGRAM_BATCH: usize = 64;
 /// The accept and datagram futures live across loop iterations (re-created only once they
 /// complete), so an event costs one poll of what is ready rather than new futures and a quinn
 /// lock for every source.
-pub(crate) async fn drive(conn: Arc<Conn>) {
+///
+/// `handshake`: on a server connection used before its handshake completed (0.5-RTT), resolves
+/// when it has.
+pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<quinn::ZeroRttAccepted>) {
     let mut tasks: FuturesUnordered<Task> = FuturesUnordered::new();
-    if let Err(e) = open_control(&conn).await {
+    if let Err(e) = open_control(&conn, handshake).await {
         tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
     }
     let mut seen = SeenStreams::default();
@@ -553,12 +556,25 @@ fn start(
     }
 }
 
-async fn open_control(conn: &Conn) -> Result<(), quinn::WriteError> {
-    let mut send = conn
-        .quic
-        .open_uni()
-        .await
-        .map_err(quinn::WriteError::ConnectionLost)?;
+async fn open_control(
+    conn: &Conn,
+    handshake: Option<quinn::ZeroRttAccepted>,
+) -> Result<(), quinn::WriteError> {
+    let quic = &conn.quic;
+    let opened = match handshake {
+        None => quic.open_uni().await,
+        // Before the handshake completes, quinn may not know the client's stream limits yet (a
+        // ClientHello can span several packets, as Chromium's does), and an open waiting for
+        // them is not woken when they arrive: once the handshake is done, open anew.
+        Some(done) => {
+            tokio::select! {
+                biased;
+                opened = quic.open_uni() => opened,
+                _ = done => quic.open_uni().await,
+            }
+        }
+    };
+    let mut send = opened.map_err(quinn::WriteError::ConnectionLost)?;
     let mut buf = BytesMut::new();
     wt_proto::varint::encode(wt_proto::stream::uni_ty::CONTROL, &mut buf);
     conn.local.encode_frame(&mut buf);
