@@ -37,7 +37,9 @@
 //! ```
 //!
 //! [`Session`] implements the backend-neutral [`wt_session::Session`] trait; its rustdoc explains
-//! graceful close. Drafts spoken: draft-02 and draft-07 of draft-ietf-webtrans-http3 by default.
+//! graceful close. Drafts spoken by default: 02, 07, 14 and 16 of draft-ietf-webtrans-http3; the
+//! newest both sides announce wins ([`Session::draft`]). A stream this side opens becomes visible
+//! to the peer with its first write, as quinn's own streams do.
 #![warn(missing_docs)]
 
 mod cert;
