@@ -46,6 +46,7 @@ mod cert;
 mod client;
 mod config;
 mod conn;
+mod datagram;
 mod early;
 mod endpoint;
 mod error;
@@ -63,6 +64,7 @@ pub use config::{
     ClientConfig, ClientConfigBuilder, Congestion, FlowControl, Protocol, ServerConfig,
     ServerConfigBuilder, Transport,
 };
+pub use datagram::DatagramBuffer;
 pub use endpoint::Endpoint;
 pub use error::{CertError, ConnectError, EndpointError};
 pub use policy::{AllowConnection, ConnectionDecision, Policy, SessionInfo};

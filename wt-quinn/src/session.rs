@@ -25,6 +25,7 @@ use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, Lifecycle, SessionError};
 
 use crate::conn::{code, Conn};
+use crate::datagram::DatagramBuffer;
 use crate::flow::{Effect, SessionFlow};
 use crate::io::{FrameReader, ReadFail};
 use crate::latch::Latch;
@@ -513,16 +514,14 @@ impl SessionShared {
             .unwrap_or_else(|| SessionError::ConnectionLost(error.to_string()))
     }
 
-    /// `payload` behind this session's datagram prefix, unless the session ended.
+    /// `payload` copied behind this session's datagram prefix, unless the session ended.
     fn datagram(&self, payload: &Bytes) -> Result<Bytes, SessionError> {
         if self.is_ended() {
             self.check()?;
         }
-        let mut buf =
-            BytesMut::with_capacity(wt_proto::datagram::header_len(self.id) + payload.len());
-        wt_proto::datagram::encode_header(self.id, &mut buf);
-        buf.extend_from_slice(payload);
-        Ok(buf.freeze())
+        let mut datagram = DatagramBuffer::new(self.id, payload.len());
+        datagram.extend_from_slice(payload);
+        Ok(datagram.into_datagram(self.id))
     }
 
     /// What a failed datagram send of `size` payload bytes means for the application.
@@ -897,6 +896,28 @@ impl Session {
             .quic
             .send_datagram(datagram)
             .map_err(|e| shared.datagram_error(e, payload.len()))
+    }
+
+    /// An empty datagram payload of up to `capacity` bytes, written in place behind this
+    /// session's prefix, for [`Session::send_datagram_buffer`] to send without copying.
+    pub fn datagram_buffer(&self, capacity: usize) -> DatagramBuffer {
+        DatagramBuffer::new(self.shared().id, capacity)
+    }
+
+    /// Sends a datagram written in a [`DatagramBuffer`]: as [`Session::send_datagram`], without
+    /// copying the payload (a buffer made for another session is copied behind this one's
+    /// prefix).
+    pub fn send_datagram_buffer(&self, datagram: DatagramBuffer) -> Result<(), SessionError> {
+        let shared = self.shared();
+        if shared.is_ended() {
+            shared.check()?;
+        }
+        let size = datagram.len();
+        shared
+            .conn
+            .quic
+            .send_datagram(datagram.into_datagram(shared.id))
+            .map_err(|e| shared.datagram_error(e, size))
     }
 
     /// Like [`Session::send_datagram`], but when the connection's datagram send buffer is full

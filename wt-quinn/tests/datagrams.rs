@@ -119,3 +119,52 @@ async fn the_connection_bounds_what_all_its_sessions_hold() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datagram_written_in_place_arrives_whole_even_on_another_session() {
+    use bytes::BufMut;
+    let srv = common::server("127.0.0.1:0");
+    within(20, async {
+        let (client, server, _ep) = srv.pair().await;
+        // A second session on the same connection: another session id, another prefix.
+        let url = srv.url("/other");
+        let (other_client, other_server) = tokio::join!(client.open_session(&url), async {
+            srv.endpoint
+                .accept()
+                .await
+                .expect("second request")
+                .accept()
+                .await
+        });
+        let (other_client, other_server) = (other_client.unwrap(), other_server.unwrap());
+        assert_ne!(other_client.id(), client.id());
+        let mut datagram = client.datagram_buffer(32);
+        datagram.put_u32(0xfeed_f00d);
+        datagram.extend_from_slice(b"in place");
+        assert_eq!(datagram.len(), 12);
+        let expected = Bytes::copy_from_slice(datagram.payload());
+        // Resent until it arrives: datagrams may be lost, even on loopback.
+        let arrived = |session: wt_quinn::Session,
+                       sender: wt_quinn::Session,
+                       d: wt_quinn::DatagramBuffer| async move {
+            loop {
+                sender.send_datagram_buffer(d.clone()).unwrap();
+                if let Ok(Ok(got)) =
+                    tokio::time::timeout(Duration::from_millis(200), session.recv_datagram()).await
+                {
+                    return got;
+                }
+            }
+        };
+        assert_eq!(
+            arrived(server, client.clone(), datagram.clone()).await,
+            expected
+        );
+        // A buffer made for `client`'s session, sent on another: the prefix is put right.
+        assert_eq!(
+            arrived(other_server, other_client, datagram).await,
+            expected
+        );
+    })
+    .await;
+}
