@@ -61,63 +61,51 @@ async fn send_datagram_wait_outpaces_the_send_buffer_and_fails_after_close() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_session_buffer_drops_the_oldest_datagrams() {
-    let srv = common::server_with("127.0.0.1:0", |b| {
-        b.transport(wt_quinn::Transport {
-            session_datagram_buffer: 3000,
-            ..wt_quinn::Transport::default()
-        })
-    });
+/// Sends datagrams 0..10 of 1000 bytes (5 ms apart, so quinn's own receive buffer never
+/// overflows) to a server built with `transport` whose session does not read yet, then returns
+/// the tags of those its buffers kept.
+async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
+    let srv = common::server_with("127.0.0.1:0", |b| b.transport(transport));
     within(20, async {
         let (client, server, _ep) = srv.pair().await;
         for seq in 0..10 {
             client.send_datagram(tagged(seq, 1000)).unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // Nobody reads yet: the connection routes them into the session's buffer.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let got: Vec<u32> = collect(&server, Duration::from_millis(200))
-            .await
-            .iter()
-            .map(|d| tag_of(d))
-            .collect();
-        assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
-        assert!(
-            got.iter().all(|&t| t >= 7),
-            "the oldest should go first: {got:?}"
-        );
-        assert!(got.contains(&9), "the newest is kept: {got:?}");
+        let kept = collect(&server, Duration::from_millis(200)).await;
+        kept.iter().map(|d| tag_of(d)).collect()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_session_buffer_drops_the_oldest_datagrams() {
+    let got = kept_by_an_idle_session(wt_quinn::Transport {
+        session_datagram_buffer: 3000,
+        ..wt_quinn::Transport::default()
     })
     .await;
+    assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
+    assert!(
+        got.iter().all(|&t| t >= 7),
+        "the oldest should go first: {got:?}"
+    );
+    assert!(got.contains(&9), "the newest is kept: {got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_bounds_what_all_its_sessions_hold() {
     // Each session may hold 1 MiB, but the connection's sessions together only 3000 bytes.
-    let srv = common::server_with("127.0.0.1:0", |b| {
-        b.transport(wt_quinn::Transport {
-            datagram_buffer: 3000,
-            session_datagram_buffer: 1 << 20,
-            ..wt_quinn::Transport::default()
-        })
-    });
-    within(20, async {
-        let (client, server, _ep) = srv.pair().await;
-        for seq in 0..10 {
-            client.send_datagram(tagged(seq, 1000)).unwrap();
-            // Paced, so that quinn's own receive buffer (also 3000 bytes) never overflows.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let got: Vec<u32> = collect(&server, Duration::from_millis(200))
-            .await
-            .iter()
-            .map(|d| tag_of(d))
-            .collect();
-        assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
-        assert!(got.contains(&9), "the newest is kept: {got:?}");
+    let got = kept_by_an_idle_session(wt_quinn::Transport {
+        datagram_buffer: 3000,
+        session_datagram_buffer: 1 << 20,
+        ..wt_quinn::Transport::default()
     })
     .await;
+    assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
+    assert!(got.contains(&9), "the newest is kept: {got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,16 +115,7 @@ async fn a_datagram_written_in_place_arrives_whole_even_on_another_session() {
     within(20, async {
         let (client, server, _ep) = srv.pair().await;
         // A second session on the same connection: another session id, another prefix.
-        let url = srv.url("/other");
-        let (other_client, other_server) = tokio::join!(client.open_session(&url), async {
-            srv.endpoint
-                .accept()
-                .await
-                .expect("second request")
-                .accept()
-                .await
-        });
-        let (other_client, other_server) = (other_client.unwrap(), other_server.unwrap());
+        let (other_client, other_server) = srv.another_session(&client, "/other").await;
         assert_ne!(other_client.id(), client.id());
         let mut datagram = client.datagram_buffer(32);
         datagram.put_u32(0xfeed_f00d);

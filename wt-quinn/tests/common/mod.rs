@@ -94,6 +94,19 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Opens another session on `client`'s connection, to `path`, and accepts it on the server:
+    /// (client session, server session).
+    pub async fn another_session(&self, client: &Session, path: &str) -> (Session, Session) {
+        let url = self.url(path);
+        let (c, s) = tokio::join!(client.open_session(&url), async {
+            let request = self.endpoint.accept().await.expect("server accept");
+            request.accept().await
+        });
+        (c.expect("open_session"), s.expect("server accept"))
+    }
+}
+
 /// Connects `client` to `path` while the server inspects the request with `check` and accepts it.
 pub async fn connect_checked(
     srv: &Server,
