@@ -317,12 +317,19 @@ impl Conn {
     /// A datagram a session read off the connection itself: its payload when it is for
     /// `session_id`; otherwise it is routed to its own session and `None` returned.
     pub(crate) fn take_datagram(&self, session_id: u64, datagram: Bytes) -> Option<Bytes> {
+        let (id, payload) = self.split_datagram(datagram)?;
+        if id == session_id {
+            return Some(payload);
+        }
+        self.deliver_datagrams(id, std::iter::once(payload));
+        None
+    }
+
+    /// A datagram's session id and payload; `None`, with the connection closed, when the peer
+    /// sent a malformed one (RFC 9297: H3_DATAGRAM_ERROR).
+    fn split_datagram(&self, datagram: Bytes) -> Option<(u64, Bytes)> {
         match wt_proto::datagram::decode(&datagram) {
-            Ok((id, prefix)) if id == session_id => Some(datagram.slice(prefix..)),
-            Ok((id, prefix)) => {
-                self.deliver_datagrams(id, std::iter::once(datagram.slice(prefix..)));
-                None
-            }
+            Ok((id, prefix)) => Some((id, datagram.slice(prefix..))),
             Err(e) => {
                 tracing::debug!(error = %e, "malformed HTTP datagram");
                 self.fail(e.code(), "malformed HTTP datagram");
@@ -338,13 +345,10 @@ impl Conn {
         let mut batch: Vec<(u64, Bytes)> = Vec::new();
         let more = std::iter::from_fn(|| self.quic.read_datagram().now_or_never()?.ok());
         for datagram in std::iter::once(first).chain(more).take(DATAGRAM_BATCH) {
-            match wt_proto::datagram::decode(&datagram) {
-                Ok((session_id, prefix)) => batch.push((session_id, datagram.slice(prefix..))),
-                Err(e) => {
-                    tracing::debug!(error = %e, "malformed HTTP datagram");
-                    return self.fail(e.code(), "malformed HTTP datagram");
-                }
-            }
+            let Some(split) = self.split_datagram(datagram) else {
+                return;
+            };
+            batch.push(split);
         }
         let mut rest = &mut batch[..];
         while let Some(&(session_id, _)) = rest.first() {
