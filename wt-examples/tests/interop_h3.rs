@@ -130,17 +130,28 @@ fn serve_echo(session: Arc<H3Session>) -> JoinHandle<Option<StreamError>> {
     })
 }
 
+/// Our client connected to an h3 server: our session, h3's, and both endpoints (keep them while
+/// the sessions are in use).
+async fn our_client_on_h3_server() -> (
+    wt_quinn::Session,
+    H3Session,
+    (quinn::Endpoint, wt_quinn::Endpoint),
+) {
+    let identity = interop::identity();
+    let endpoint = h3_endpoint(&identity);
+    let client = interop::client(identity.cert_hash());
+    let url = interop::url_of(endpoint.local_addr().unwrap());
+    let (ours, theirs) = tokio::join!(client.connect(&url), accept_session(&endpoint));
+    let ours = ours.expect("our client connects to h3");
+    (ours, theirs, (endpoint, client))
+}
+
 /// Our client completes the CONNECT handshake with h3's server, echo works byte for byte, and
 /// our close reaches h3 as our mapped code in CONNECTION_CLOSE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_against_h3_server() {
     interop::run(async {
-        let identity = interop::identity();
-        let endpoint = h3_endpoint(&identity);
-        let client = interop::client(identity.cert_hash());
-        let url = interop::url_of(endpoint.local_addr().unwrap());
-        let (ours, theirs) = tokio::join!(client.connect(&url), accept_session(&endpoint));
-        let ours = ours.expect("our client connects to h3");
+        let (ours, theirs, _endpoints) = our_client_on_h3_server().await;
         assert_eq!(ours.draft(), Draft::Draft02);
         let echo = serve_echo(Arc::new(theirs));
         check_echo(&ours).await;
@@ -161,12 +172,7 @@ async fn our_client_against_h3_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_sees_h3_server_end_session() {
     interop::run(async {
-        let identity = interop::identity();
-        let endpoint = h3_endpoint(&identity);
-        let client = interop::client(identity.cert_hash());
-        let url = interop::url_of(endpoint.local_addr().unwrap());
-        let (ours, theirs) = tokio::join!(client.connect(&url), accept_session(&endpoint));
-        let ours = ours.expect("our client connects to h3");
+        let (ours, theirs, _endpoints) = our_client_on_h3_server().await;
         drop(theirs);
         match ours.closed().await {
             SessionError::ConnectionLost(text) => assert!(

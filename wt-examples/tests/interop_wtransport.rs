@@ -41,6 +41,24 @@ fn their_client(
     wtransport::Endpoint::client(config).expect("wtransport client endpoint")
 }
 
+/// A wtransport client connected to `server`: its endpoint (keep it while the connection is in
+/// use), its connection, and our server's side of the session.
+async fn connect_their_client(
+    server: &mut EchoServer,
+) -> (
+    wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
+    wtransport::Connection,
+    wt_quinn::Session,
+) {
+    let client = their_client(server);
+    let conn = client
+        .connect(server.url())
+        .await
+        .expect("wtransport connects");
+    let ours = server.session().await;
+    (client, conn, ours)
+}
+
 impl EchoClient for wtransport::Connection {
     type Send = wtransport::SendStream;
     type Recv = wtransport::RecvStream;
@@ -114,12 +132,7 @@ async fn assert_raw_close_seen(ours: &wt_quinn::Session, code: u32, reason: &str
 async fn their_client_echo_and_raw_close() {
     interop::run(async {
         let mut server = EchoServer::start();
-        let client = their_client(&server);
-        let conn = client
-            .connect(server.url())
-            .await
-            .expect("wtransport connects");
-        let ours = server.session().await;
+        let (_client, conn, ours) = connect_their_client(&mut server).await;
         assert_eq!(ours.draft(), Draft::Draft07);
 
         check_echo(&conn).await;
@@ -136,12 +149,7 @@ async fn their_client_echo_and_raw_close() {
 async fn their_client_mapped_close() {
     interop::run(async {
         let mut server = EchoServer::start();
-        let client = their_client(&server);
-        let conn = client
-            .connect(server.url())
-            .await
-            .expect("wtransport connects");
-        let ours = server.session().await;
+        let (_client, conn, ours) = connect_their_client(&mut server).await;
         let mapped = VarInt::try_from_u64(app_to_h3(7)).unwrap();
         conn.close(mapped, b"done");
         assert_closed_by_peer(&ours, 7, "done").await;
@@ -155,12 +163,7 @@ async fn their_client_mapped_close() {
 async fn their_client_sees_our_close() {
     interop::run(async {
         let mut server = EchoServer::start();
-        let client = their_client(&server);
-        let conn = client
-            .connect(server.url())
-            .await
-            .expect("wtransport connects");
-        let ours = server.session().await;
+        let (_client, conn, ours) = connect_their_client(&mut server).await;
 
         let (mut send, _recv) = conn.open_bi().await.unwrap().await.unwrap();
         send.write_all(&close_command(42, "bye")).await.unwrap();
