@@ -97,6 +97,8 @@ pub struct RecvWindow {
     max: u64,
     received: u64,
     consumed: u64,
+    /// Credit returned for units that were never counted as received (see [`Self::release`]).
+    released: u64,
 }
 
 impl RecvWindow {
@@ -107,6 +109,7 @@ impl RecvWindow {
             max: window,
             received: 0,
             consumed: 0,
+            released: 0,
         }
     }
 
@@ -131,15 +134,43 @@ impl RecvWindow {
     /// once less than half the window is left, so the peer never stalls on a reader keeping up.
     pub fn consume(&mut self, n: u64) -> Option<u64> {
         self.consumed = self.consumed.saturating_add(n).min(self.received);
-        let remaining = self.max - self.consumed.min(self.max);
+        self.raise()
+    }
+
+    /// Returns up to `n` units of credit the peer may have used without them being counted as
+    /// received: a stream abandoned before its end whose final size the transport does not
+    /// report. The limit grows as if `n` more units were consumed; detection of overruns stays
+    /// on the lenient side (it never blames the peer for units it may not have sent). Returns
+    /// the new limit to advertise, if it grew.
+    ///
+    /// ```
+    /// use wt_proto::flow::RecvWindow;
+    /// let mut w = RecvWindow::new(100);
+    /// w.receive(100).unwrap();
+    /// assert_eq!(w.consume(40), None);        // 60 left: more than half the window
+    /// assert_eq!(w.release(30), Some(170));   // 40 consumed + 30 released + the window
+    /// assert!(w.receive(70).is_ok());
+    /// assert!(w.receive(1).is_err());
+    /// ```
+    pub fn release(&mut self, n: u64) -> Option<u64> {
+        self.released = self.released.saturating_add(n);
+        self.raise()
+    }
+
+    /// Moves the limit to a window ahead of what was consumed and released, once less than half
+    /// the window is left.
+    fn raise(&mut self) -> Option<u64> {
+        let used = self.consumed.saturating_add(self.released);
+        let remaining = self.max.saturating_sub(used);
         if remaining > self.window / 2 {
             return None;
         }
-        self.max = self
-            .consumed
-            .saturating_add(self.window)
-            .min(crate::varint::MAX);
-        Some(self.max)
+        let max = used.saturating_add(self.window).min(crate::varint::MAX);
+        if max <= self.max {
+            return None;
+        }
+        self.max = max;
+        Some(max)
     }
 }
 

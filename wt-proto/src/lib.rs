@@ -28,6 +28,7 @@ pub mod capsule;
 pub mod connect;
 pub mod datagram;
 pub mod draft;
+pub mod engine;
 mod error;
 pub mod error_code;
 pub mod flow;
