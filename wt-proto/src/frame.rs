@@ -29,7 +29,7 @@ pub mod ty {
     /// CANCEL_PUSH: a push ID (RFC 9114 §7.2.3).
     pub const CANCEL_PUSH: u64 = 0x03;
     /// SETTINGS: the endpoint's settings, first on the control stream (RFC 9114 §7.2.4).
-    pub const SETTINGS: u64 = 0x04;
+    pub const SETTINGS: u64 = crate::settings::FRAME_TYPE;
     /// PUSH_PROMISE: a server push (RFC 9114 §7.2.5); this crate never enables push.
     pub const PUSH_PROMISE: u64 = 0x05;
     /// GOAWAY: a stream or push ID after which no requests are processed (RFC 9114 §7.2.6).

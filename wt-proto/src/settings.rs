@@ -20,7 +20,7 @@ use bytes::BytesMut;
 
 use crate::draft::Draft;
 use crate::error::Error;
-use crate::{frame, varint};
+use crate::varint;
 
 /// Setting identifiers (RFC 9114 §7.2.4.1, RFC 9204 §5, RFC 9220 §5, RFC 9297 §2.1.1, and the
 /// WebTransport drafts' IANA sections).
@@ -58,6 +58,10 @@ pub mod id {
     /// peer may send; default 0.
     pub const WT_INITIAL_MAX_DATA: u64 = 0x2b61;
 }
+
+/// The SETTINGS frame type (RFC 9114 §7.2.4), `crate::frame::ty::SETTINGS`: written here so
+/// that the settings, a frame's payload, do not depend on the frame layer that carries them.
+pub(crate) const FRAME_TYPE: u64 = 0x04;
 
 /// The most entries a received SETTINGS frame may hold: far above the dozen real peers send, and
 /// low enough that the duplicate check stays cheap.
@@ -136,7 +140,8 @@ impl Settings {
             .iter()
             .map(|(i, v)| varint::len(i) + varint::len(v))
             .sum();
-        frame::encode_header(frame::ty::SETTINGS, len as u64, out);
+        varint::encode(FRAME_TYPE, out);
+        varint::encode(len as u64, out);
         for (i, v) in self.iter() {
             varint::encode(i, out);
             varint::encode(v, out);
@@ -480,6 +485,7 @@ pub fn flow_control_enabled(draft: Draft, ours: &Settings, peer: &Settings) -> b
 pub(crate) mod tests {
     use super::*;
     use crate::error_code::is_grease;
+    use crate::frame;
     use proptest::prelude::*;
 
     fn config(role: Role, drafts: &[Draft]) -> LocalConfig {

@@ -1,79 +1,71 @@
-//! The client side of session setup (RFC 9220, draft §3.2): on a connection whose SETTINGS are
-//! known, send the extended CONNECT, read the response, check the subprotocol, and register the
-//! session. Used for a connection's first session and for further sessions on it.
+//! The client side of session setup: waiting for the server's SETTINGS, opening the CONNECT
+//! stream for the engine to write and read (RFC 9220; draft-16 §3.2), and the URL a client
+//! connects to.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use wt_proto::connect::{ConnectRequest, ConnectResponse};
-use wt_proto::frame::{self, Frame};
-use wt_proto::H3Code;
+use tokio::sync::oneshot;
+use wt_proto::engine::{RequestError, RequestOptions, StreamId};
 
-use crate::conn::{code, Conn, MAX_FRAME_PAYLOAD};
+use crate::conn::{Conn, Opening};
 use crate::error::ConnectError;
-use crate::io::FrameReader;
-use crate::session::{read_capsules, Session, SessionShared};
+use crate::slot::{code, SessionSlot};
 
-/// What a client puts in, and requires of, every session request.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClientOptions {
-    pub(crate) origin: Option<String>,
-    pub(crate) subprotocols: Vec<String>,
-    pub(crate) require_subprotocol: bool,
-}
-
-/// Opens a session to `uri` on `conn`.
+/// Opens a session to `uri` on `conn`; the caller wraps its slot in a `Session`.
 pub(crate) async fn open_session(
     conn: &Arc<Conn>,
     uri: http::Uri,
-) -> Result<Session, ConnectError> {
-    let negotiated = conn.negotiated().await.ok_or_else(|| lost(conn))?;
-    let draft = negotiated
-        .draft
-        .clone()
-        .map_err(ConnectError::NotSupported)?;
-    if conn.goaway_received() {
-        return Err(ConnectError::GoingAway);
-    }
-    if conn.session_count() as u64 >= negotiated.peer_max_sessions {
-        return Err(ConnectError::SessionLimit(negotiated.peer_max_sessions));
-    }
+) -> Result<Arc<SessionSlot>, ConnectError> {
+    conn.settings.wait().await;
+    conn.with_state(|st, _| st.engine.check_request())
+        .map_err(|e| request_error(conn, e))?;
+    let (send, recv) = conn.quic.open_bi().await.map_err(|_| lost(conn))?;
+    let stream = StreamId(send.id().into());
     let opts = conn.client.clone().unwrap_or_default();
-    let request = build_request(&uri, draft.protocol(), &opts)?;
-    let (mut send, recv) = conn.quic.open_bi().await.map_err(|_| lost(conn))?;
-    let mut block = BytesMut::new();
-    request.encode(&mut block);
-    let mut buf = BytesMut::new();
-    frame::encode_frame(frame::ty::HEADERS, &block, &mut buf);
-    send.write_all(&buf).await.map_err(|_| lost(conn))?;
-    let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
-    let response = read_response(&mut reader).await?;
-    let refuse = |send: &mut quinn::SendStream, reader: &mut FrameReader, c: H3Code| {
-        let _ = send.reset(code(c));
-        let _ = reader.recv.stop(code(c));
-        if conn.session_count() == 0 {
-            conn.quic.close(code(H3Code::NO_ERROR), b"");
+    let options = {
+        let mut o = RequestOptions::default();
+        o.origin = opts.origin.clone();
+        o.protocols = opts.subprotocols.clone();
+        o.require_protocol = opts.require_subprotocol;
+        o
+    };
+    let (done, answer) = oneshot::channel();
+    // One step, so the driver owns the stream before it carries out the engine's first write.
+    let requested =
+        conn.with_state(
+            |st, now| match st.engine.request_session(stream, &uri, &options, now) {
+                Ok(id) => {
+                    st.adopt.push((stream, send, recv));
+                    let url = uri.clone();
+                    st.opens.insert(id, Opening { url, done });
+                    Ok(id)
+                }
+                Err(e) => Err((e, send)),
+            },
+        );
+    let requested = match requested {
+        Ok(id) => id,
+        Err((e, mut send)) => {
+            // The stream goes unused: say so rather than let quinn finish it empty.
+            let _ = send.reset(code(wt_proto::H3Code::REQUEST_CANCELLED));
+            return Err(request_error(conn, e));
         }
     };
-    if !response.status().is_success() {
-        refuse(&mut send, &mut reader, H3Code::REQUEST_CANCELLED);
-        return Err(ConnectError::Rejected(response.status()));
+    let slot = answer.await.map_err(|_| lost(conn))??;
+    tracing::debug!(session = %requested, "session established");
+    Ok(slot)
+}
+
+fn request_error(conn: &Conn, e: RequestError) -> ConnectError {
+    match e {
+        RequestError::NotSupported(why) => ConnectError::NotSupported(why),
+        RequestError::GoingAway => ConnectError::GoingAway,
+        RequestError::SessionLimit(n) => ConnectError::SessionLimit(n),
+        RequestError::Invalid(why) => ConnectError::Protocol(why),
+        RequestError::NotAClient => ConnectError::NotAClient,
+        _ => lost(conn),
     }
-    let protocol = match check_subprotocol(&response, &opts) {
-        Ok(protocol) => protocol,
-        Err(e) => {
-            refuse(&mut send, &mut reader, H3Code::WT_ALPN_ERROR);
-            return Err(e);
-        }
-    };
-    let id: u64 = send.id().into();
-    let flow = conn.new_session_flow();
-    let shared = SessionShared::new(id, conn.clone(), draft, uri, protocol, send, flow);
-    conn.register(shared.clone());
-    conn.rt.spawn(read_capsules(shared.clone(), reader));
-    tracing::debug!(session = id, %draft, "session established");
-    Ok(Session::new(shared))
 }
 
 fn lost(conn: &Conn) -> ConnectError {
@@ -83,86 +75,6 @@ fn lost(conn: &Conn) -> ConnectError {
             .quic
             .close_reason()
             .map_or_else(|| "connection closed".into(), |e| e.to_string()),
-    }
-}
-
-fn build_request(
-    uri: &http::Uri,
-    protocol: &str,
-    opts: &ClientOptions,
-) -> Result<ConnectRequest, ConnectError> {
-    let bad = |e: wt_proto::Error| ConnectError::InvalidUrl {
-        url: uri.to_string(),
-        reason: leak_reason(e),
-    };
-    let mut request = ConnectRequest::new(uri, protocol).map_err(bad)?;
-    if let Some(origin) = &opts.origin {
-        request = request.with_origin(origin);
-    }
-    if !opts.subprotocols.is_empty() {
-        let offered: Vec<&str> = opts.subprotocols.iter().map(String::as_str).collect();
-        request = request.with_available_protocols(&offered).map_err(|e| {
-            ConnectError::Protocol(format!("subprotocols {offered:?} cannot be sent: {e}"))
-        })?;
-    }
-    Ok(request)
-}
-
-/// The static reason of a codec error, for [`ConnectError::InvalidUrl`].
-fn leak_reason(e: wt_proto::Error) -> &'static str {
-    match e {
-        wt_proto::Error::Message(reason) => reason,
-        _ => "not a valid WebTransport request URL",
-    }
-}
-
-/// The server's `WT-Protocol` must be one we offered, and present when we require one.
-fn check_subprotocol(
-    response: &ConnectResponse,
-    opts: &ClientOptions,
-) -> Result<Option<String>, ConnectError> {
-    let selected = response.protocol().ok().flatten();
-    let foreign = selected
-        .as_ref()
-        .is_some_and(|p| !opts.subprotocols.contains(p));
-    let missing = selected.is_none() && opts.require_subprotocol;
-    if foreign || missing {
-        tracing::debug!(?selected, offered = ?opts.subprotocols, "subprotocol negotiation failed");
-        return Err(ConnectError::Subprotocol {
-            offered: opts.subprotocols.clone(),
-            selected,
-        });
-    }
-    Ok(selected)
-}
-
-async fn read_response(reader: &mut FrameReader) -> Result<ConnectResponse, ConnectError> {
-    loop {
-        let frame = reader
-            .next()
-            .await
-            .map_err(|e| ConnectError::Protocol(format!("reading the CONNECT response: {e}")))?;
-        match frame {
-            Some(Frame::Headers(block)) => {
-                let response = ConnectResponse::decode(&block, &wt_proto::qpack::Limits::default())
-                    .map_err(|e| ConnectError::Protocol(format!("CONNECT response: {e}")))?;
-                // Interim (1xx) responses precede the final one.
-                if !response.status().is_informational() {
-                    return Ok(response);
-                }
-            }
-            Some(Frame::Unknown { .. }) => {}
-            Some(_) => {
-                return Err(ConnectError::Protocol(
-                    "unexpected frame before the CONNECT response".into(),
-                ))
-            }
-            None => {
-                return Err(ConnectError::Protocol(
-                    "server ended the CONNECT stream without a response".into(),
-                ))
-            }
-        }
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use wt_proto::draft::Draft;
 
 use crate::cert::Identity;
-use crate::client::ClientOptions;
 use crate::error::CertError;
 use crate::policy::{AllowConnection, Policy};
 use crate::tls::{ClientAuth, ClientIdentity, Trust};
@@ -72,11 +71,21 @@ impl Default for Transport {
     }
 }
 
+/// The QUIC receive window of each stream (quinn's default, set explicitly because the engine's
+/// flow control relies on it: see `wt_proto::engine::Config::stream_window`).
+const STREAM_WINDOW: u32 = 1_250_000;
+
 impl Transport {
+    /// The QUIC receive window of each stream.
+    pub(crate) fn stream_window(&self) -> u64 {
+        u64::from(STREAM_WINDOW)
+    }
+
     /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
     /// accepts on a connection) come on top of the data streams.
     pub(crate) fn quinn(&self, sessions: u64) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
+        t.stream_receive_window(STREAM_WINDOW.into());
         let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
             .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::MAX));
         t.max_idle_timeout(Some(idle));
@@ -406,4 +415,32 @@ impl ClientConfigBuilder {
             pool: self.pool,
         })
     }
+}
+
+/// What a client puts in, and requires of, every session request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientOptions {
+    pub(crate) origin: Option<String>,
+    pub(crate) subprotocols: Vec<String>,
+    pub(crate) require_subprotocol: bool,
+}
+
+/// The engine configuration of one connection with this protocol and transport configuration.
+pub(crate) fn engine_config(
+    role: wt_proto::settings::Role,
+    protocol: &Protocol,
+    transport: &Transport,
+) -> wt_proto::engine::Config {
+    let mut cfg = wt_proto::engine::Config::new(role);
+    cfg.drafts = protocol.drafts.clone();
+    cfg.max_sessions = protocol.max_sessions;
+    cfg.flow_control = protocol
+        .flow_control
+        .map(|f| wt_proto::settings::FlowLimits {
+            max_streams_uni: f.max_streams_uni,
+            max_streams_bidi: f.max_streams_bidi,
+            max_data: f.max_data,
+        });
+    cfg.stream_window = transport.stream_window();
+    cfg
 }

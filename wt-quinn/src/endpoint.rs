@@ -11,12 +11,16 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::client::Target;
 use crate::config::{ClientConfig, ServerConfig};
-use crate::conn::{drive, Conn, ServerSide, Side};
+use crate::conn::{Conn, PendingRequest, ServerSide};
+use crate::driver::drive;
 use crate::error::{ConnectError, EndpointError};
 use crate::policy::ConnectionDecision;
 use crate::request::Request;
 use crate::session::Session;
+use crate::slot::DatagramBudget;
 use crate::tls::ClientAuth;
+use wt_proto::engine::Engine;
+use wt_proto::settings::Role;
 
 /// Session requests queued for the application before the server refuses new ones with 503.
 const REQUEST_QUEUE: usize = 64;
@@ -28,7 +32,7 @@ const REQUEST_QUEUE: usize = 64;
 /// and opens sessions with [`Endpoint::connect`]. Both must be created inside a tokio runtime.
 pub struct Endpoint {
     quic: Vec<quinn::Endpoint>,
-    requests: Option<Mutex<mpsc::Receiver<Request>>>,
+    requests: Option<Mutex<mpsc::Receiver<PendingRequest>>>,
     /// Client: its configuration, and quinn's, built once.
     client: Option<(ClientConfig, quinn::ClientConfig)>,
     accept_tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -167,7 +171,8 @@ impl Endpoint {
     /// Waits for the next session request; `None` on a client endpoint or after
     /// [`Endpoint::close`].
     pub async fn accept(&self) -> Option<Request> {
-        self.requests.as_ref()?.lock().await.recv().await
+        let pending = self.requests.as_ref()?.lock().await.recv().await?;
+        Some(Request::new(pending))
     }
 
     /// Opens a session to `url` (`https://host[:port]/path`; port 443 by default).
@@ -190,7 +195,7 @@ impl Endpoint {
             if let Some(conn) = self.pooled(&target.authority) {
                 match crate::client::open_session(&conn, target.uri.clone()).await {
                     Err(ConnectError::SessionLimit(_) | ConnectError::GoingAway) => {}
-                    other => return other,
+                    other => return other.map(|slot| Session::new(conn, slot)),
                 }
             }
         }
@@ -200,7 +205,8 @@ impl Endpoint {
             pool.retain(|_, c| c.strong_count() > 0);
             pool.insert(target.authority.clone(), Arc::downgrade(&conn));
         }
-        crate::client::open_session(&conn, target.uri).await
+        let slot = crate::client::open_session(&conn, target.uri).await?;
+        Ok(Session::new(conn, slot))
     }
 
     /// A pooled connection to `authority` that may take another session.
@@ -230,8 +236,15 @@ impl Endpoint {
                 reason: e.to_string(),
             })?;
         let peer_key = crate::tls::peer_spki(&quic, false);
-        let side = Side::Client(Arc::new(config.options.clone()));
-        let conn = Conn::new(quic, &config.protocol, &config.transport, peer_key, side);
+        let conn = new_conn(
+            quic,
+            Role::Client,
+            &config.protocol,
+            &config.transport,
+            peer_key,
+            None,
+            Some(Arc::new(config.options.clone())),
+        );
         tokio::spawn(drive(conn.clone(), None));
         Ok(conn)
     }
@@ -241,7 +254,7 @@ impl Endpoint {
     pub fn close(&self) {
         for ep in &self.quic {
             ep.close(
-                crate::conn::code(wt_proto::H3Code::NO_ERROR),
+                crate::slot::code(wt_proto::H3Code::NO_ERROR),
                 b"endpoint closed",
             );
         }
@@ -264,7 +277,7 @@ impl Endpoint {
             .collect();
         tracing::info!(connections = conns.len(), "shutting down: sending GOAWAY");
         for conn in conns {
-            conn.send_goaway();
+            conn.with_state(|st, now| st.engine.goaway(now));
         }
     }
 
@@ -328,7 +341,7 @@ struct Acceptor {
     config: Arc<ServerConfig>,
     plain: Arc<quinn::ServerConfig>,
     with_auth: Arc<quinn::ServerConfig>,
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<PendingRequest>,
     active: Arc<AtomicUsize>,
 }
 
@@ -387,12 +400,14 @@ impl Acceptor {
             } else {
                 None
             };
-            let conn = Conn::new(
+            let conn = new_conn(
                 quic,
+                Role::Server,
                 &config.protocol,
                 &config.transport,
                 peer_key,
-                Side::Server(side),
+                Some(side),
+                None,
             );
             {
                 let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -402,4 +417,20 @@ impl Acceptor {
             drive(conn, handshake).await;
         }
     }
+}
+
+/// A connection's shared state with a fresh engine.
+fn new_conn(
+    quic: quinn::Connection,
+    role: Role,
+    protocol: &crate::config::Protocol,
+    transport: &crate::config::Transport,
+    peer_key: Option<rustls_pki_types::SubjectPublicKeyInfoDer<'static>>,
+    server: Option<ServerSide>,
+    client: Option<Arc<crate::config::ClientOptions>>,
+) -> Arc<Conn> {
+    let engine_config = crate::config::engine_config(role, protocol, transport);
+    let engine = Engine::new(engine_config, std::time::Instant::now());
+    let budget = DatagramBudget::new(transport.session_datagram_buffer, transport.datagram_buffer);
+    Conn::new(quic, engine, budget, peer_key, server, client)
 }

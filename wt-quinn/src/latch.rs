@@ -33,6 +33,7 @@ impl<T> Latch<T> {
     }
 
     /// The value, if set.
+    #[cfg(test)]
     pub(crate) fn get(&self) -> Option<&T> {
         self.value.get()
     }

@@ -47,15 +47,15 @@ mod client;
 mod config;
 mod conn;
 mod datagram;
-mod early;
+mod driver;
 mod endpoint;
 mod error;
-mod flow;
-mod io;
+mod handle;
 mod latch;
 mod policy;
 mod request;
 mod session;
+mod slot;
 mod stream;
 mod tls;
 

@@ -17,7 +17,8 @@ use wt_proto::error_code::h3_to_app;
 use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
 
-use crate::session::{Buried, Handle, SessionShared};
+use crate::handle::Handle;
+use crate::slot::{Buried, SessionSlot};
 
 /// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
 /// range that fit in 32 bits pass through unchanged: some draft-02 implementations send the
@@ -37,7 +38,7 @@ fn wire_code(app: u32) -> quinn::VarInt {
 /// Runs `op` unless the session ends first (`None`). The session's waker is only registered
 /// when `op` has to wait, so an operation that completes at once costs nothing extra.
 async fn until_ended<T>(
-    session: &SessionShared,
+    session: &SessionSlot,
     op: impl std::future::Future<Output = T>,
 ) -> Option<T> {
     tokio::select! {
@@ -48,12 +49,7 @@ async fn until_ended<T>(
 }
 
 fn session_error(session: &Handle) -> StreamError {
-    StreamError::Session(
-        session
-            .shared
-            .close_reason()
-            .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into())),
-    )
+    StreamError::Session(session.end_error())
 }
 
 /// At most this much of a first write is copied to go out with the stream header in one quinn
@@ -65,17 +61,19 @@ const WITH_HEADER: usize = 16 * 1024;
 async fn write_some(
     inner: &mut quinn::SendStream,
     header: &mut Option<Bytes>,
-    shared: &Arc<SessionShared>,
+    session: &Handle,
     buf: &[u8],
 ) -> Result<usize, quinn::WriteError> {
-    let credit = shared.data_credit(buf.len()).await;
+    // The session ended: reported as such by `SendStream::error`.
+    let credit = session
+        .data_credit(buf.len())
+        .await
+        .map_err(|_| quinn::WriteError::ClosedStream)?;
     let written = match header {
         Some(_) => write_with_header(inner, header, &buf[..credit]).await,
         None => inner.write(&buf[..credit]).await,
     };
-    if let Some(flow) = &shared.flow {
-        flow.give_back_data(credit - *written.as_ref().unwrap_or(&0));
-    }
+    session.give_back(credit - *written.as_ref().unwrap_or(&0));
     written
 }
 
@@ -151,7 +149,7 @@ impl SendStream {
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
-        match self.session.shared.is_ended() {
+        match self.session.slot.is_ended() {
             true => Err(self.gone()),
             false => Ok(()),
         }
@@ -172,12 +170,8 @@ impl SendStream {
             quinn::WriteError::Stopped(c) => {
                 app_code(c).map_or_else(|| self.session_error(), StreamError::Stopped)
             }
-            quinn::WriteError::ConnectionLost(e) => {
-                StreamError::Session(self.session.shared.on_connection_lost(&e))
-            }
-            quinn::WriteError::ClosedStream if self.session.shared.is_ended() => {
-                self.session_error()
-            }
+            quinn::WriteError::ConnectionLost(e) => lost(&self.session, &e),
+            quinn::WriteError::ClosedStream if self.session.slot.is_ended() => self.session_error(),
             quinn::WriteError::ClosedStream => StreamError::ClosedStream,
             quinn::WriteError::ZeroRttRejected => {
                 StreamError::Session(SessionError::ConnectionLost("0-RTT rejected".into()))
@@ -188,8 +182,8 @@ impl SendStream {
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
-        match until_ended(shared, write_some(inner, header, shared, buf)).await {
+        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
+        match until_ended(&session.slot, write_some(inner, header, session, buf)).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -198,12 +192,12 @@ impl SendStream {
     /// Writes all of `buf`.
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
         self.live()?;
-        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
+        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
         let write = async move {
             let mut rest = buf;
             // Without flow control, quinn's own write_all takes over once the header is out.
-            while header.is_some() || (shared.flow.is_some() && !rest.is_empty()) {
-                let n = write_some(inner, header, shared, rest).await?;
+            while header.is_some() || (session.slot.flow && !rest.is_empty()) {
+                let n = write_some(inner, header, session, rest).await?;
                 rest = &rest[n..];
             }
             if !rest.is_empty() {
@@ -211,7 +205,7 @@ impl SendStream {
             }
             Ok(())
         };
-        match until_ended(shared, write).await {
+        match until_ended(&session.slot, write).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -220,12 +214,15 @@ impl SendStream {
     /// Writes a whole chunk without copying it.
     pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
-        let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
+        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
         let write = async move {
             while header.is_some() || !chunk.is_empty() {
                 // Under session flow control the chunk goes out in credit-sized pieces, still
                 // without copying; the first behind the pending header.
-                let credit = shared.data_credit(chunk.len()).await;
+                let credit = session
+                    .data_credit(chunk.len())
+                    .await
+                    .map_err(|_| quinn::WriteError::ClosedStream)?;
                 let piece = chunk.split_to(credit);
                 match header.take() {
                     Some(h) => inner.write_all_chunks(&mut [h, piece]).await?,
@@ -234,7 +231,7 @@ impl SendStream {
             }
             Ok(())
         };
-        match until_ended(shared, write).await {
+        match until_ended(&session.slot, write).await {
             Some(r) => r.map_err(|e| self.error(e)),
             None => Err(self.gone()),
         }
@@ -257,15 +254,13 @@ impl SendStream {
     /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after [`SendStream::finish`],
     /// has received all data (`Ok(None)`).
     pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
-        let Some(stopped) = until_ended(&self.session.shared, self.inner.stopped()).await else {
+        let Some(stopped) = until_ended(&self.session.slot, self.inner.stopped()).await else {
             return Err(self.gone());
         };
         match stopped {
             Ok(None) => Ok(None),
             Ok(Some(c)) => app_code(c).map(Some).ok_or_else(|| self.session_error()),
-            Err(quinn::StoppedError::ConnectionLost(e)) => Err(StreamError::Session(
-                self.session.shared.on_connection_lost(&e),
-            )),
+            Err(quinn::StoppedError::ConnectionLost(e)) => Err(lost(&self.session, &e)),
             Err(quinn::StoppedError::ZeroRttRejected) => Err(StreamError::Session(
                 SessionError::ConnectionLost("0-RTT rejected".into()),
             )),
@@ -287,7 +282,7 @@ impl SendStream {
 
 impl Drop for SendStream {
     fn drop(&mut self) {
-        let ended = self.session.shared.is_ended();
+        let ended = self.session.slot.is_ended();
         if !ended {
             // quinn finishes a dropped stream: the peer should see an empty stream, not none.
             self.send_header_now();
@@ -297,7 +292,7 @@ impl Drop for SendStream {
         // A live session's stream finishes cleanly (quinn's drop); an ended one's is reset with
         // WT_SESSION_GONE, after the close capsule.
         if ended {
-            self.session.shared.bury(Buried::Send(inner));
+            self.session.slot.bury(Buried::Send(inner));
         }
     }
 }
@@ -306,8 +301,11 @@ impl Drop for RecvStream {
     fn drop(&mut self) {
         // SAFETY: `inner` is taken exactly once, here, and not touched afterwards.
         let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
-        if self.session.shared.is_ended() {
-            self.session.shared.bury(Buried::Recv(inner));
+        if self.session.slot.is_ended() {
+            self.session.slot.bury(Buried::Recv(inner));
+        } else {
+            // quinn stops a stream dropped before its end; its unread bytes no longer count.
+            self.abandon();
         }
     }
 }
@@ -337,26 +335,19 @@ impl tokio::io::AsyncWrite for SendStream {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
         let this = &mut *self;
-        let Some(flow) = &this.session.shared.flow else {
-            return poll_write_some(&mut this.inner, &mut this.header, cx, buf);
-        };
-        let credit = match flow.poll_data(cx, buf.len()) {
+        let credit = match this.session.poll_data_credit(cx, buf.len()) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready((0, blocked)) => {
-                if let Some(capsule) = blocked {
-                    this.session.shared.send_capsule(capsule);
-                }
-                // Our waker is registered for the credit's arrival.
-                return Poll::Pending;
+            Poll::Ready(Err(e)) => {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)))
             }
-            Poll::Ready((credit, _)) => credit,
+            Poll::Ready(Ok(credit)) => credit,
         };
         let polled = poll_write_some(&mut this.inner, &mut this.header, cx, &buf[..credit]);
         let used = match &polled {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
-        flow.give_back_data(credit - used);
+        this.session.give_back(credit - used);
         polled
     }
 
@@ -376,6 +367,9 @@ pub struct RecvStream {
     inner: ManuallyDrop<quinn::RecvStream>,
     /// Body bytes that arrived with the stream header, read before anything from `inner`.
     first: Bytes,
+    /// The stream ended (read to its end), or was abandoned (stopped, reset, or dropped early):
+    /// nothing more to tell flow control.
+    done: bool,
     session: Arc<Handle>,
 }
 
@@ -393,12 +387,13 @@ impl RecvStream {
         RecvStream {
             inner: ManuallyDrop::new(inner),
             first,
+            done: false,
             session,
         }
     }
 
     fn live(&mut self) -> Result<(), StreamError> {
-        match self.session.shared.is_ended() {
+        match self.session.slot.is_ended() {
             true => Err(self.gone()),
             false => Ok(()),
         }
@@ -412,7 +407,7 @@ impl RecvStream {
         n
     }
 
-    /// The session ended: stop the stream with WT_SESSION_GONE and report the session's end.
+    /// The session ended: report the session's end (the stream is stopped when dropped).
     fn gone(&mut self) -> StreamError {
         self.session_error()
     }
@@ -421,17 +416,22 @@ impl RecvStream {
         session_error(&self.session)
     }
 
-    fn error(&self, e: quinn::ReadError) -> StreamError {
+    /// The stream ends before all of it was read: its unread bytes no longer count against
+    /// session flow control.
+    fn abandon(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.session.abandoned();
+        }
+    }
+
+    fn error(&mut self, e: quinn::ReadError) -> StreamError {
         match e {
             quinn::ReadError::Reset(c) => {
+                self.abandon();
                 app_code(c).map_or_else(|| self.session_error(), StreamError::Reset)
             }
-            quinn::ReadError::ConnectionLost(e) => {
-                StreamError::Session(self.session.shared.on_connection_lost(&e))
-            }
-            quinn::ReadError::ClosedStream if self.session.shared.is_ended() => {
-                self.session_error()
-            }
+            quinn::ReadError::ConnectionLost(e) => lost(&self.session, &e),
+            quinn::ReadError::ClosedStream if self.session.slot.is_ended() => self.session_error(),
             quinn::ReadError::ClosedStream | quinn::ReadError::IllegalOrderedRead => {
                 StreamError::ClosedStream
             }
@@ -441,30 +441,39 @@ impl RecvStream {
         }
     }
 
+    /// Accounts `n` bytes read against session flow control (`arrived_now`: read off quinn, not
+    /// from the bytes that came with the header); an error when that broke the limit.
+    fn consumed(&mut self, n: usize, arrived_now: bool) -> Result<(), StreamError> {
+        if self.session.slot.flow {
+            self.session.read(n, arrived_now);
+            if self.session.slot.is_ended() {
+                return Err(self.gone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the stream was read.
+    fn finished(&mut self) {
+        self.done = true;
+    }
+
     /// Reads into `buf`; `Ok(None)` at the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
         self.live()?;
         if !self.first.is_empty() && !buf.is_empty() {
             let n = self.take_first(buf);
-            return self.consumed(n).map(|()| Some(n));
+            return self.consumed(n, false).map(|()| Some(n));
         }
-        match until_ended(&self.session.shared, self.inner.read(buf)).await {
-            Some(Ok(n)) => self.consumed(n.unwrap_or(0)).map(|()| n),
+        match until_ended(&self.session.slot, self.inner.read(buf)).await {
+            Some(Ok(Some(n))) => self.consumed(n, true).map(|()| Some(n)),
+            Some(Ok(None)) => {
+                self.finished();
+                Ok(None)
+            }
             Some(Err(e)) => Err(self.error(e)),
             None => Err(self.gone()),
         }
-    }
-
-    /// Accounts `n` bytes read against session flow control; an error when the peer broke it.
-    fn consumed(&mut self, n: usize) -> Result<(), StreamError> {
-        let shared = &self.session.shared;
-        if let Some(flow) = &shared.flow {
-            shared.apply(flow.on_read(n));
-            if shared.is_ended() {
-                return Err(self.gone());
-            }
-        }
-        Ok(())
     }
 
     /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
@@ -472,13 +481,16 @@ impl RecvStream {
         self.live()?;
         if !self.first.is_empty() && max > 0 {
             let chunk = self.first.split_to(max.min(self.first.len()));
-            return self.consumed(chunk.len()).map(|()| Some(chunk));
+            return self.consumed(chunk.len(), false).map(|()| Some(chunk));
         }
-        match until_ended(&self.session.shared, self.inner.read_chunk(max, true)).await {
-            Some(Ok(chunk)) => {
-                let bytes = chunk.map(|c| c.bytes);
-                self.consumed(bytes.as_ref().map_or(0, Bytes::len))?;
-                Ok(bytes)
+        match until_ended(&self.session.slot, self.inner.read_chunk(max, true)).await {
+            Some(Ok(Some(chunk))) => {
+                self.consumed(chunk.bytes.len(), true)?;
+                Ok(Some(chunk.bytes))
+            }
+            Some(Ok(None)) => {
+                self.finished();
+                Ok(None)
             }
             Some(Err(e)) => Err(self.error(e)),
             None => Err(self.gone()),
@@ -499,7 +511,9 @@ impl RecvStream {
     pub fn stop(&mut self, code: u32) -> Result<(), StreamError> {
         self.inner
             .stop(wire_code(code))
-            .map_err(|_| StreamError::ClosedStream)
+            .map_err(|_| StreamError::ClosedStream)?;
+        self.abandon();
+        Ok(())
     }
 
     /// The QUIC stream id.
@@ -517,21 +531,30 @@ impl tokio::io::AsyncRead for RecvStream {
         if let Err(e) = self.live() {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
+        let aborted = |e| io::Error::new(io::ErrorKind::ConnectionAborted, e);
         if !self.first.is_empty() && buf.remaining() > 0 {
             let n = self.take_first(buf.initialize_unfilled());
             buf.advance(n);
-            let done = self
-                .consumed(n)
-                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e));
-            return Poll::Ready(done);
+            return Poll::Ready(self.consumed(n, false).map_err(aborted));
         }
         let before = buf.filled().len();
         let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut *self.inner), cx, buf);
-        if let Err(e) = self.consumed(buf.filled().len() - before) {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
+        let n = buf.filled().len() - before;
+        if let Poll::Ready(Ok(())) = polled {
+            if n == 0 && buf.remaining() > 0 {
+                self.finished();
+            }
+        }
+        if let Err(e) = self.consumed(n, true) {
+            return Poll::Ready(Err(aborted(e)));
         }
         polled
     }
+}
+
+/// The session's end, learned from a lost connection.
+fn lost(session: &Handle, e: &quinn::ConnectionError) -> StreamError {
+    StreamError::Session(session.lost(e))
 }
 
 impl wt_session::SendStream for SendStream {

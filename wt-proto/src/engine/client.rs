@@ -157,12 +157,13 @@ impl Engine {
             };
             return self.refuse(id, refusal, H3Code::WT_ALPN_ERROR, now);
         }
-        self.open_session(id, now);
+        // The application learns of the session before what was held for it.
         self.events.push_back(Event::Established {
             session: id,
             response: Box::new(response),
             protocol: selected,
         });
+        self.open_session(id, now);
     }
 
     /// The server did not accept: the CONNECT stream is reset and stopped with `code`; a

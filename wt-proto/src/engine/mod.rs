@@ -493,7 +493,7 @@ impl Engine {
                         by: Side::Remote,
                     },
                     None => End::Lost(format!(
-                        "connection closed by the peer with {}{}",
+                        "connection closed by the peer with code {code} ({}){}",
                         H3Code(*code),
                         reason_suffix(reason)
                     )),

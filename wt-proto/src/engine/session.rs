@@ -451,7 +451,7 @@ impl Engine {
             return;
         };
         let reason = reason.clone();
-        tracing::debug!(%session, code, reason, "closing session");
+        tracing::debug!(%session, code, reason, role = ?self.cfg.role, "closing session");
         let acked = s.out.is_closed();
         if !acked {
             let data = s.out.close_with(Some(&capsule));

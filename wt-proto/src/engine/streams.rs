@@ -318,16 +318,12 @@ impl Engine {
         if self.closed {
             return DatagramRoute::Dropped;
         }
-        let (quarter, n) = match crate::datagram::decode(datagram) {
-            Ok(decoded) => decoded,
+        let (session, n) = match crate::datagram::decode(datagram) {
+            Ok((id, n)) => (SessionId(id), n),
             Err(e) => {
                 self.fail(e.code(), &e.to_string());
                 return DatagramRoute::Dropped;
             }
-        };
-        let Some(session) = quarter.checked_mul(4).map(SessionId) else {
-            self.fail(H3Code::ID_ERROR, "datagram quarter stream id out of range");
-            return DatagramRoute::Dropped;
         };
         match self.sessions.get(&session) {
             Some(s) if s.is_open() => DatagramRoute::Deliver(session, datagram.slice(n..)),

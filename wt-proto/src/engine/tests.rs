@@ -1012,6 +1012,23 @@ fn a_peer_without_h3_datagram_gets_no_datagrams() {
 }
 
 #[test]
+fn datagrams_go_to_their_session() {
+    let mut sim = Sim::default_pair();
+    let a = sim.session();
+    let b = sim.session();
+    sim.datagram(CLIENT, b.get(), b"to b");
+    sim.datagram(SERVER, a.get(), b"to a");
+    assert_eq!(
+        sim.sides[SERVER].datagrams,
+        vec![(b, Bytes::from_static(b"to b"))]
+    );
+    assert_eq!(
+        sim.sides[CLIENT].datagrams,
+        vec![(a, Bytes::from_static(b"to a"))]
+    );
+}
+
+#[test]
 fn a_malformed_datagram_closes_the_connection() {
     let mut sim = Sim::default_pair();
     sim.session();

@@ -1,0 +1,602 @@
+//! The connection's driver: the one task per connection that carries out the engine's actions on
+//! quinn and feeds it what quinn reports. It accepts streams and reads their headers, reads the
+//! streams the engine reads (control, QPACK, CONNECT) and writes the ones it writes, hands
+//! WebTransport streams and datagrams to their sessions as the engine routes them, and sleeps
+//! until the engine's next deadline. It decides nothing itself.
+//!
+//! Every wait on a stream is a future in one `FuturesUnordered` (no task per stream, session or
+//! capsule); a future that owns a stream can be cancelled through a oneshot, so that a reset or
+//! stop the engine asks for takes effect even while a write is stuck on a peer that does not
+//! read.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::oneshot;
+use wt_proto::engine::{Action, Head, SessionId, StreamId};
+use wt_proto::H3Code;
+
+use crate::conn::Conn;
+use crate::slot::{code, Incoming};
+
+/// How much of a new stream the first read takes: the header and, usually, the whole first
+/// STREAM frame's payload, kept without a copy for the application's first read.
+const FIRST_READ: usize = 64 * 1024;
+/// Datagrams the driver takes from quinn per wake-up before it looks at its other work.
+const DATAGRAM_BATCH: usize = 64;
+/// The most bytes read at a time from a stream the engine reads.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What a stream read was for.
+enum Reading {
+    /// A stream the engine reads.
+    Engine,
+    /// A new stream whose header is incomplete: the bytes so far, and its sending half.
+    Head(BytesMut, Option<quinn::SendStream>),
+}
+
+/// How a cancellable stream operation ended.
+enum Outcome<T> {
+    Done(T),
+    Cancelled(H3Code),
+}
+
+/// What a future of the driver's set produced.
+enum Done {
+    ControlOpened(Result<quinn::SendStream, String>),
+    Read {
+        id: StreamId,
+        recv: quinn::RecvStream,
+        reading: Reading,
+        outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
+        cancel: oneshot::Receiver<H3Code>,
+    },
+    Written {
+        id: StreamId,
+        send: quinn::SendStream,
+        outcome: Outcome<Result<(), quinn::WriteError>>,
+    },
+    Acked {
+        id: StreamId,
+        send: quinn::SendStream,
+        outcome: Outcome<Result<Option<quinn::VarInt>, quinn::StoppedError>>,
+    },
+}
+
+type Task = BoxFuture<'static, Done>;
+
+/// A stream the engine writes: its sending half while no operation is outstanding, and the
+/// operations waiting for the outstanding one.
+#[derive(Default)]
+struct Writer {
+    send: Option<quinn::SendStream>,
+    queue: VecDeque<Op>,
+    /// Cancels the outstanding operation (a write or the wait for acknowledgement).
+    cancel: Option<oneshot::Sender<H3Code>>,
+}
+
+enum Op {
+    Write(Bytes),
+    Finish,
+}
+
+struct Driver {
+    conn: Arc<Conn>,
+    tasks: FuturesUnordered<Task>,
+    writers: HashMap<StreamId, Writer>,
+    /// Cancels the outstanding read of a stream the engine reads, or of a header.
+    reads: HashMap<StreamId, oneshot::Sender<H3Code>>,
+    /// Streams the engine holds for a session not open yet.
+    held: HashMap<StreamId, Incoming>,
+    /// On a server connection used before its handshake completed (0.5-RTT): resolves when it
+    /// has.
+    handshake: Option<quinn::ZeroRttAccepted>,
+}
+
+/// Runs the connection until it closes.
+pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<quinn::ZeroRttAccepted>) {
+    let mut driver = Driver {
+        conn: conn.clone(),
+        tasks: FuturesUnordered::new(),
+        writers: HashMap::new(),
+        reads: HashMap::new(),
+        held: HashMap::new(),
+        handshake,
+    };
+    let error = driver.run().await;
+    tracing::debug!(remote = %conn.remote_address(), %error, "connection closed");
+    driver.finish(error);
+}
+
+impl Driver {
+    /// The loop: carry out what the engine asked, then wait for the next thing to happen. The
+    /// accept and datagram futures live across iterations, so an event costs one poll of what
+    /// is ready rather than new futures and a quinn lock for every source.
+    async fn run(&mut self) -> quinn::ConnectionError {
+        let conn = self.conn.clone();
+        let quic = &conn.quic;
+        let mut accept_uni = pin!(quic.accept_uni());
+        let mut accept_bi = pin!(quic.accept_bi());
+        let mut datagram = pin!(quic.read_datagram());
+        let mut sleep = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        loop {
+            let deadline = self.carry_out();
+            if let Some(at) = deadline {
+                sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+            }
+            tokio::select! {
+                biased;
+                () = conn.wake.notified() => {}
+                uni = &mut accept_uni => {
+                    accept_uni.set(quic.accept_uni());
+                    match uni {
+                        Ok(recv) => self.new_stream(None, recv),
+                        Err(e) => return e,
+                    }
+                }
+                bi = &mut accept_bi => {
+                    accept_bi.set(quic.accept_bi());
+                    match bi {
+                        Ok((send, recv)) => self.new_stream(Some(send), recv),
+                        Err(e) => return e,
+                    }
+                }
+                // While sessions read datagrams themselves, the driver stays out of their way.
+                first = &mut datagram, if conn.datagram_readers.load(Ordering::Relaxed) == 0 => {
+                    datagram.set(quic.read_datagram());
+                    match first {
+                        Ok(d) => self.datagrams(d),
+                        Err(e) => return e,
+                    }
+                }
+                Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_done(done),
+                () = &mut sleep, if deadline.is_some() => {
+                    conn.with_state(|st, now| st.engine.handle_timeout(now));
+                }
+            }
+        }
+    }
+
+    /// Takes over new streams and carries out the engine's actions; returns its next deadline.
+    fn carry_out(&mut self) -> Option<Instant> {
+        loop {
+            let (adopt, actions, deadline) = self.conn.with_state(|st, _| {
+                (
+                    std::mem::take(&mut st.adopt),
+                    std::mem::take(&mut st.actions),
+                    st.engine.poll_timeout(),
+                )
+            });
+            if adopt.is_empty() && actions.is_empty() {
+                return deadline;
+            }
+            for (id, send, recv) in adopt {
+                self.writers.insert(id, Writer::with(send));
+                self.read(id, recv, Reading::Engine, None);
+            }
+            for action in actions {
+                self.act(action);
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::OpenControl { data } => self.open_control(data),
+            Action::Write { stream, data } => self.queue(stream, Op::Write(data)),
+            Action::Finish { stream } => self.queue(stream, Op::Finish),
+            Action::Reset { stream, code: c } => self.reset(stream, c),
+            Action::Stop { stream, code: c } => self.stop(stream, c),
+            Action::Deliver { stream, session } => {
+                if let Some(incoming) = self.held.remove(&stream) {
+                    self.deliver(session, incoming);
+                }
+            }
+            Action::Refuse { stream, code: c } => match self.held.remove(&stream) {
+                Some(incoming) => incoming.refuse(c),
+                // A header still being read: the read ends, and refuses the stream.
+                None => self.stop(stream, c),
+            },
+            Action::ReleaseStreams { session } => {
+                let slot = self.conn.with_state(|st, _| st.slots.remove(&session));
+                if let Some(slot) = slot {
+                    slot.release_buried();
+                }
+            }
+            Action::CloseConnection { code: c, reason } => {
+                let c = quinn::VarInt::from_u64(c).unwrap_or(quinn::VarInt::MAX);
+                self.conn.quic.close(c, &reason);
+            }
+        }
+    }
+
+    /// Opens our control stream and writes its first bytes, off the loop.
+    fn open_control(&mut self, data: Bytes) {
+        let quic = self.conn.quic.clone();
+        let handshake = self.handshake.take();
+        self.tasks.push(Box::pin(async move {
+            let opened = match handshake {
+                None => quic.open_uni().await,
+                // Before the handshake completes, quinn may not know the client's stream limits
+                // yet (a ClientHello can span several packets, as Chromium's does), and an open
+                // waiting for them is not woken when they arrive: once the handshake is done,
+                // open anew.
+                Some(done) => {
+                    tokio::select! {
+                        biased;
+                        opened = quic.open_uni() => opened,
+                        _ = done => quic.open_uni().await,
+                    }
+                }
+            };
+            let result = async {
+                let mut send = opened.map_err(|e| e.to_string())?;
+                send.write_chunk(data).await.map_err(|e| e.to_string())?;
+                Ok(send)
+            };
+            Done::ControlOpened(result.await)
+        }));
+    }
+
+    /// A stream the peer opened: its header is usually there already, so it is tried at once
+    /// and the stream goes to its session without a round through the task set.
+    fn new_stream(&mut self, send: Option<quinn::SendStream>, mut recv: quinn::RecvStream) {
+        let id = StreamId(recv.id().into());
+        match recv.read_chunk(FIRST_READ, true).now_or_never() {
+            Some(Ok(Some(chunk))) => self.head(id, send, recv, chunk.bytes, false),
+            Some(Ok(None)) => self.head(id, send, recv, Bytes::new(), true),
+            Some(Err(e)) => self.read_failed(id, e),
+            None => self.head(id, send, recv, Bytes::new(), false),
+        }
+    }
+
+    /// Asks the engine what a stream is, from its first bytes.
+    fn head(
+        &mut self,
+        id: StreamId,
+        send: Option<quinn::SendStream>,
+        recv: quinn::RecvStream,
+        data: Bytes,
+        fin: bool,
+    ) {
+        let head = self
+            .conn
+            .with_state(|st, now| st.engine.on_stream_head(id, &data, fin, now));
+        let incoming = |send: Option<quinn::SendStream>, recv, first| match send {
+            Some(send) => Incoming::Bi(send, recv, first),
+            None => Incoming::Uni(recv, first),
+        };
+        match head {
+            Head::NeedMore => self.read(
+                id,
+                recv,
+                Reading::Head(BytesMut::from(&data[..]), send),
+                None,
+            ),
+            Head::Engine { .. } => {
+                if let Some(send) = send {
+                    self.writers.insert(id, Writer::with(send));
+                }
+                if !fin {
+                    self.read(id, recv, Reading::Engine, None);
+                }
+            }
+            Head::Deliver { session, header } => {
+                self.deliver(session, incoming(send, recv, data.slice(header..)))
+            }
+            Head::Hold { header } => {
+                self.held
+                    .insert(id, incoming(send, recv, data.slice(header..)));
+            }
+            Head::Refuse { code: c } => incoming(send, recv, Bytes::new()).refuse(c),
+        }
+    }
+
+    /// Hands a WebTransport stream to its session; the body bytes read with the header count
+    /// against the session's flow control now, as they arrived.
+    fn deliver(&mut self, session: SessionId, incoming: Incoming) {
+        let first = incoming.first_len() as u64;
+        let slot = self.conn.with_state(|st, now| {
+            if first > 0 {
+                st.engine.data_received(session, first, now);
+            }
+            st.slots.get(&session).cloned()
+        });
+        match slot {
+            Some(slot) => slot.deliver(incoming),
+            None => incoming.refuse(H3Code::WT_SESSION_GONE),
+        }
+    }
+
+    /// Reads the next chunk of a stream, cancellably.
+    fn read(
+        &mut self,
+        id: StreamId,
+        mut recv: quinn::RecvStream,
+        reading: Reading,
+        cancel: Option<oneshot::Receiver<H3Code>>,
+    ) {
+        let mut cancel = cancel.unwrap_or_else(|| {
+            let (tx, rx) = oneshot::channel();
+            self.reads.insert(id, tx);
+            rx
+        });
+        let max = match &reading {
+            Reading::Engine => READ_CHUNK,
+            Reading::Head(..) => FIRST_READ,
+        };
+        self.tasks.push(Box::pin(async move {
+            let outcome = tokio::select! {
+                biased;
+                c = &mut cancel => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
+                r = recv.read_chunk(max, true) => Outcome::Done(r.map(|c| c.map(|c| c.bytes))),
+            };
+            Done::Read {
+                id,
+                recv,
+                reading,
+                outcome,
+                cancel,
+            }
+        }));
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::ControlOpened(Ok(send)) => {
+                let id = StreamId(send.id().into());
+                // Keep it open: closing the control stream is a connection error for the peer.
+                self.writers.insert(id, Writer::with(send));
+                self.conn
+                    .with_state(|st, _| st.engine.on_control_opened(id));
+            }
+            Done::ControlOpened(Err(e)) => {
+                tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
+            }
+            Done::Read {
+                id,
+                recv,
+                reading,
+                outcome,
+                cancel,
+            } => self.on_read(id, recv, reading, outcome, cancel),
+            Done::Written { id, send, outcome } => self.on_written(id, send, outcome),
+            Done::Acked { id, send, outcome } => self.on_acked(id, send, outcome),
+        }
+    }
+
+    fn on_read(
+        &mut self,
+        id: StreamId,
+        mut recv: quinn::RecvStream,
+        reading: Reading,
+        outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
+        cancel: oneshot::Receiver<H3Code>,
+    ) {
+        let result = match outcome {
+            Outcome::Cancelled(c) => {
+                self.reads.remove(&id);
+                let _ = recv.stop(code(c));
+                if let Reading::Head(_, Some(mut send)) = reading {
+                    let _ = send.reset(code(c));
+                }
+                return;
+            }
+            Outcome::Done(result) => result,
+        };
+        match (reading, result) {
+            (Reading::Engine, Ok(Some(data))) => {
+                self.conn
+                    .with_state(|st, now| st.engine.on_stream_data(id, data, false, now));
+                self.read(id, recv, Reading::Engine, Some(cancel));
+            }
+            (Reading::Engine, Ok(None)) => {
+                self.reads.remove(&id);
+                self.conn
+                    .with_state(|st, now| st.engine.on_stream_data(id, Bytes::new(), true, now));
+            }
+            (Reading::Head(mut buf, send), Ok(chunk)) => {
+                self.reads.remove(&id);
+                let fin = chunk.is_none();
+                buf.extend_from_slice(&chunk.unwrap_or_default());
+                self.head(id, send, recv, buf.freeze(), fin);
+            }
+            (_, Err(e)) => {
+                self.reads.remove(&id);
+                self.read_failed(id, e);
+            }
+        }
+    }
+
+    /// A read failed: a reset tells the engine; a lost connection ends the loop anyway.
+    fn read_failed(&mut self, id: StreamId, e: quinn::ReadError) {
+        if let quinn::ReadError::Reset(c) = e {
+            self.conn
+                .with_state(|st, now| st.engine.on_stream_reset(id, c.into_inner(), now));
+        }
+    }
+
+    /// Queues an operation on a stream the engine writes.
+    fn queue(&mut self, id: StreamId, op: Op) {
+        let Some(writer) = self.writers.get_mut(&id) else {
+            return;
+        };
+        writer.queue.push_back(op);
+        self.next_op(id);
+    }
+
+    /// Starts the next operation on a stream, when none is outstanding.
+    fn next_op(&mut self, id: StreamId) {
+        let Some(writer) = self.writers.get_mut(&id) else {
+            return;
+        };
+        let Some(mut send) = writer.send.take() else {
+            return;
+        };
+        let Some(op) = writer.queue.pop_front() else {
+            writer.send = Some(send);
+            return;
+        };
+        let (tx, mut cancel) = oneshot::channel();
+        writer.cancel = Some(tx);
+        let task: Task = match op {
+            Op::Write(data) => Box::pin(async move {
+                let outcome = tokio::select! {
+                    biased;
+                    c = &mut cancel => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
+                    r = send.write_chunk(data) => Outcome::Done(r),
+                };
+                Done::Written { id, send, outcome }
+            }),
+            Op::Finish => {
+                if send.finish().is_err() {
+                    self.writers.remove(&id);
+                    return;
+                }
+                Box::pin(async move {
+                    let outcome = tokio::select! {
+                        biased;
+                        c = &mut cancel => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
+                        r = send.stopped() => Outcome::Done(r),
+                    };
+                    Done::Acked { id, send, outcome }
+                })
+            }
+        };
+        self.tasks.push(task);
+    }
+
+    fn on_written(
+        &mut self,
+        id: StreamId,
+        mut send: quinn::SendStream,
+        outcome: Outcome<Result<(), quinn::WriteError>>,
+    ) {
+        match outcome {
+            Outcome::Done(Ok(())) => {
+                if let Some(writer) = self.writers.get_mut(&id) {
+                    writer.send = Some(send);
+                    writer.cancel = None;
+                }
+                self.conn
+                    .with_state(|st, now| st.engine.on_write_done(id, now));
+                self.next_op(id);
+            }
+            Outcome::Done(Err(quinn::WriteError::Stopped(c))) => {
+                self.writers.remove(&id);
+                self.conn
+                    .with_state(|st, now| st.engine.on_stream_stopped(id, c.into_inner(), now));
+            }
+            Outcome::Done(Err(_)) => {
+                self.writers.remove(&id);
+            }
+            Outcome::Cancelled(c) => {
+                self.writers.remove(&id);
+                let _ = send.reset(code(c));
+            }
+        }
+    }
+
+    fn on_acked(
+        &mut self,
+        id: StreamId,
+        mut send: quinn::SendStream,
+        outcome: Outcome<Result<Option<quinn::VarInt>, quinn::StoppedError>>,
+    ) {
+        self.writers.remove(&id);
+        match outcome {
+            Outcome::Done(Ok(None)) => {
+                self.conn
+                    .with_state(|st, now| st.engine.on_send_acked(id, now));
+            }
+            Outcome::Done(Ok(Some(c))) => {
+                self.conn
+                    .with_state(|st, now| st.engine.on_stream_stopped(id, c.into_inner(), now));
+            }
+            Outcome::Done(Err(_)) => {}
+            Outcome::Cancelled(c) => {
+                let _ = send.reset(code(c));
+            }
+        }
+    }
+
+    /// Resets a stream the engine writes, cancelling what is outstanding on it.
+    fn reset(&mut self, id: StreamId, c: H3Code) {
+        let Some(mut writer) = self.writers.remove(&id) else {
+            return;
+        };
+        match (writer.send.take(), writer.cancel.take()) {
+            (Some(mut send), _) => {
+                let _ = send.reset(code(c));
+            }
+            (None, Some(cancel)) => {
+                let _ = cancel.send(c);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Stops reading a stream the engine reads (or whose header it waits for).
+    fn stop(&mut self, id: StreamId, c: H3Code) {
+        if let Some(cancel) = self.reads.remove(&id) {
+            let _ = cancel.send(c);
+        }
+    }
+
+    /// A datagram arrived: it and whatever else quinn holds go to their sessions.
+    fn datagrams(&mut self, first: Bytes) {
+        let mut batch = Vec::with_capacity(4);
+        batch.push(first);
+        while batch.len() < DATAGRAM_BATCH {
+            match self.conn.quic.read_datagram().now_or_never() {
+                Some(Ok(d)) => batch.push(d),
+                _ => break,
+            }
+        }
+        self.conn.route_datagrams(batch, None);
+    }
+
+    /// The connection ended: every session learns how; what the driver held goes.
+    fn finish(&mut self, error: quinn::ConnectionError) {
+        let end = crate::conn::connection_end(&error);
+        // Its events end every session (first, while the slots are still there).
+        self.conn
+            .with_state(|st, now| st.engine.on_connection_closed(end, now));
+        let (slots, opens) = self.conn.with_state(|st, _| {
+            st.actions.clear();
+            st.adopt.clear();
+            (std::mem::take(&mut st.slots), std::mem::take(&mut st.opens))
+        });
+        for (_, opening) in opens {
+            let _ = opening
+                .done
+                .send(Err(crate::error::ConnectError::Connection {
+                    addr: self.conn.remote_address(),
+                    reason: error.to_string(),
+                }));
+        }
+        for (_, slot) in slots {
+            slot.release_buried();
+        }
+        // Whoever waits for SETTINGS that never came learns the connection is gone.
+        self.conn.settings.set(());
+        self.held.clear();
+        self.writers.clear();
+        self.reads.clear();
+    }
+}
+
+impl Writer {
+    fn with(send: quinn::SendStream) -> Self {
+        Writer {
+            send: Some(send),
+            ..Writer::default()
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! [`Handle`]: what every `Session` clone and every stream of a session holds, the connection
+//! and the session's slot. It implements the contract's automatic close: when the last handle
+//! goes, the session closes with code 0 and an empty reason. It is also where streams and
+//! sessions reach the engine's flow control (draft-16 §5): credit to open and to write, and what
+//! was read.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use wt_proto::engine::Credit;
+use wt_session::SessionError;
+
+use crate::conn::Conn;
+use crate::slot::SessionSlot;
+
+/// See the module documentation.
+pub(crate) struct Handle {
+    pub(crate) conn: Arc<Conn>,
+    pub(crate) slot: Arc<SessionSlot>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.conn.close_session(self.slot.id, 0, "");
+    }
+}
+
+impl Handle {
+    /// Why the session cannot be used: how it ended.
+    pub(crate) fn end_error(&self) -> SessionError {
+        self.slot
+            .check()
+            .err()
+            .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into()))
+    }
+
+    /// The connection was lost: the session's end, recorded now if the driver has not yet.
+    pub(crate) fn lost(&self, e: &quinn::ConnectionError) -> SessionError {
+        self.conn.connection_lost(e);
+        self.slot
+            .check()
+            .err()
+            .unwrap_or_else(|| SessionError::ConnectionLost(e.to_string()))
+    }
+
+    /// Takes credit to open one stream, waiting while the peer's limit is reached.
+    pub(crate) async fn stream_credit(&self, bidi: bool) -> Result<(), SessionError> {
+        if !self.slot.flow {
+            return Ok(());
+        }
+        std::future::poll_fn(|cx| self.poll_stream_credit(cx, bidi)).await
+    }
+
+    fn poll_stream_credit(&self, cx: &Context<'_>, bidi: bool) -> Poll<Result<(), SessionError>> {
+        let id = self.slot.id;
+        let take = || {
+            self.conn
+                .with_state(|st, _| st.engine.take_stream_credit(id, bidi))
+        };
+        let mut credit = take();
+        if credit == Credit::Blocked {
+            // Registered before the second look, so credit arriving in between wakes us.
+            self.slot.wait_credit(cx);
+            credit = take();
+        }
+        match credit {
+            Credit::Granted => Poll::Ready(Ok(())),
+            Credit::Gone => Poll::Ready(Err(self.end_error())),
+            Credit::Blocked => Poll::Pending,
+        }
+    }
+
+    /// Takes up to `want` bytes of data credit; pending while there is none. Without flow
+    /// control everything is granted at once.
+    pub(crate) fn poll_data_credit(
+        &self,
+        cx: &Context<'_>,
+        want: usize,
+    ) -> Poll<Result<usize, SessionError>> {
+        if !self.slot.flow || want == 0 {
+            return Poll::Ready(Ok(want));
+        }
+        let id = self.slot.id;
+        let take = || {
+            self.conn
+                .with_state(|st, _| st.engine.take_data_credit(id, want as u64) as usize)
+        };
+        let mut granted = take();
+        if granted == 0 {
+            self.slot.wait_credit(cx);
+            granted = take();
+        }
+        match granted {
+            0 if self.slot.is_ended() => Poll::Ready(Err(self.end_error())),
+            0 => Poll::Pending,
+            n => Poll::Ready(Ok(n)),
+        }
+    }
+
+    /// [`Handle::poll_data_credit`] as a future.
+    pub(crate) async fn data_credit(&self, want: usize) -> Result<usize, SessionError> {
+        std::future::poll_fn(|cx| self.poll_data_credit(cx, want)).await
+    }
+
+    /// Returns data credit a write did not use.
+    pub(crate) fn give_back(&self, n: usize) {
+        if self.slot.flow && n > 0 {
+            let id = self.slot.id;
+            self.conn
+                .with_state(|st, _| st.engine.give_back_data_credit(id, n as u64));
+        }
+    }
+
+    /// The application read `n` bytes: straight off the stream (`arrived_now`), or from what
+    /// the driver read with the header (already counted as received).
+    pub(crate) fn read(&self, n: usize, arrived_now: bool) {
+        if !self.slot.flow || n == 0 {
+            return;
+        }
+        let id = self.slot.id;
+        self.conn.with_state(|st, now| match arrived_now {
+            true => st.engine.data_read(id, n as u64, now),
+            false => st.engine.data_consumed(id, n as u64),
+        });
+    }
+
+    /// A stream the peer sends on ended before all of it was read.
+    pub(crate) fn abandoned(&self) {
+        if self.slot.flow && !self.slot.is_ended() {
+            let id = self.slot.id;
+            self.conn.with_state(|st, _| st.engine.stream_abandoned(id));
+        }
+    }
+
+    /// The application accepted a stream the peer opened.
+    pub(crate) fn accepted(&self, bidi: bool) {
+        if self.slot.flow {
+            let id = self.slot.id;
+            self.conn
+                .with_state(|st, _| st.engine.stream_accepted(id, bidi));
+        }
+    }
+}

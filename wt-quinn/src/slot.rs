@@ -1,0 +1,455 @@
+//! The application side of one open session: what waits for the application (incoming streams
+//! and datagrams, under their bounds), the wakers of its waiting calls, how it ended, and the
+//! streams of the ended session that wait to be reset. The protocol state is the engine's
+//! (`wt_proto::engine`); this is what the shell needs to hand things over and wake tasks.
+//!
+//! A slot holds no reference to its connection, so the connection's table of slots and the
+//! sessions' references to the connection form no cycle.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Waker};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
+use wt_proto::draft::Draft;
+use wt_proto::engine::{End, SessionId, Side};
+use wt_proto::H3Code;
+use wt_session::{CloseInfo, Closer, SessionError};
+
+/// A stream that arrived for a session, before the application accepted it, with the bytes
+/// that came with its header (the start of its body).
+pub(crate) enum Incoming {
+    Uni(quinn::RecvStream, Bytes),
+    Bi(quinn::SendStream, quinn::RecvStream, Bytes),
+}
+
+impl Incoming {
+    /// Refuses the stream in both directions with `code`.
+    pub(crate) fn refuse(self, c: H3Code) {
+        match self {
+            Incoming::Uni(mut recv, _) => {
+                let _ = recv.stop(code(c));
+            }
+            Incoming::Bi(mut send, mut recv, _) => {
+                let _ = send.reset(code(c));
+                let _ = recv.stop(code(c));
+            }
+        }
+    }
+
+    /// The body bytes read with the header.
+    pub(crate) fn first_len(&self) -> usize {
+        match self {
+            Incoming::Uni(_, first) | Incoming::Bi(_, _, first) => first.len(),
+        }
+    }
+}
+
+/// An HTTP/3 code as a quinn code.
+pub(crate) fn code(c: H3Code) -> quinn::VarInt {
+    quinn::VarInt::from_u64(c.0).unwrap_or(quinn::VarInt::MAX)
+}
+
+/// A stream of an ended session, waiting to be reset with WT_SESSION_GONE.
+pub(crate) enum Buried {
+    Send(quinn::SendStream),
+    Recv(quinn::RecvStream),
+}
+
+impl Drop for Buried {
+    /// Whenever a buried stream goes, it goes with WT_SESSION_GONE: never with quinn's default
+    /// clean FIN, which would tell the peer the stream was complete.
+    fn drop(&mut self) {
+        let gone = code(H3Code::WT_SESSION_GONE);
+        let _ = match self {
+            Buried::Send(send) => send.reset(gone),
+            Buried::Recv(recv) => recv.stop(gone),
+        };
+    }
+}
+
+/// The bound on received datagrams waiting in session queues: per session, and for all the
+/// sessions of a connection together, so that a peer sending to sessions whose applications do
+/// not read datagrams cannot make us hold more than one session's worth per connection.
+pub(crate) struct DatagramBudget {
+    per_session: usize,
+    per_connection: usize,
+    queued: AtomicUsize,
+}
+
+impl DatagramBudget {
+    pub(crate) fn new(per_session: usize, per_connection: usize) -> Self {
+        DatagramBudget {
+            per_session,
+            per_connection,
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn remove(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Whether a session holding `session_bytes` must drop some.
+    fn exceeded(&self, session_bytes: usize) -> bool {
+        session_bytes > self.per_session
+            || self.queued.load(Ordering::Relaxed) > self.per_connection
+    }
+}
+
+#[derive(Default)]
+struct Queues {
+    uni: VecDeque<(quinn::RecvStream, Bytes)>,
+    bi: VecDeque<(quinn::SendStream, quinn::RecvStream, Bytes)>,
+    datagrams: VecDeque<Bytes>,
+    /// Payload bytes in `datagrams`.
+    datagram_bytes: usize,
+}
+
+impl Queues {
+    fn is_empty(&self) -> bool {
+        self.uni.is_empty() && self.bi.is_empty() && self.datagrams.is_empty()
+    }
+}
+
+struct State {
+    /// How the session ended, once it has.
+    end: Option<SessionError>,
+    draining: bool,
+    queues: Queues,
+    /// Streams of the ended session waiting for its close to reach the peer; `None` once the
+    /// engine released them (later ones are reset at once).
+    buried: Option<Vec<Buried>>,
+}
+
+/// Notified when something the application waits for arrives.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    pub(crate) uni: Notify,
+    pub(crate) bi: Notify,
+    pub(crate) datagram: Notify,
+    /// The session ended or started draining.
+    pub(crate) state: Notify,
+    /// Flow-control credit grew: blocked openers and writers retry.
+    credit: Mutex<Vec<Waker>>,
+}
+
+/// One open session's application side; see the module documentation.
+pub(crate) struct SessionSlot {
+    pub(crate) id: SessionId,
+    pub(crate) draft: Draft,
+    pub(crate) url: http::Uri,
+    pub(crate) protocol: Option<String>,
+    /// Session flow control is on: reads, writes and opens report to the engine.
+    pub(crate) flow: bool,
+    /// The peer accepts HTTP datagrams.
+    pub(crate) datagrams: bool,
+    state: Mutex<State>,
+    /// Mirrors `state.end.is_some()` so the stream data path can check it without a lock.
+    ended: AtomicBool,
+    pub(crate) wakers: Wakers,
+    /// The headers of the streams we open, encoded once: the uni header, then the bidi one.
+    stream_headers: Bytes,
+}
+
+impl SessionSlot {
+    pub(crate) fn new(
+        id: SessionId,
+        draft: Draft,
+        url: http::Uri,
+        protocol: Option<String>,
+        flow: bool,
+        datagrams: bool,
+    ) -> Self {
+        SessionSlot {
+            id,
+            draft,
+            url,
+            protocol,
+            flow,
+            datagrams,
+            state: Mutex::new(State {
+                end: None,
+                draining: false,
+                queues: Queues::default(),
+                buried: Some(Vec::new()),
+            }),
+            ended: AtomicBool::new(false),
+            wakers: Wakers::default(),
+            stream_headers: encode_stream_headers(id.get()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock is a bug; the state is still consistent enough to
+        // tear down, so recover instead of poisoning every later operation.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The header of a stream we open (shared, not copied).
+    pub(crate) fn stream_header(&self, bidi: bool) -> Bytes {
+        let half = self.stream_headers.len() / 2;
+        match bidi {
+            false => self.stream_headers.slice(..half),
+            true => self.stream_headers.slice(half..),
+        }
+    }
+
+    /// Queues a stream the peer opened, or refuses it once the session has ended.
+    pub(crate) fn deliver(&self, stream: Incoming) {
+        let mut st = self.state();
+        if st.end.is_some() {
+            drop(st);
+            return stream.refuse(H3Code::WT_SESSION_GONE);
+        }
+        match stream {
+            Incoming::Uni(recv, first) => {
+                st.queues.uni.push_back((recv, first));
+                self.wakers.uni.notify_one();
+            }
+            Incoming::Bi(send, recv, first) => {
+                st.queues.bi.push_back((send, recv, first));
+                self.wakers.bi.notify_one();
+            }
+        }
+    }
+
+    /// Queues datagram payloads (under one lock, with one wake-up), dropping the oldest while
+    /// the queue holds more than its byte bound: datagrams are unreliable, and a slow reader
+    /// should see recent ones, as with quinn's own receive buffer.
+    pub(crate) fn push_datagrams(
+        &self,
+        budget: &DatagramBudget,
+        payloads: impl IntoIterator<Item = Bytes>,
+    ) {
+        let mut st = self.state();
+        if st.end.is_some() {
+            return;
+        }
+        let queues = &mut st.queues;
+        for payload in payloads {
+            budget.add(payload.len());
+            queues.datagram_bytes += payload.len();
+            queues.datagrams.push_back(payload);
+        }
+        // The newest always stays, so a session is never starved by its neighbours' backlog.
+        while budget.exceeded(queues.datagram_bytes) && queues.datagrams.len() > 1 {
+            if pop_datagram(queues, budget).is_some() {
+                tracing::trace!(session = %self.id, "datagram buffer full; dropped the oldest");
+            }
+        }
+        self.wakers.datagram.notify_one();
+    }
+
+    /// The next queued datagram, if any; fails once the session ended.
+    pub(crate) fn pop_datagram(
+        &self,
+        budget: &DatagramBudget,
+    ) -> Result<Option<Bytes>, SessionError> {
+        let mut st = self.state();
+        if let Some(end) = &st.end {
+            return Err(end.clone());
+        }
+        Ok(pop_datagram(&mut st.queues, budget))
+    }
+
+    /// Records the session's end; true when this call ended it. Refuses what was queued (the
+    /// streams wait with the buried ones) and wakes every waiter.
+    pub(crate) fn end(&self, end: &End, budget: &DatagramBudget) -> bool {
+        let queues = {
+            let mut st = self.state();
+            if st.end.is_some() {
+                return false;
+            }
+            st.end = Some(session_error(end));
+            self.ended.store(true, Ordering::Release);
+            std::mem::take(&mut st.queues)
+        };
+        budget.remove(queues.datagram_bytes);
+        for (recv, _) in queues.uni {
+            self.bury(Buried::Recv(recv));
+        }
+        for (send, recv, _) in queues.bi {
+            self.bury(Buried::Send(send));
+            self.bury(Buried::Recv(recv));
+        }
+        self.wake_credit();
+        for n in [
+            &self.wakers.uni,
+            &self.wakers.bi,
+            &self.wakers.datagram,
+            &self.wakers.state,
+        ] {
+            n.notify_waiters();
+            n.notify_one();
+        }
+        true
+    }
+
+    /// Records a drain; true when it is new.
+    pub(crate) fn set_draining(&self) -> bool {
+        let first = !std::mem::replace(&mut self.state().draining, true);
+        if first {
+            self.wakers.state.notify_waiters();
+        }
+        first
+    }
+
+    /// Resets a stream of the ended session now, or once the engine releases the session's
+    /// streams (its close reached the peer).
+    pub(crate) fn bury(&self, stream: Buried) {
+        let mut st = self.state();
+        match st.buried.as_mut() {
+            Some(waiting) => waiting.push(stream),
+            None => {
+                drop(st);
+                drop(stream);
+            }
+        }
+    }
+
+    /// The engine released the session's streams: reset those waiting, and any later one at once.
+    pub(crate) fn release_buried(&self) {
+        let waiting = self.state().buried.take();
+        // Dropping a buried stream resets it.
+        drop(waiting);
+    }
+
+    /// True once the session ended; one atomic load, for the stream data path.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// `Ok` while the session can be used, else why it cannot.
+    pub(crate) fn check(&self) -> Result<(), SessionError> {
+        match &self.state().end {
+            Some(end) => Err(end.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// True while draining (and not ended).
+    pub(crate) fn is_draining(&self) -> bool {
+        let st = self.state();
+        st.draining || st.end.is_some()
+    }
+
+    /// Takes a queued uni stream.
+    pub(crate) async fn next_uni(&self) -> Result<(quinn::RecvStream, Bytes), SessionError> {
+        self.wait_for(&self.wakers.uni, |q| q.uni.pop_front()).await
+    }
+
+    /// Takes a queued bidi stream.
+    pub(crate) async fn next_bi(
+        &self,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, Bytes), SessionError> {
+        self.wait_for(&self.wakers.bi, |q| q.bi.pop_front()).await
+    }
+
+    /// Waits until `take` finds something, or fails once the session ends. What is already
+    /// queued is taken under one lock, without registering a waiter.
+    async fn wait_for<T>(
+        &self,
+        notify: &Notify,
+        mut take: impl FnMut(&mut Queues) -> Option<T>,
+    ) -> Result<T, SessionError> {
+        loop {
+            let mut notified = pin!(notify.notified());
+            notified.as_mut().enable();
+            {
+                let mut st = self.state();
+                if let Some(end) = &st.end {
+                    return Err(end.clone());
+                }
+                if let Some(v) = take(&mut st.queues) {
+                    // Pass the wake-up on: more items may be queued for other waiters.
+                    if !st.queues.is_empty() {
+                        notify.notify_one();
+                    }
+                    return Ok(v);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the session is draining or has ended.
+    pub(crate) async fn draining(&self) {
+        loop {
+            let mut notified = pin!(self.wakers.state.notified());
+            notified.as_mut().enable();
+            if self.is_draining() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves with the session's end. Streams race every operation that has to wait against
+    /// this, so the common path is one atomic load; the state lock is taken only once ended.
+    pub(crate) async fn ended(&self) -> SessionError {
+        loop {
+            let mut notified = pin!(self.wakers.state.notified());
+            notified.as_mut().enable();
+            if self.is_ended() {
+                if let Err(e) = self.check() {
+                    return e;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Registers `cx` to be woken when flow-control credit grows or the session ends.
+    pub(crate) fn wait_credit(&self, cx: &Context<'_>) {
+        let mut waiters = self.wakers.credit.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+    }
+
+    /// Wakes every task waiting for credit.
+    pub(crate) fn wake_credit(&self) {
+        let waiters =
+            std::mem::take(&mut *self.wakers.credit.lock().unwrap_or_else(|e| e.into_inner()));
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// The next queued datagram.
+fn pop_datagram(queues: &mut Queues, budget: &DatagramBudget) -> Option<Bytes> {
+    let datagram = queues.datagrams.pop_front()?;
+    queues.datagram_bytes -= datagram.len();
+    budget.remove(datagram.len());
+    Some(datagram)
+}
+
+/// What the application learns of an engine's [`End`].
+pub(crate) fn session_error(end: &End) -> SessionError {
+    match end {
+        End::Closed { code, reason, by } => SessionError::Closed(CloseInfo::new(
+            match by {
+                Side::Local => Closer::Local,
+                Side::Remote => Closer::Remote,
+            },
+            *code,
+            reason.clone(),
+        )),
+        End::Lost(why) => SessionError::ConnectionLost(why.clone()),
+    }
+}
+
+/// Both headers of a session's outgoing streams in one buffer: uni, then bidi (same length).
+fn encode_stream_headers(id: u64) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 * wt_proto::stream::wt_header_len(id));
+    wt_proto::stream::encode_wt_uni_header(id, &mut buf);
+    wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
+    buf.freeze()
+}
