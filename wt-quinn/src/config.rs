@@ -178,6 +178,8 @@ pub struct ServerConfig {
     pub(crate) client_auth: ClientAuth,
     pub(crate) transport: Transport,
     pub(crate) protocol: Protocol,
+    /// The engine configuration every connection shares.
+    pub(crate) engine: Arc<wt_proto::engine::Config>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -297,6 +299,11 @@ impl ServerConfigBuilder {
             identity,
             policy: self.policy.unwrap_or_else(|| Arc::new(Policy::default())),
             client_auth: self.client_auth,
+            engine: Arc::new(engine_config(
+                wt_proto::settings::Role::Server,
+                &self.protocol,
+                &self.transport,
+            )),
             transport: self.transport,
             protocol: self.protocol,
         })
@@ -309,8 +316,9 @@ pub struct ClientConfig {
     pub(crate) bind: SocketAddr,
     pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) transport: Transport,
-    pub(crate) protocol: Protocol,
-    pub(crate) options: ClientOptions,
+    pub(crate) options: Arc<ClientOptions>,
+    /// The engine configuration every connection shares.
+    pub(crate) engine: Arc<wt_proto::engine::Config>,
     pub(crate) pool: bool,
 }
 
@@ -409,9 +417,13 @@ impl ClientConfigBuilder {
                 .bind
                 .unwrap_or_else(|| SocketAddr::from(([0u16; 8], 0))),
             tls: Arc::new(tls),
+            engine: Arc::new(engine_config(
+                wt_proto::settings::Role::Client,
+                &self.protocol,
+                &self.transport,
+            )),
             transport: self.transport,
-            protocol: self.protocol,
-            options: self.options,
+            options: Arc::new(self.options),
             pool: self.pool,
         })
     }

@@ -147,8 +147,8 @@ impl Conn {
 
     fn on_event(self: &Arc<Self>, st: &mut State, event: Event, now: Instant) {
         match event {
-            Event::Settings(info) => {
-                tracing::debug!(remote = %self.remote_address(), draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "peer SETTINGS");
+            Event::Settings { info, settings } => {
+                tracing::debug!(remote = %self.remote_address(), ?settings, draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "peer SETTINGS");
                 self.settings.set(());
             }
             Event::Request {
@@ -160,7 +160,7 @@ impl Conn {
                 session, protocol, ..
             } => self.established(st, session, protocol),
             Event::Refused { session, refusal } => {
-                if let Some(opening) = st.opens.remove(&session) {
+                if let Some(opening) = take_opening(st, session) {
                     let _ = opening.done.send(Err(refused(refusal)));
                 }
             }
@@ -233,7 +233,7 @@ impl Conn {
 
     /// Client: the server accepted a request.
     fn established(self: &Arc<Self>, st: &mut State, id: SessionId, protocol: Option<String>) {
-        let Some(opening) = st.opens.remove(&id) else {
+        let Some(opening) = take_opening(st, id) else {
             return;
         };
         let slot = Arc::new(self.new_slot(st, id, opening.url, protocol));
@@ -339,6 +339,16 @@ pub(crate) fn connection_end(error: &quinn::ConnectionError) -> ConnectionEnd {
         },
         other => ConnectionEnd::Other(other.to_string()),
     }
+}
+
+/// Takes a request's waiter; the table keeps no memory once empty (a connection usually has
+/// one request at a time, and keeps its sessions for long).
+fn take_opening(st: &mut State, id: SessionId) -> Option<Opening> {
+    let opening = st.opens.remove(&id);
+    if st.opens.is_empty() {
+        st.opens = HashMap::new();
+    }
+    opening
 }
 
 /// What a client application learns of a refusal.

@@ -9,7 +9,7 @@
 //! stop the engine asks for takes effect even while a write is stuck on a peer that does not
 //! read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,7 +38,17 @@ enum Reading {
     /// A stream the engine reads.
     Engine,
     /// A new stream whose header is incomplete: the bytes so far, and its sending half.
-    Head(BytesMut, Option<quinn::SendStream>),
+    Head(Box<(BytesMut, Option<quinn::SendStream>)>),
+}
+
+/// Whether a read can be cancelled (by a stop or refusal the engine asks for).
+enum Cancel {
+    /// Cancellable, through a new channel.
+    New,
+    /// Cancellable, through the channel of the previous read.
+    Keep(oneshot::Receiver<H3Code>),
+    /// Read for the connection's life.
+    Never,
 }
 
 /// How a cancellable stream operation ended.
@@ -55,7 +65,7 @@ enum Done {
         recv: quinn::RecvStream,
         reading: Reading,
         outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
-        cancel: oneshot::Receiver<H3Code>,
+        cancel: Option<oneshot::Receiver<H3Code>>,
     },
     Written {
         id: StreamId,
@@ -71,12 +81,16 @@ enum Done {
 
 type Task = BoxFuture<'static, Done>;
 
-/// A stream the engine writes: its sending half while no operation is outstanding, and the
-/// operations waiting for the outstanding one.
+/// A stream the engine writes: its sending half while no operation is outstanding, and what
+/// waits for the outstanding one (the engine lets at most a few small writes queue: a close
+/// behind a capsule, a FIN behind a response).
 #[derive(Default)]
 struct Writer {
     send: Option<quinn::SendStream>,
-    queue: VecDeque<Op>,
+    /// Bytes to write next, in order.
+    queued: Option<Bytes>,
+    /// Finish once everything queued is written.
+    finish: bool,
     /// Cancels the outstanding operation (a write or the wait for acknowledgement).
     cancel: Option<oneshot::Sender<H3Code>>,
 }
@@ -86,10 +100,41 @@ enum Op {
     Finish,
 }
 
+impl Writer {
+    fn with(send: quinn::SendStream) -> Self {
+        Writer {
+            send: Some(send),
+            ..Writer::default()
+        }
+    }
+
+    fn push(&mut self, op: Op) {
+        match op {
+            Op::Finish => self.finish = true,
+            Op::Write(data) => {
+                self.queued = Some(match self.queued.take() {
+                    None => data,
+                    // Rare and small (capsules): one copy keeps the order without a queue.
+                    Some(before) => [before, data].concat().into(),
+                });
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Op> {
+        if let Some(data) = self.queued.take() {
+            return Some(Op::Write(data));
+        }
+        std::mem::take(&mut self.finish).then_some(Op::Finish)
+    }
+}
+
 struct Driver {
     conn: Arc<Conn>,
     tasks: FuturesUnordered<Task>,
-    writers: HashMap<StreamId, Writer>,
+    /// Boxed: a connection keeps a writer for its control stream and each CONNECT stream, and
+    /// the table's spare slots stay small.
+    writers: HashMap<StreamId, Box<Writer>>,
     /// Cancels the outstanding read of a stream the engine reads, or of a header.
     reads: HashMap<StreamId, oneshot::Sender<H3Code>>,
     /// Streams the engine holds for a session not open yet.
@@ -124,11 +169,18 @@ impl Driver {
         let mut accept_uni = pin!(quic.accept_uni());
         let mut accept_bi = pin!(quic.accept_bi());
         let mut datagram = pin!(quic.read_datagram());
-        let mut sleep = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        // Boxed, and only while the engine has a deadline: an idle connection has none.
+        let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         loop {
             let deadline = self.carry_out();
-            if let Some(at) = deadline {
-                sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+            match (deadline, &mut sleep) {
+                (None, _) => sleep = None,
+                (Some(at), Some(s)) => s.as_mut().reset(tokio::time::Instant::from_std(at)),
+                (Some(at), None) => {
+                    sleep = Some(Box::pin(tokio::time::sleep_until(
+                        tokio::time::Instant::from_std(at),
+                    )))
+                }
             }
             tokio::select! {
                 biased;
@@ -156,7 +208,12 @@ impl Driver {
                     }
                 }
                 Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_done(done),
-                () = &mut sleep, if deadline.is_some() => {
+                () = async {
+                    match sleep.as_mut() {
+                        Some(s) => s.await,
+                        None => std::future::pending().await,
+                    }
+                }, if sleep.is_some() => {
                     conn.with_state(|st, now| st.engine.handle_timeout(now));
                 }
             }
@@ -177,8 +234,8 @@ impl Driver {
                 return deadline;
             }
             for (id, send, recv) in adopt {
-                self.writers.insert(id, Writer::with(send));
-                self.read(id, recv, Reading::Engine, None);
+                self.writers.insert(id, Box::new(Writer::with(send)));
+                self.read(id, recv, Reading::Engine, Cancel::New);
             }
             for action in actions {
                 self.act(action);
@@ -273,18 +330,22 @@ impl Driver {
             None => Incoming::Uni(recv, first),
         };
         match head {
-            Head::NeedMore => self.read(
-                id,
-                recv,
-                Reading::Head(BytesMut::from(&data[..]), send),
-                None,
-            ),
+            Head::NeedMore => {
+                let head = Reading::Head(Box::new((BytesMut::from(&data[..]), send)));
+                self.read(id, recv, head, Cancel::New);
+            }
             Head::Engine { .. } => {
                 if let Some(send) = send {
-                    self.writers.insert(id, Writer::with(send));
+                    self.writers.insert(id, Box::new(Writer::with(send)));
                 }
+                // Only request (CONNECT) streams are ever stopped; control and QPACK streams are
+                // read for the connection's life.
+                let cancel = match id.is_bidi() {
+                    true => Cancel::New,
+                    false => Cancel::Never,
+                };
                 if !fin {
-                    self.read(id, recv, Reading::Engine, None);
+                    self.read(id, recv, Reading::Engine, cancel);
                 }
             }
             Head::Deliver { session, header } => {
@@ -314,28 +375,40 @@ impl Driver {
         }
     }
 
-    /// Reads the next chunk of a stream, cancellably.
+    /// Reads the next chunk of a stream; cancellable unless `cancel` says never.
     fn read(
         &mut self,
         id: StreamId,
         mut recv: quinn::RecvStream,
         reading: Reading,
-        cancel: Option<oneshot::Receiver<H3Code>>,
+        cancel: Cancel,
     ) {
-        let mut cancel = cancel.unwrap_or_else(|| {
-            let (tx, rx) = oneshot::channel();
-            self.reads.insert(id, tx);
-            rx
-        });
+        let mut cancel = match cancel {
+            Cancel::New => {
+                let (tx, rx) = oneshot::channel();
+                self.reads.insert(id, tx);
+                Some(rx)
+            }
+            Cancel::Keep(rx) => Some(rx),
+            Cancel::Never => None,
+        };
         let max = match &reading {
             Reading::Engine => READ_CHUNK,
             Reading::Head(..) => FIRST_READ,
         };
         self.tasks.push(Box::pin(async move {
-            let outcome = tokio::select! {
-                biased;
-                c = &mut cancel => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
-                r = recv.read_chunk(max, true) => Outcome::Done(r.map(|c| c.map(|c| c.bytes))),
+            let read = recv.read_chunk(max, true);
+            let outcome = match cancel.as_mut() {
+                None => Outcome::Done(read.await),
+                Some(rx) => tokio::select! {
+                    biased;
+                    c = rx => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
+                    r = read => Outcome::Done(r),
+                },
+            };
+            let outcome = match outcome {
+                Outcome::Done(r) => Outcome::Done(r.map(|c| c.map(|c| c.bytes))),
+                Outcome::Cancelled(c) => Outcome::Cancelled(c),
             };
             Done::Read {
                 id,
@@ -352,7 +425,7 @@ impl Driver {
             Done::ControlOpened(Ok(send)) => {
                 let id = StreamId(send.id().into());
                 // Keep it open: closing the control stream is a connection error for the peer.
-                self.writers.insert(id, Writer::with(send));
+                self.writers.insert(id, Box::new(Writer::with(send)));
                 self.conn
                     .with_state(|st, _| st.engine.on_control_opened(id));
             }
@@ -377,14 +450,16 @@ impl Driver {
         mut recv: quinn::RecvStream,
         reading: Reading,
         outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
-        cancel: oneshot::Receiver<H3Code>,
+        cancel: Option<oneshot::Receiver<H3Code>>,
     ) {
         let result = match outcome {
             Outcome::Cancelled(c) => {
                 self.reads.remove(&id);
                 let _ = recv.stop(code(c));
-                if let Reading::Head(_, Some(mut send)) = reading {
-                    let _ = send.reset(code(c));
+                if let Reading::Head(head) = reading {
+                    if let (_, Some(mut send)) = *head {
+                        let _ = send.reset(code(c));
+                    }
                 }
                 return;
             }
@@ -394,15 +469,17 @@ impl Driver {
             (Reading::Engine, Ok(Some(data))) => {
                 self.conn
                     .with_state(|st, now| st.engine.on_stream_data(id, data, false, now));
-                self.read(id, recv, Reading::Engine, Some(cancel));
+                let cancel = cancel.map_or(Cancel::Never, Cancel::Keep);
+                self.read(id, recv, Reading::Engine, cancel);
             }
             (Reading::Engine, Ok(None)) => {
                 self.reads.remove(&id);
                 self.conn
                     .with_state(|st, now| st.engine.on_stream_data(id, Bytes::new(), true, now));
             }
-            (Reading::Head(mut buf, send), Ok(chunk)) => {
+            (Reading::Head(head), Ok(chunk)) => {
                 self.reads.remove(&id);
+                let (mut buf, send) = *head;
                 let fin = chunk.is_none();
                 buf.extend_from_slice(&chunk.unwrap_or_default());
                 self.head(id, send, recv, buf.freeze(), fin);
@@ -427,7 +504,7 @@ impl Driver {
         let Some(writer) = self.writers.get_mut(&id) else {
             return;
         };
-        writer.queue.push_back(op);
+        writer.push(op);
         self.next_op(id);
     }
 
@@ -439,7 +516,7 @@ impl Driver {
         let Some(mut send) = writer.send.take() else {
             return;
         };
-        let Some(op) = writer.queue.pop_front() else {
+        let Some(op) = writer.pop() else {
             writer.send = Some(send);
             return;
         };
@@ -589,14 +666,5 @@ impl Driver {
         self.held.clear();
         self.writers.clear();
         self.reads.clear();
-    }
-}
-
-impl Writer {
-    fn with(send: quinn::SendStream) -> Self {
-        Writer {
-            send: Some(send),
-            ..Writer::default()
-        }
     }
 }

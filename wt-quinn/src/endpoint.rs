@@ -20,7 +20,6 @@ use crate::session::Session;
 use crate::slot::DatagramBudget;
 use crate::tls::ClientAuth;
 use wt_proto::engine::Engine;
-use wt_proto::settings::Role;
 
 /// Session requests queued for the application before the server refuses new ones with 503.
 const REQUEST_QUEUE: usize = 64;
@@ -238,12 +237,11 @@ impl Endpoint {
         let peer_key = crate::tls::peer_spki(&quic, false);
         let conn = new_conn(
             quic,
-            Role::Client,
-            &config.protocol,
+            &config.engine,
             &config.transport,
             peer_key,
             None,
-            Some(Arc::new(config.options.clone())),
+            Some(config.options.clone()),
         );
         tokio::spawn(drive(conn.clone(), None));
         Ok(conn)
@@ -402,8 +400,7 @@ impl Acceptor {
             };
             let conn = new_conn(
                 quic,
-                Role::Server,
-                &config.protocol,
+                &config.engine,
                 &config.transport,
                 peer_key,
                 Some(side),
@@ -422,15 +419,13 @@ impl Acceptor {
 /// A connection's shared state with a fresh engine.
 fn new_conn(
     quic: quinn::Connection,
-    role: Role,
-    protocol: &crate::config::Protocol,
+    engine: &Arc<wt_proto::engine::Config>,
     transport: &crate::config::Transport,
     peer_key: Option<rustls_pki_types::SubjectPublicKeyInfoDer<'static>>,
     server: Option<ServerSide>,
     client: Option<Arc<crate::config::ClientOptions>>,
 ) -> Arc<Conn> {
-    let engine_config = crate::config::engine_config(role, protocol, transport);
-    let engine = Engine::new(engine_config, std::time::Instant::now());
+    let engine = Engine::new(engine.clone(), std::time::Instant::now());
     let budget = DatagramBudget::new(transport.session_datagram_buffer, transport.datagram_buffer);
     Conn::new(quic, engine, budget, peer_key, server, client)
 }

@@ -112,7 +112,7 @@ impl Engine {
         session.draft = Some(draft);
         session.out.head(head.freeze());
         self.in_use();
-        self.sessions.insert(id, session);
+        self.sessions.insert(id, Box::new(session));
         self.timers
             .set(Timer::Request(id), now + self.cfg.timeouts.response);
         self.flush(id);

@@ -61,7 +61,7 @@ impl Engine {
     pub(crate) fn start(&mut self, now: Instant) {
         let mut data = BytesMut::new();
         varint::encode(uni_ty::CONTROL, &mut data);
-        self.local.encode_frame(&mut data);
+        self.local_settings().encode_frame(&mut data);
         self.actions.push_back(Action::OpenControl {
             data: data.freeze(),
         });
@@ -136,6 +136,17 @@ impl Engine {
         now: Instant,
     ) {
         reader.buf.extend_from_slice(data);
+        self.control_frames(reader, now);
+        if reader.buf.is_empty() {
+            // Nothing partial is left: the connection keeps no buffer for the rest of its life.
+            reader.buf = BytesMut::new();
+        }
+        if fin && !self.closed {
+            self.fail(H3Code::CLOSED_CRITICAL_STREAM, "control stream closed");
+        }
+    }
+
+    fn control_frames(&mut self, reader: &mut ControlReader, now: Instant) {
         loop {
             if self.closed {
                 return;
@@ -147,12 +158,9 @@ impl Engine {
                         return self.fail(code, why);
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => return,
                 Err(e) => return self.fail(e.code(), &e.to_string()),
             }
-        }
-        if fin {
-            self.fail(H3Code::CLOSED_CRITICAL_STREAM, "control stream closed");
         }
     }
 
@@ -184,15 +192,19 @@ impl Engine {
     }
 
     fn on_settings(&mut self, settings: Settings, now: Instant) {
-        tracing::debug!(?settings, "peer SETTINGS");
         let peer_role = match self.cfg.role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        let info = PeerInfo::new(peer_role, &self.cfg.drafts, &self.local, settings);
+        let info = PeerInfo::new(
+            peer_role,
+            &self.cfg.drafts,
+            &self.local_settings(),
+            &settings,
+        );
         self.timers.cancel(Timer::Settings);
         if let Err(why) = &info.draft {
-            if info.fails_requirements(&self.cfg.drafts) {
+            if info.fails_requirements(&self.cfg.drafts, &settings) {
                 // Drafts that define WT_REQUIREMENTS_NOT_MET refuse the connection with it.
                 let why = why.clone();
                 return self.fail(H3Code::WT_REQUIREMENTS_NOT_MET, &why);
@@ -201,7 +213,10 @@ impl Engine {
             tracing::debug!(why, "peer speaks no common WebTransport draft");
         }
         self.peer = Some(info.clone());
-        self.events.push_back(Event::Settings(Box::new(info)));
+        self.events.push_back(Event::Settings {
+            info,
+            settings: Box::new(settings),
+        });
         if self.cfg.role == Role::Server {
             self.admit_waiting(now);
         }

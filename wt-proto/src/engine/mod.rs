@@ -52,6 +52,7 @@ mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -250,8 +251,14 @@ pub enum Action {
 /// What the application learns. Take them with [`Engine::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The peer's SETTINGS arrived. Until then no session can be requested or accepted.
-    Settings(Box<PeerInfo>),
+    /// The peer's SETTINGS arrived, and what they mean. Until then no session can be requested
+    /// or accepted.
+    Settings {
+        /// What they mean.
+        info: PeerInfo,
+        /// The SETTINGS as received.
+        settings: Box<Settings>,
+    },
     /// Server: a session request passed the protocol's checks; answer it with
     /// [`Engine::accept`] or [`Engine::reject`].
     Request {
@@ -354,9 +361,8 @@ pub enum DatagramRoute {
 /// One connection's WebTransport engine. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
-    cfg: Config,
-    /// Our SETTINGS.
-    local: Settings,
+    /// Shared by every connection of an endpoint.
+    cfg: Arc<Config>,
     /// What the peer's SETTINGS mean, once they arrived.
     peer: Option<PeerInfo>,
     control: Control,
@@ -364,7 +370,7 @@ pub struct Engine {
     streams: HashMap<StreamId, EngineStream>,
     /// Every session id in a live state: request streams (server), requests (client), open
     /// sessions, and ended sessions whose close is still in progress.
-    sessions: HashMap<SessionId, Session>,
+    sessions: HashMap<SessionId, Box<Session>>,
     early: Early,
     timers: Timers,
     actions: VecDeque<Action>,
@@ -378,18 +384,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A new engine for a connection starting at `now`. Its first action opens our control
-    /// stream.
-    pub fn new(cfg: Config, now: Instant) -> Self {
-        let local = settings::local_settings(&LocalConfig {
-            role: cfg.role,
-            drafts: cfg.drafts.clone(),
-            max_sessions: cfg.max_sessions,
-            initial: cfg.flow_control.unwrap_or_default(),
-            max_field_section_size: Some(cfg.limits.qpack.max_bytes as u64),
-        });
+    /// A new engine for a connection starting at `now`, with a configuration that may be
+    /// shared by every connection of an endpoint. Its first action opens our control stream.
+    pub fn new(cfg: impl Into<Arc<Config>>, now: Instant) -> Self {
+        let cfg = cfg.into();
         let mut engine = Engine {
-            local,
             peer: None,
             control: Control::default(),
             streams: HashMap::new(),
@@ -417,9 +416,15 @@ impl Engine {
         &self.cfg
     }
 
-    /// Our SETTINGS.
-    pub fn local_settings(&self) -> &Settings {
-        &self.local
+    /// Our SETTINGS (computed: the engine keeps only its configuration).
+    pub fn local_settings(&self) -> Settings {
+        settings::local_settings(&LocalConfig {
+            role: self.cfg.role,
+            drafts: self.cfg.drafts.clone(),
+            max_sessions: self.cfg.max_sessions,
+            initial: self.cfg.flow_control.unwrap_or_default(),
+            max_field_section_size: Some(self.cfg.limits.qpack.max_bytes as u64),
+        })
     }
 
     /// What the peer's SETTINGS mean, once they arrived.
@@ -434,12 +439,21 @@ impl Engine {
 
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() && self.actions.capacity() > 0 {
+            // An idle connection keeps no queue memory.
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     /// The next thing the application must learn.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// True when actions or events are waiting.

@@ -21,19 +21,17 @@ pub struct PeerInfo {
     pub max_sessions: u64,
     /// The per-session limits the peer grants us when flow control is on.
     pub limits: FlowLimits,
-    /// The peer's SETTINGS as received.
-    pub settings: Settings,
 }
 
 impl PeerInfo {
     /// Interprets the SETTINGS of a peer in `peer_role`, given the drafts we speak and the
     /// SETTINGS we sent.
-    pub(crate) fn new(peer_role: Role, ours: &[Draft], local: &Settings, peer: Settings) -> Self {
-        let draft = settings::negotiate_strict(peer_role, ours, &peer)
-            .ok_or_else(|| why_no_draft(peer_role, ours, &peer));
+    pub(crate) fn new(peer_role: Role, ours: &[Draft], local: &Settings, peer: &Settings) -> Self {
+        let draft = settings::negotiate_strict(peer_role, ours, peer)
+            .ok_or_else(|| why_no_draft(peer_role, ours, peer));
         let flow_control = draft
             .as_ref()
-            .is_ok_and(|&d| settings::flow_control_enabled(d, local, &peer));
+            .is_ok_and(|&d| settings::flow_control_enabled(d, local, peer));
         let max_sessions = match draft.as_ref() {
             Ok(&d) => sessions_allowed(d, flow_control, peer.max_sessions(d).unwrap_or(1)),
             Err(_) => 0,
@@ -44,16 +42,14 @@ impl PeerInfo {
             datagrams: peer.supports_h3_datagram(),
             max_sessions,
             limits: peer.wt_initial_limits(),
-            settings: peer,
         }
     }
 
     /// True when the peer announces a draft we speak but breaks its requirements, under a
     /// draft that has WT_REQUIREMENTS_NOT_MET to say so (the connection is then closed).
-    pub(crate) fn fails_requirements(&self, ours: &[Draft]) -> bool {
+    pub(crate) fn fails_requirements(&self, ours: &[Draft], peer: &Settings) -> bool {
         self.draft.is_err()
-            && settings::negotiate(ours, &self.settings)
-                .is_some_and(Draft::has_requirements_not_met_code)
+            && settings::negotiate(ours, peer).is_some_and(Draft::has_requirements_not_met_code)
     }
 }
 
@@ -101,7 +97,7 @@ mod tests {
         chromium
             .set(id::ENABLE_WEBTRANSPORT, 1)
             .set(id::H3_DATAGRAM, 1);
-        let info = PeerInfo::new(Role::Client, &Draft::ALL, &ours(Role::Server), chromium);
+        let info = PeerInfo::new(Role::Client, &Draft::ALL, &ours(Role::Server), &chromium);
         assert_eq!(info.draft, Ok(Draft::Draft02));
         assert!(!info.flow_control && info.datagrams);
         assert_eq!(info.max_sessions, 1);
@@ -111,7 +107,7 @@ mod tests {
     fn no_datagram_setting_means_no_datagrams() {
         let mut peer = Settings::new();
         peer.set(id::ENABLE_WEBTRANSPORT, 1);
-        let info = PeerInfo::new(Role::Client, &Draft::ALL, &ours(Role::Server), peer);
+        let info = PeerInfo::new(Role::Client, &Draft::ALL, &ours(Role::Server), &peer);
         assert_eq!(info.draft, Ok(Draft::Draft02));
         assert!(!info.datagrams);
     }
@@ -119,18 +115,23 @@ mod tests {
     #[test]
     fn draft16_with_flow_control_pools_and_broken_requirements_are_named() {
         let server = ours(Role::Server);
-        let info = PeerInfo::new(Role::Server, &Draft::ALL, &ours(Role::Client), server);
+        let info = PeerInfo::new(Role::Server, &Draft::ALL, &ours(Role::Client), &server);
         assert_eq!(info.draft, Ok(Draft::Draft16));
         assert!(info.flow_control);
         assert_eq!(info.max_sessions, u64::MAX);
         let mut broken = Settings::new();
         broken.set(id::WT_ENABLED, 1);
-        let info = PeerInfo::new(Role::Server, &[Draft::Draft16], &ours(Role::Client), broken);
+        let info = PeerInfo::new(
+            Role::Server,
+            &[Draft::Draft16],
+            &ours(Role::Client),
+            &broken,
+        );
         assert!(info
             .draft
             .as_ref()
             .is_err_and(|why| why.contains("H3_DATAGRAM")));
-        assert!(info.fails_requirements(&[Draft::Draft16]));
+        assert!(info.fails_requirements(&[Draft::Draft16], &broken));
         assert_eq!(info.max_sessions, 0);
     }
 }

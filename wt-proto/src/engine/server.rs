@@ -74,8 +74,10 @@ impl Engine {
             };
         }
         self.in_use();
-        self.sessions
-            .insert(id, Session::new(Phase::Receiving, &self.cfg.limits));
+        self.sessions.insert(
+            id,
+            Box::new(Session::new(Phase::Receiving, &self.cfg.limits)),
+        );
         let deadline = now + self.cfg.timeouts.request_headers;
         self.timers.set(Timer::Request(id), deadline);
         self.on_connect_data(id, data.clone(), fin, now);
@@ -236,6 +238,7 @@ impl Engine {
         self.sessions
             .get_mut(&session)
             .filter(|s| matches!(s.phase, Phase::Offered))
+            .map(|s| &mut **s)
             .ok_or(AnswerError::Gone)
     }
 

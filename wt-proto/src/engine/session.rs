@@ -91,6 +91,16 @@ impl Reader {
         }
     }
 
+    /// Frees the buffers once nothing partial is in them: an idle session keeps none.
+    fn reclaim(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        if self.body.is_empty() {
+            self.body = BytesMut::new();
+        }
+    }
+
     /// True when the stream can end here cleanly: between frames and between capsules.
     fn is_idle(&self) -> bool {
         self.frames.is_idle()
@@ -181,7 +191,10 @@ impl Engine {
             }
             let frame = match s.reader.frames.decode(&mut s.reader.buf) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => break,
+                Ok(None) => {
+                    s.reader.reclaim();
+                    break;
+                }
                 Err(e) => {
                     let why = format!("CONNECT stream: {e}");
                     return self.abort_session(id, e.code(), why, now);

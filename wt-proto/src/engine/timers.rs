@@ -1,7 +1,8 @@
-//! The engine's deadlines: one ordered set keyed by what each deadline is for, so the next one
-//! is found in O(log n) and any one can be moved or cancelled when its wait ends early.
+//! The engine's deadlines, keyed by what each is for, so any one can be moved or cancelled when
+//! its wait ends early. A connection has a handful at a time (more only while streams stall on
+//! their headers, bounded by `Limits::pending_streams`), so they live in a small vector with the
+//! earliest cached: nothing is allocated for an idle connection, which has none.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::{SessionId, StreamId};
@@ -30,50 +31,61 @@ pub(crate) enum Timer {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    order: BTreeSet<(Instant, Timer)>,
-    at: HashMap<Timer, Instant>,
+    set: Vec<(Instant, Timer)>,
+    /// The earliest deadline of `set`.
+    earliest: Option<Instant>,
 }
 
 impl Timers {
     /// Sets (or moves) `timer` to `when`.
     pub(crate) fn set(&mut self, timer: Timer, when: Instant) {
-        if let Some(old) = self.at.insert(timer, when) {
-            self.order.remove(&(old, timer));
+        match self.set.iter_mut().find(|(_, t)| *t == timer) {
+            Some(entry) => entry.0 = when,
+            None => self.set.push((when, timer)),
         }
-        self.order.insert((when, timer));
+        self.recompute();
     }
 
     /// Cancels `timer` if it is set.
     pub(crate) fn cancel(&mut self, timer: Timer) {
-        if let Some(old) = self.at.remove(&timer) {
-            self.order.remove(&(old, timer));
+        if let Some(at) = self.set.iter().position(|(_, t)| *t == timer) {
+            self.set.swap_remove(at);
+            self.recompute();
+        }
+    }
+
+    fn recompute(&mut self) {
+        self.earliest = self.set.iter().map(|(when, _)| *when).min();
+        if self.set.is_empty() {
+            // An idle connection keeps no allocation.
+            self.set = Vec::new();
         }
     }
 
     /// True when `timer` is set.
     pub(crate) fn is_set(&self, timer: Timer) -> bool {
-        self.at.contains_key(&timer)
+        self.set.iter().any(|(_, t)| *t == timer)
     }
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.order.first().map(|(when, _)| *when)
+        self.earliest
     }
 
     /// Removes and returns a timer that is due at `now`, earliest first.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
-        let &(when, timer) = self.order.first()?;
-        if when > now {
+        if self.earliest? > now {
             return None;
         }
-        self.order.remove(&(when, timer));
-        self.at.remove(&timer);
+        let at = (0..self.set.len()).min_by_key(|&i| self.set[i])?;
+        let (_, timer) = self.set.swap_remove(at);
+        self.recompute();
         Some(timer)
     }
 
     /// How many timers are set (bounded by the streams and sessions they belong to).
     pub(crate) fn len(&self) -> usize {
-        self.at.len()
+        self.set.len()
     }
 }
 
@@ -100,5 +112,6 @@ mod tests {
         assert_eq!(timers.len(), 1);
         assert_eq!(timers.pop_due(s(100)), Some(Timer::Early));
         assert_eq!(timers.next(), None);
+        assert_eq!(timers.set.capacity(), 0, "nothing kept once empty");
     }
 }
