@@ -24,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use wt_quinn::{
-    CertHash, ClientConfig, ClientIdentity, CloseInfo, Closer, ConnectError, Endpoint, Identity,
+    CertHash, Client, ClientConfig, ClientIdentity, CloseInfo, Closer, ConnectError, Identity,
     RecvStream, SendStream, Session, SessionError, StreamError, Transport, Trust,
 };
 
@@ -128,7 +128,7 @@ impl Outcome {
 /// When the server closes the session, `closed: code <n> reason <r>` goes to stderr.
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
     let endpoint =
-        Endpoint::client(client_config(&args)?).context("cannot create the client endpoint")?;
+        Client::bind(client_config(&args)?).context("cannot create the client endpoint")?;
     let session = endpoint
         .connect(&args.url)
         .await
@@ -200,10 +200,7 @@ fn client_config(args: &ConnectArgs) -> anyhow::Result<ClientConfig> {
     } else {
         Trust::System
     };
-    let transport = Transport {
-        setup_timeout: Duration::from_secs(args.timeout),
-        ..Transport::default()
-    };
+    let transport = Transport::default().setup_timeout(Duration::from_secs(args.timeout));
     let mut builder = ClientConfig::builder().trust(trust).transport(transport);
     if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
         let identity = Identity::from_pem_files(cert, key)

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use wt_quinn::{Endpoint, Policy, Request, ServerConfig};
+use wt_quinn::{Policy, Request, Server, ServerConfig};
 
 use crate::page::{reachable, PageConfig};
 
@@ -89,7 +89,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot set up the server's certificate")?;
     let cert_hash = config.cert_hash();
-    let server = Endpoint::server(config).context("cannot start the WebTransport server")?;
+    let server = Server::bind(config).context("cannot start the WebTransport server")?;
     let listening = server.local_addrs();
 
     let mut out = String::new();
@@ -135,8 +135,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Accepts one session request and runs the echo service on it.
 async fn session(request: Request) {
     let remote = request.remote_address();
-    let origin = request.origin().unwrap_or("(none)").to_owned();
-    let path = request.path().to_owned();
+    let origin = request.head().origin().unwrap_or("(none)").to_owned();
+    let path = request.head().path().to_owned();
     let draft = request.draft();
     if let Some(key) = request.peer_key() {
         let hash = wt_quinn::CertHash::of(key.as_ref());

@@ -26,7 +26,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use wt_examples::http::{Method, Response};
 use wt_examples::page::{HTML, JAVASCRIPT, SCRIPT};
-use wt_quinn::{CloseInfo, Closer, Endpoint, ServerConfig, SessionError};
+use wt_quinn::{CloseInfo, Closer, Server, ServerConfig, SessionError};
 
 /// The test page.
 const TEST_PAGE: &str = include_str!("../assets/browser-test.html");
@@ -209,7 +209,7 @@ struct Seen {
 
 /// An in-process echo server that records each session's origin and end by path.
 struct EchoServer {
-    _endpoint: Arc<Endpoint>,
+    _endpoint: Arc<Server>,
     addr: SocketAddr,
     cert_hash: wt_quinn::CertHash,
     sessions: Arc<Mutex<HashMap<String, Seen>>>,
@@ -224,15 +224,15 @@ impl EchoServer {
             .build()
             .unwrap();
         let cert_hash = config.cert_hash();
-        let endpoint = Arc::new(Endpoint::server(config).unwrap());
+        let endpoint = Arc::new(Server::bind(config).unwrap());
         let addr = endpoint.local_addrs()[0];
         let sessions: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
         let (ended_tx, ended) = mpsc::unbounded_channel();
         let (ep, seen) = (endpoint.clone(), sessions.clone());
         tokio::spawn(async move {
             while let Some(request) = ep.accept().await {
-                let path = request.path().to_owned();
-                let origin = request.origin().map(str::to_owned);
+                let path = request.head().path().to_owned();
+                let origin = request.head().origin().map(str::to_owned);
                 let draft = request.draft();
                 let entry = Seen {
                     origin,

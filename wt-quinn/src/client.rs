@@ -101,7 +101,7 @@ fn build_request(
     }
     if !opts.subprotocols.is_empty() {
         let offered: Vec<&str> = opts.subprotocols.iter().map(String::as_str).collect();
-        request = request.with_available_protocols(&offered).map_err(|e| {
+        request = request.with_subprotocols(&offered).map_err(|e| {
             ConnectError::Protocol(format!("subprotocols {offered:?} cannot be sent: {e}"))
         })?;
     }
@@ -121,7 +121,7 @@ fn check_subprotocol(
     response: &ConnectResponse,
     opts: &ClientOptions,
 ) -> Result<Option<String>, ConnectError> {
-    let selected = response.protocol().ok().flatten();
+    let selected = response.subprotocol().ok().flatten();
     let foreign = selected
         .as_ref()
         .is_some_and(|p| !opts.subprotocols.contains(p));

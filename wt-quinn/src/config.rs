@@ -27,33 +27,29 @@ pub enum Congestion {
     Bbr,
 }
 
-/// Transport settings shared by servers and clients.
+/// Transport settings shared by servers and clients. Start from [`Transport::default`] and
+/// change what you need; each setter names its default.
+///
+/// ```
+/// use std::time::Duration;
+/// let transport = wt_quinn::Transport::default()
+///     .idle_timeout(Duration::from_secs(60))
+///     .keep_alive(None)
+///     .max_bidi_streams(1000);
+/// # let _ = transport;
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Transport {
-    /// Close a connection after this long without any packet. Default 30 s.
-    pub idle_timeout: Duration,
-    /// Send keep-alive packets this often, so idle sessions survive NATs. Default: 10 s.
-    pub keep_alive: Option<Duration>,
-    /// The congestion controller. Default CUBIC.
-    pub congestion: Congestion,
-    /// How many bidirectional streams the peer may have open at once on a connection, besides
-    /// the CONNECT streams of its sessions. Default 100.
-    pub max_bidi_streams: u32,
-    /// How many unidirectional streams the peer may have open at once on a connection (plus the
-    /// 3 HTTP/3 control streams, added automatically). Default 100.
-    pub max_uni_streams: u32,
-    /// Bytes of received datagrams quinn buffers per connection; also the most that may wait in
-    /// the queues of all the connection's sessions together. Default 1 MiB.
-    pub datagram_buffer: usize,
-    /// Bytes of received datagram payload buffered per session, waiting for
-    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB. A session
-    /// waiting in `recv_datagram` takes datagrams straight from the connection, so this only
-    /// fills while the application is busy elsewhere.
-    pub session_datagram_buffer: usize,
-    /// UDP socket send and receive buffer sizes in bytes; `None` keeps the OS default.
-    pub socket_buffer: Option<usize>,
-    /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
-    pub setup_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) congestion: Congestion,
+    pub(crate) max_bidi_streams: u32,
+    pub(crate) max_uni_streams: u32,
+    pub(crate) datagram_buffer: usize,
+    pub(crate) session_datagram_buffer: usize,
+    pub(crate) socket_buffer: Option<usize>,
+    pub(crate) setup_timeout: Duration,
 }
 
 impl Default for Transport {
@@ -73,6 +69,67 @@ impl Default for Transport {
 }
 
 impl Transport {
+    /// Closes a connection after this long without any packet. Default 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sends keep-alive packets this often, so idle sessions survive NATs; `None` sends none.
+    /// Default 10 s.
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// The congestion controller. Default [`Congestion::Cubic`].
+    pub fn congestion(mut self, congestion: Congestion) -> Self {
+        self.congestion = congestion;
+        self
+    }
+
+    /// How many bidirectional streams the peer may have open at once on a connection, besides
+    /// the CONNECT streams of its sessions. Default 100.
+    pub fn max_bidi_streams(mut self, max: u32) -> Self {
+        self.max_bidi_streams = max;
+        self
+    }
+
+    /// How many unidirectional streams the peer may have open at once on a connection (the 3
+    /// HTTP/3 control streams come on top). Default 100.
+    pub fn max_uni_streams(mut self, max: u32) -> Self {
+        self.max_uni_streams = max;
+        self
+    }
+
+    /// Bytes of received datagrams quinn buffers per connection; also the most that may wait in
+    /// the queues of all the connection's sessions together. Default 1 MiB.
+    pub fn datagram_buffer(mut self, bytes: usize) -> Self {
+        self.datagram_buffer = bytes;
+        self
+    }
+
+    /// Bytes of received datagram payload buffered per session, waiting for
+    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB. A session waiting in
+    /// `recv_datagram` takes datagrams straight from the connection, so this only fills while
+    /// the application is busy elsewhere.
+    pub fn session_datagram_buffer(mut self, bytes: usize) -> Self {
+        self.session_datagram_buffer = bytes;
+        self
+    }
+
+    /// UDP socket send and receive buffer sizes in bytes. Default: the operating system's.
+    pub fn socket_buffer(mut self, bytes: usize) -> Self {
+        self.socket_buffer = Some(bytes);
+        self
+    }
+
+    /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.setup_timeout = timeout;
+        self
+    }
+
     /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
     /// accepts on a connection) come on top of the data streams.
     pub(crate) fn quinn(&self, sessions: u64) -> quinn::TransportConfig {
@@ -101,23 +158,23 @@ impl Transport {
     }
 }
 
-/// WebTransport protocol options shared by servers and clients.
+/// WebTransport protocol options shared by servers and clients. Start from
+/// [`Protocol::default`]; each setter names its default.
+///
+/// ```
+/// use wt_quinn::{Draft, FlowControl, Protocol};
+/// let protocol = Protocol::default()
+///     .drafts([Draft::Draft02, Draft::Draft07])
+///     .max_sessions_per_connection(4)
+///     .flow_control(Some(FlowControl::default().max_data(1 << 20)));
+/// # let _ = protocol;
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Protocol {
-    /// The drafts this endpoint speaks, any order; each side announces all of its drafts and
-    /// the newest both speak wins. Default: all of [`Draft::ALL`] (02, 07, 14, 16). Browsers
-    /// and the crates.io implementations speak 02 and 07 today.
-    ///
-    /// Draft-14 and later require the QUIC `reset_stream_at` extension (RESET_STREAM_AT), which
-    /// quinn 0.11 does not implement: resets use plain RESET_STREAM, so a stream reset right
-    /// after it opens may reach the peer without its session header.
-    pub drafts: Vec<Draft>,
-    /// Sessions a server allows per connection (announced under draft-07 and draft-14; under
-    /// draft-02, and draft-14+ without flow control, one is the protocol's limit). Default 16.
-    pub max_sessions: u64,
-    /// Session flow control (draft-14+), or `None` to not offer it (then draft-14+ sessions
-    /// cannot share a connection). Default: [`FlowControl::default`].
-    pub flow_control: Option<FlowControl>,
+    pub(crate) drafts: Vec<Draft>,
+    pub(crate) max_sessions: u64,
+    pub(crate) flow_control: Option<FlowControl>,
 }
 
 impl Default for Protocol {
@@ -130,9 +187,38 @@ impl Default for Protocol {
     }
 }
 
+impl Protocol {
+    /// The drafts this endpoint speaks, any order; each side announces all of its drafts and
+    /// the newest both speak wins. Default: all of [`Draft::ALL`] (02, 07, 14, 16). Browsers
+    /// and the crates.io implementations speak 02 and 07 today.
+    ///
+    /// Draft-14 and later require the QUIC `reset_stream_at` extension (RESET_STREAM_AT), which
+    /// quinn 0.11 does not implement: resets use plain RESET_STREAM, so a stream reset right
+    /// after it opens may reach the peer without its session header.
+    pub fn drafts(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.drafts = drafts.into_iter().collect();
+        self
+    }
+
+    /// Sessions a server allows per connection (announced under draft-07 and draft-14; under
+    /// draft-02, and draft-14+ without flow control, one is the protocol's limit). Default 16.
+    /// [`Policy::max_sessions`] limits the sessions of the whole server.
+    pub fn max_sessions_per_connection(mut self, max: u64) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Session flow control (draft-14+), or `None` to not offer it (then draft-14+ sessions
+    /// cannot share a connection). Default: [`FlowControl::default`].
+    pub fn flow_control(mut self, flow_control: Option<FlowControl>) -> Self {
+        self.flow_control = flow_control;
+        self
+    }
+}
+
 /// The per-session limits this endpoint grants its peer under draft-14+ flow control; the
 /// limits are raised (WT_MAX_STREAMS, WT_MAX_DATA) as the application accepts streams and reads,
-/// half a window at a time.
+/// half a window at a time. Start from [`FlowControl::default`]; each setter names its default.
 ///
 /// The stream windows default to more than a connection's QUIC stream limits
 /// ([`Transport::max_bidi_streams`], [`Transport::max_uni_streams`]), which already bound how
@@ -140,14 +226,11 @@ impl Default for Protocol {
 /// then never waits a round trip for WT_MAX_STREAMS. Lower them to share a pooled connection's
 /// streams more evenly between sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlowControl {
-    /// Unidirectional streams the peer may open before it needs more credit. Default 256.
-    pub max_streams_uni: u64,
-    /// Bidirectional streams the peer may open before it needs more credit. Default 256.
-    pub max_streams_bidi: u64,
-    /// Bytes the peer may send on all of a session's streams before it needs more credit; the
-    /// window kept ahead of what the application read. Default 16 MiB.
-    pub max_data: u64,
+    pub(crate) max_streams_uni: u64,
+    pub(crate) max_streams_bidi: u64,
+    pub(crate) max_data: u64,
 }
 
 impl Default for FlowControl {
@@ -157,6 +240,27 @@ impl Default for FlowControl {
             max_streams_bidi: 256,
             max_data: 16 << 20,
         }
+    }
+}
+
+impl FlowControl {
+    /// Unidirectional streams the peer may open before it needs more credit. Default 256.
+    pub fn max_streams_uni(mut self, max: u64) -> Self {
+        self.max_streams_uni = max;
+        self
+    }
+
+    /// Bidirectional streams the peer may open before it needs more credit. Default 256.
+    pub fn max_streams_bidi(mut self, max: u64) -> Self {
+        self.max_streams_bidi = max;
+        self
+    }
+
+    /// Bytes the peer may send on all of a session's streams before it needs more credit: the
+    /// window kept ahead of what the application read. Default 16 MiB.
+    pub fn max_data(mut self, bytes: u64) -> Self {
+        self.max_data = bytes;
+        self
     }
 }
 
@@ -194,6 +298,12 @@ impl ServerConfig {
     /// The addresses the server binds.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The QUIC transport configuration this server gives quinn, built from its [`Transport`]
+    /// and [`Protocol`]: for comparing with plain quinn (benchmarks) and for debugging.
+    pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
+        self.transport.quinn(self.protocol.max_sessions)
     }
 }
 
@@ -260,13 +370,14 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Transport settings.
+    /// Transport settings. Default: [`Transport::default`].
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
     }
 
-    /// WebTransport protocol options (drafts, sessions per connection).
+    /// WebTransport protocol options (drafts, sessions per connection, flow control). Default:
+    /// [`Protocol::default`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
@@ -310,6 +421,13 @@ impl ClientConfig {
     pub fn builder() -> ClientConfigBuilder {
         ClientConfigBuilder::default()
     }
+
+    /// The QUIC transport configuration this client gives quinn, built from its [`Transport`]:
+    /// for comparing with plain quinn (benchmarks) and for debugging.
+    pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
+        // Servers open no sessions (CONNECT streams) towards a client.
+        self.transport.quinn(0)
+    }
 }
 
 /// Builds a [`ClientConfig`].
@@ -352,13 +470,13 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Transport settings.
+    /// Transport settings. Default: [`Transport::default`].
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
     }
 
-    /// WebTransport protocol options (drafts).
+    /// WebTransport protocol options (drafts, flow control). Default: [`Protocol::default`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self

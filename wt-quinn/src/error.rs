@@ -114,10 +114,21 @@ pub enum ConnectError {
         /// What the server selected.
         selected: Option<String>,
     },
-    /// The client endpoint has no client configuration.
-    #[error("this endpoint was built for serving; create it with Endpoint::client")]
+    /// [`crate::Session::open_session`] was called on a session a server accepted; only a
+    /// client opens sessions.
+    #[error("only a client opens sessions: this session was accepted by a server")]
     NotAClient,
     /// Setup did not complete within the configured timeout.
     #[error("session setup timed out after {0:?}")]
     Timeout(std::time::Duration),
+}
+
+/// [`crate::Request::reject`] was given a status that does not refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectError {
+    /// 1xx and 2xx statuses do not refuse a session (a 2xx one would announce a session nobody
+    /// serves); use 3xx, 4xx or 5xx. The request was refused with H3_REQUEST_REJECTED instead.
+    #[error("HTTP status {0} does not refuse a session; use a 3xx, 4xx or 5xx status (the request was refused with H3_REQUEST_REJECTED)")]
+    NotARefusal(StatusCode),
 }

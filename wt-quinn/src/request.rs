@@ -16,6 +16,8 @@ use wt_proto::H3Code;
 use wt_session::SessionError;
 
 use crate::conn::{code, one_unless_pooling, Conn, Negotiated, MAX_FRAME_PAYLOAD};
+use crate::error::RejectError;
+use crate::head::RequestHead;
 use crate::io::{FrameReader, ReadFail};
 use crate::policy::SessionInfo;
 use crate::session::{read_capsules, Session, SessionShared};
@@ -45,7 +47,7 @@ pub(crate) async fn handle(
         return respond(&mut send, StatusCode::METHOD_NOT_ALLOWED).await;
     }
     let request = match ConnectRequest::from_fields(fields) {
-        Ok(request) => request,
+        Ok(request) => RequestHead(request),
         Err(e) => {
             tracing::debug!(error = %e, "malformed CONNECT request");
             return respond(&mut send, StatusCode::BAD_REQUEST).await;
@@ -85,7 +87,7 @@ impl From<StatusCode> for Refusal {
 }
 
 /// Which draft the session speaks, or how it is refused.
-fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Draft, Refusal> {
+fn admit(conn: &Conn, peer: &Negotiated, request: &RequestHead) -> Result<Draft, Refusal> {
     let draft = match &peer.draft {
         Ok(draft) => *draft,
         Err(why) => {
@@ -93,8 +95,8 @@ fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Dra
             return Err(StatusCode::BAD_REQUEST.into());
         }
     };
-    if request.protocol() != draft.protocol() {
-        tracing::debug!(protocol = request.protocol(), %draft, "CONNECT :protocol does not match the negotiated draft");
+    if request.0.protocol() != draft.protocol() {
+        tracing::debug!(protocol = request.0.protocol(), %draft, "CONNECT :protocol does not match the negotiated draft");
         return Err(StatusCode::BAD_REQUEST.into());
     }
     let server = conn
@@ -111,7 +113,7 @@ fn admit(conn: &Conn, peer: &Negotiated, request: &ConnectRequest) -> Result<Dra
         return Err(StatusCode::TOO_MANY_REQUESTS.into());
     }
     let info = SessionInfo {
-        request,
+        head: request,
         remote: conn.remote_address(),
         peer_key: conn.peer_key.as_ref(),
         active_sessions: server.active.load(std::sync::atomic::Ordering::Relaxed),
@@ -124,7 +126,7 @@ async fn offer(
     conn: Arc<Conn>,
     mut send: quinn::SendStream,
     reader: FrameReader,
-    request: ConnectRequest,
+    request: RequestHead,
     draft: Draft,
 ) {
     let Some(server) = conn.server.as_ref() else {
@@ -196,48 +198,23 @@ pub struct Request {
     conn: Arc<Conn>,
     send: Option<quinn::SendStream>,
     reader: Option<FrameReader>,
-    request: ConnectRequest,
+    request: RequestHead,
     draft: Draft,
 }
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("url", &self.request.uri())
+            .field("url", &self.request.url())
             .field("draft", &self.draft)
             .finish()
     }
 }
 
 impl Request {
-    /// The requested URL (`https://authority/path`).
-    pub fn url(&self) -> http::Uri {
-        self.request.uri()
-    }
-
-    /// The `:authority` (host and port).
-    pub fn authority(&self) -> &str {
-        self.request.authority()
-    }
-
-    /// The `:path`, with any query.
-    pub fn path(&self) -> &str {
-        self.request.path()
-    }
-
-    /// The `origin` header, which browsers always send.
-    pub fn origin(&self) -> Option<&str> {
-        self.request.origin()
-    }
-
-    /// The request's regular headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.request.headers()
-    }
-
-    /// The subprotocols the client offers (`WT-Available-Protocols`), in its order of preference.
-    pub fn available_protocols(&self) -> Vec<String> {
-        self.request.available_protocols().unwrap_or_default()
+    /// What the client asks for: URL, origin, headers, offered subprotocols.
+    pub fn head(&self) -> &RequestHead {
+        &self.request
     }
 
     /// The draft this session will speak.
@@ -261,15 +238,15 @@ impl Request {
     }
 
     /// Accepts with `200 OK`, these extra response headers, and optionally the selected
-    /// subprotocol (sent as `WT-Protocol`; it should be one of [`Request::available_protocols`]).
+    /// subprotocol (sent as `WT-Protocol`; it should be one of [`RequestHead::subprotocols`]).
     pub async fn accept_with(
         self,
         headers: HeaderMap,
-        protocol: Option<&str>,
+        subprotocol: Option<&str>,
     ) -> Result<Session, SessionError> {
         // Boxed: the application's task is sized for its largest future, and holds sessions
         // for their whole life; this one is only needed for a moment.
-        Box::pin(self.establish(headers, protocol)).await
+        Box::pin(self.establish(headers, subprotocol)).await
     }
 
     async fn establish(
@@ -293,7 +270,7 @@ impl Request {
             );
         }
         if let Some(p) = protocol {
-            response = response.with_protocol(p).map_err(|e| {
+            response = response.with_subprotocol(p).map_err(|e| {
                 SessionError::ConnectionLost(format!("invalid subprotocol {p:?}: {e}"))
             })?;
         }
@@ -305,7 +282,7 @@ impl Request {
             id,
             self.conn.clone(),
             self.draft,
-            self.request.uri(),
+            self.request.url(),
             protocol.map(str::to_owned),
             send,
             self.conn.new_session_flow(),
@@ -322,11 +299,23 @@ impl Request {
         Ok(session)
     }
 
-    /// Refuses with `status` (for example 403, 404 or 429).
-    pub async fn reject(mut self, status: StatusCode) {
+    /// Refuses with `status` (for example 403, 404 or 429). A status that would not refuse
+    /// (1xx, or 2xx, which would announce a session nobody serves) is an error, and the request
+    /// is then refused with H3_REQUEST_REJECTED instead, as if dropped.
+    ///
+    /// ```no_run
+    /// # async fn run(request: wt_quinn::Request) -> Result<(), wt_quinn::RejectError> {
+    /// request.reject(wt_quinn::http::StatusCode::FORBIDDEN).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reject(mut self, status: StatusCode) -> Result<(), RejectError> {
+        if status.is_informational() || status.is_success() {
+            return Err(RejectError::NotARefusal(status));
+        }
         if let Some(mut send) = self.send.take() {
             respond(&mut send, status).await;
         }
+        Ok(())
     }
 }
 

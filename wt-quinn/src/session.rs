@@ -779,8 +779,8 @@ impl Drop for Handle {
 /// at most a second; a server then gives the peer another second to close first, as browsers
 /// do), with the close code mapped into CONNECTION_CLOSE so the peer learns it even if the
 /// capsule was lost. A process
-/// that exits right after closing should await [`crate::Endpoint::wait_idle`], which lets that
-/// final CONNECTION_CLOSE reach the peer.
+/// that exits right after closing should await [`crate::Client::wait_idle`] (or
+/// [`crate::Server::wait_idle`]), which lets that final CONNECTION_CLOSE reach the peer.
 #[derive(Clone)]
 pub struct Session {
     pub(crate) handle: Arc<Handle>,
@@ -1000,8 +1000,10 @@ impl Session {
         self.shared().ended().await
     }
 
-    /// Why the session ended, or `None` while it is open.
-    pub fn close_reason(&self) -> Option<SessionError> {
+    /// How the session ended (the error every operation now returns: [`SessionError::Closed`]
+    /// with the code, reason and side, or [`SessionError::ConnectionLost`]), or `None` while it
+    /// is open.
+    pub fn close_error(&self) -> Option<SessionError> {
         self.shared().close_reason()
     }
 
@@ -1033,7 +1035,7 @@ impl Session {
     }
 
     /// The subprotocol the server selected (`WT-Protocol`), if any.
-    pub fn protocol(&self) -> Option<&str> {
+    pub fn subprotocol(&self) -> Option<&str> {
         self.shared().protocol.as_deref()
     }
 
@@ -1089,7 +1091,7 @@ impl wt_session::Session for Session {
     async fn closed(&self) -> SessionError {
         Session::closed(self).await
     }
-    fn close_reason(&self) -> Option<SessionError> {
-        Session::close_reason(self)
+    fn close_error(&self) -> Option<SessionError> {
+        Session::close_error(self)
     }
 }

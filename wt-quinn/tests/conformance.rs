@@ -11,7 +11,7 @@ use wt_session::conformance::{self, Harness};
 struct Quinn {
     server: Server,
     // Client endpoints live as long as the harness, so their sockets outlive each check.
-    clients: std::sync::Mutex<Vec<wt_quinn::Endpoint>>,
+    clients: std::sync::Mutex<Vec<wt_quinn::Client>>,
 }
 
 impl Harness for Quinn {

@@ -82,11 +82,8 @@ async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_session_buffer_drops_the_oldest_datagrams() {
-    let got = kept_by_an_idle_session(wt_quinn::Transport {
-        session_datagram_buffer: 3000,
-        ..wt_quinn::Transport::default()
-    })
-    .await;
+    let got =
+        kept_by_an_idle_session(wt_quinn::Transport::default().session_datagram_buffer(3000)).await;
     assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
     assert!(
         got.iter().all(|&t| t >= 7),
@@ -98,11 +95,11 @@ async fn a_full_session_buffer_drops_the_oldest_datagrams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_bounds_what_all_its_sessions_hold() {
     // Each session may hold 1 MiB, but the connection's sessions together only 3000 bytes.
-    let got = kept_by_an_idle_session(wt_quinn::Transport {
-        datagram_buffer: 3000,
-        session_datagram_buffer: 1 << 20,
-        ..wt_quinn::Transport::default()
-    })
+    let got = kept_by_an_idle_session(
+        wt_quinn::Transport::default()
+            .datagram_buffer(3000)
+            .session_datagram_buffer(1 << 20),
+    )
     .await;
     assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
     assert!(got.contains(&9), "the newest is kept: {got:?}");

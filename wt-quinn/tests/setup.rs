@@ -36,9 +36,9 @@ async fn foreign_origin_gets_403_and_allowed_origin_connects() {
         let authority = srv.url("").trim_start_matches("https://").to_owned();
         let (session, _server_side) =
             common::connect_checked(&srv, &good, "/chat?room=1", |request| {
-                assert_eq!(request.origin(), Some("https://good.example"));
-                assert_eq!(request.path(), "/chat?room=1");
-                assert_eq!(request.authority(), authority);
+                assert_eq!(request.head().origin(), Some("https://good.example"));
+                assert_eq!(request.head().path(), "/chat?room=1");
+                assert_eq!(request.head().authority(), authority);
             })
             .await;
         session.expect("allowed origin connects");
@@ -86,7 +86,8 @@ async fn application_reject_reaches_the_client() {
                 .await
                 .unwrap()
                 .reject(StatusCode::IM_A_TEAPOT)
-                .await;
+                .await
+                .unwrap();
         });
         assert_eq!(rejected(result), StatusCode::IM_A_TEAPOT);
     })

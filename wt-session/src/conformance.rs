@@ -279,7 +279,7 @@ pub async fn drop_closes_with_code_zero<H: Harness>(h: &H) {
     drop((client, send, recv));
     h.sleep(Duration::from_millis(20)).await;
     assert!(
-        server.close_reason().is_none(),
+        server.close_error().is_none(),
         "a live clone must keep the session open"
     );
     drop(extra);
@@ -320,7 +320,7 @@ pub async fn operations_fail_after_local_close<H: Harness>(h: &H) {
         Err(expected.clone()),
         "recv_datagram"
     );
-    assert_eq!(client.close_reason(), Some(expected));
+    assert_eq!(client.close_error(), Some(expected));
 }
 
 /// Runs `main` while `side` works; returns `main`'s output. `side` ending early is fine.

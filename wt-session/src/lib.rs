@@ -19,3 +19,6 @@ mod traits;
 pub use error::{CloseInfo, Closer, SessionError, StreamError, WtError};
 pub use lifecycle::{Lifecycle, State};
 pub use traits::{RecvStream, SendStream, Session};
+
+/// The crate of [`bytes::Bytes`], which the traits take and return.
+pub use bytes;

@@ -150,6 +150,7 @@ pub trait Session: Clone + Send + Sync + 'static {
     /// Waits until the session ends and returns why.
     fn closed(&self) -> impl Future<Output = SessionError> + Send;
 
-    /// Why the session ended, or `None` while it is open.
-    fn close_reason(&self) -> Option<SessionError>;
+    /// How the session ended (the error every operation now returns), or `None` while it is
+    /// open.
+    fn close_error(&self) -> Option<SessionError>;
 }

@@ -7,7 +7,7 @@ pub mod raw;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wt_quinn::{ClientConfig, Endpoint, Identity, ServerConfig, Session, Trust};
+use wt_quinn::{Client, ClientConfig, Identity, ServerConfig, Session, Trust};
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -17,7 +17,7 @@ pub fn init_tracing() {
 }
 
 pub struct Server {
-    pub endpoint: std::sync::Arc<Endpoint>,
+    pub endpoint: std::sync::Arc<wt_quinn::Server>,
     pub addr: SocketAddr,
     pub identity: Identity,
 }
@@ -36,7 +36,8 @@ pub fn server_with(
     let builder = ServerConfig::builder()
         .bind(bind.parse().unwrap())
         .identity(identity.clone());
-    let endpoint = std::sync::Arc::new(Endpoint::server(tweak(builder).build().unwrap()).unwrap());
+    let endpoint =
+        std::sync::Arc::new(wt_quinn::Server::bind(tweak(builder).build().unwrap()).unwrap());
     let addr = endpoint.local_addrs()[0];
     Server {
         endpoint,
@@ -51,7 +52,7 @@ pub fn server(bind: &str) -> Server {
 
 impl Server {
     /// The server endpoint, shared: tests that accept in a spawned task take this.
-    pub fn endpoint_handle(&self) -> std::sync::Arc<Endpoint> {
+    pub fn endpoint_handle(&self) -> std::sync::Arc<wt_quinn::Server> {
         self.endpoint.clone()
     }
 
@@ -65,17 +66,17 @@ impl Server {
     pub fn client_with(
         &self,
         tweak: impl FnOnce(wt_quinn::ClientConfigBuilder) -> wt_quinn::ClientConfigBuilder,
-    ) -> Endpoint {
+    ) -> Client {
         let builder = ClientConfig::builder().trust(Trust::hashes([self.identity.cert_hash()]));
-        Endpoint::client(tweak(builder).build().unwrap()).unwrap()
+        Client::bind(tweak(builder).build().unwrap()).unwrap()
     }
 
-    pub fn client(&self) -> Endpoint {
+    pub fn client(&self) -> Client {
         self.client_with(|b| b)
     }
 
     /// Connects a client and accepts on the server: (client session, server session).
-    pub async fn pair(&self) -> (Session, Session, Endpoint) {
+    pub async fn pair(&self) -> (Session, Session, Client) {
         let client = self.client();
         let url = self.url("/");
         let (c, s) = tokio::join!(client.connect(&url), async {
@@ -110,7 +111,7 @@ impl Server {
 /// Connects `client` to `path` while the server inspects the request with `check` and accepts it.
 pub async fn connect_checked(
     srv: &Server,
-    client: &Endpoint,
+    client: &Client,
     path: &str,
     check: impl FnOnce(&wt_quinn::Request),
 ) -> (Result<Session, wt_quinn::ConnectError>, Session) {
