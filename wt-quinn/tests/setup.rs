@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{server, server_with, within};
 use http::StatusCode;
-use wt_quinn::{ClientAuth, ClientIdentity, ConnectError, Identity, Policy, Trust};
+use wt_quinn::{ClientAuth, ClientIdentity, ConnectError, Identity, Policy, RejectError, Trust};
 
 fn rejected(result: Result<wt_quinn::Session, ConnectError>) -> StatusCode {
     match result {
@@ -90,6 +90,27 @@ async fn application_reject_reaches_the_client() {
                 .unwrap();
         });
         assert_eq!(rejected(result), StatusCode::IM_A_TEAPOT);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reject_refuses_success_and_informational_statuses() {
+    let srv = server("127.0.0.1:0");
+    within(10, async {
+        let client = srv.client();
+        let url = srv.url("/");
+        for status in [StatusCode::OK, StatusCode::NO_CONTENT, StatusCode::CONTINUE] {
+            let (result, refused) = tokio::join!(client.connect(&url), async {
+                srv.endpoint.accept().await.unwrap().reject(status).await
+            });
+            assert_eq!(refused, Err(RejectError::NotARefusal(status)));
+            // The request is refused anyway (H3_REQUEST_REJECTED), never answered with `status`.
+            match result {
+                Err(ConnectError::Protocol(_)) => {}
+                other => panic!("{status}: expected a refused request, got {other:?}"),
+            }
+        }
     })
     .await;
 }

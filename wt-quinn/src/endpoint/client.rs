@@ -29,6 +29,14 @@ use crate::session::Session;
 /// client.wait_idle().await;
 /// # Ok(()) }
 /// ```
+///
+/// A client accepts no sessions; that is the [`crate::Server`]'s:
+///
+/// ```compile_fail
+/// # async fn run(client: wt_quinn::Client) {
+/// let request = client.accept().await;
+/// # }
+/// ```
 pub struct Client {
     endpoint: Endpoint,
     config: ClientConfig,

@@ -41,6 +41,14 @@ const REQUEST_QUEUE: usize = 64;
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// A server opens no sessions; that is the [`crate::Client`]'s:
+///
+/// ```compile_fail
+/// # async fn run(server: wt_quinn::Server) {
+/// let session = server.connect("https://example.com/").await;
+/// # }
+/// ```
 pub struct Server {
     endpoint: Endpoint,
     requests: Mutex<mpsc::Receiver<Request>>,
