@@ -233,6 +233,7 @@ async fn help_explains_every_flag() {
                 "--no-http",
                 "--allow-origin",
                 "--require-client-auth",
+                "--rotate-every",
             ],
         ),
         (
@@ -306,4 +307,82 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0 <extra>`: the child and its stdout lines up to
+/// the `page` line, which comes last.
+async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
+    let mut child = Command::new(WT)
+        .args(["serve", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wt serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let last = line.starts_with("page ");
+            seen.push(line);
+            if last {
+                return;
+            }
+        }
+        panic!("wt serve exited before its page line: {seen:?}");
+    })
+    .await
+    .expect("wt serve did not start in time");
+    (child, seen)
+}
+
+/// The body of `GET <path>` from the page server at `page` (`http://host:port/`).
+async fn http_get(page: &str, path: &str) -> String {
+    let authority = page.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        LIMIT,
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut response),
+    )
+    .await
+    .expect("the page server answers")
+    .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+#[tokio::test]
+async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
+    // Rotation is on by default for self-signed certificates: the current and the next hash.
+    for (args, published) in [
+        (&[][..], 2),
+        (&["--rotate-every", "0.5"][..], 2),
+        (&["--rotate-every", "0"][..], 1),
+    ] {
+        let (_child, lines) = serve_with_page(args).await;
+        let hashes: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("cert-sha256 "))
+            .collect();
+        assert_eq!(hashes.len(), published, "wt serve {args:?}: {lines:?}");
+        let page = lines.last().unwrap().strip_prefix("page ").unwrap();
+        let config: serde_json::Value =
+            serde_json::from_str(&http_get(page, "/config.json").await).unwrap();
+        assert_eq!(config["certHashes"], serde_json::json!(hashes), "{args:?}");
+    }
+    for bad in ["7", "-1", "soon"] {
+        let out = Command::new(WT)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
+            .arg(format!("--rotate-every={bad}"))
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "--rotate-every {bad} must fail");
+        assert!(stderr(&out).contains("rotate-every"), "{}", stderr(&out));
+    }
 }

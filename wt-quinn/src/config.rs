@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use wt_proto::draft::Draft;
 
-use crate::cert::Identity;
+use crate::cert::{CertHash, Identity};
 use crate::client::ClientOptions;
+use crate::endpoint::identity::ServerIdentity;
 use crate::error::CertError;
 use crate::policy::{AllowConnection, Policy};
 use crate::tls::{ClientAuth, ClientIdentity, Trust};
@@ -268,7 +269,7 @@ impl FlowControl {
 #[derive(Clone)]
 pub struct ServerConfig {
     pub(crate) addrs: Vec<SocketAddr>,
-    pub(crate) identity: Identity,
+    pub(crate) identity: ServerIdentity,
     pub(crate) policy: Arc<dyn AllowConnection>,
     pub(crate) client_auth: ClientAuth,
     pub(crate) transport: Transport,
@@ -279,7 +280,7 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("addrs", &self.addrs)
-            .field("cert", &self.identity.cert_hash())
+            .field("cert", &self.cert_hash())
             .finish()
     }
 }
@@ -290,9 +291,17 @@ impl ServerConfig {
         ServerConfigBuilder::default()
     }
 
-    /// The SHA-256 fingerprint of the server certificate, for `serverCertificateHashes`.
-    pub fn cert_hash(&self) -> crate::CertHash {
-        self.identity.cert_hash()
+    /// The SHA-256 fingerprint of the certificate the server presents first, for
+    /// `serverCertificateHashes`. With a rotating identity, publish [`ServerConfig::cert_hashes`]
+    /// (or, once running, [`crate::Server::cert_hashes`]) instead.
+    pub fn cert_hash(&self) -> CertHash {
+        self.identity.current().cert_hash()
+    }
+
+    /// The fingerprints to publish for pinning: the current certificate's, then, with a rotating
+    /// identity, the next one's.
+    pub fn cert_hashes(&self) -> Vec<CertHash> {
+        self.identity.hashes()
     }
 
     /// The addresses the server binds.
@@ -320,7 +329,7 @@ impl ServerConfig {
 #[derive(Default)]
 pub struct ServerConfigBuilder {
     addrs: Vec<SocketAddr>,
-    identity: Option<Result<Identity, CertError>>,
+    identity: Option<Result<ServerIdentity, CertError>>,
     policy: Option<Arc<dyn AllowConnection>>,
     client_auth: ClientAuth,
     transport: Transport,
@@ -334,26 +343,48 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Uses this certificate chain and key.
+    /// Uses this certificate chain and key. A running server can change it with
+    /// [`crate::Server::set_identity`].
     pub fn identity(mut self, identity: Identity) -> Self {
-        self.identity = Some(Ok(identity));
+        self.identity = Some(Ok(ServerIdentity::Fixed(identity)));
         self
     }
 
     /// Loads the certificate chain and key from PEM files.
     pub fn pem_files(mut self, cert: &Path, key: &Path) -> Self {
-        self.identity = Some(Identity::from_pem_files(cert, key));
+        self.identity = Some(Identity::from_pem_files(cert, key).map(ServerIdentity::Fixed));
         self
     }
 
     /// Generates a self-signed ECDSA P-256 certificate for `names`, valid for 13 days, that
     /// browsers accept through `serverCertificateHashes`. This is also the default, for
-    /// `localhost`, `127.0.0.1` and `::1`.
+    /// `localhost`, `127.0.0.1` and `::1`. A server that runs for longer than that needs
+    /// [`ServerConfigBuilder::rotating_self_signed`].
     pub fn self_signed(mut self, names: &[&str]) -> Self {
-        self.identity = Some(Identity::self_signed(
-            names,
-            Duration::from_secs(13 * 86400),
-        ));
+        self.identity = Some(
+            Identity::self_signed(names, Duration::from_secs(13 * 86400))
+                .map(ServerIdentity::Fixed),
+        );
+        self
+    }
+
+    /// Self-signed ECDSA P-256 certificates for `names` that change every `period` (at most
+    /// [`crate::MAX_ROTATION_PERIOD`]) while the server runs, without a restart: established
+    /// sessions keep going, new connections get the new certificate. The next certificate is
+    /// made a period ahead, and [`crate::Server::cert_hashes`] publishes both hashes, so a page
+    /// that pins both (`serverCertificateHashes`) keeps working across the next rotation.
+    ///
+    /// ```
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .rotating_self_signed(&["localhost"], wt_quinn::DEFAULT_ROTATION_PERIOD)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.cert_hashes().len(), 2);
+    /// ```
+    pub fn rotating_self_signed(mut self, names: &[&str], period: Duration) -> Self {
+        self.identity =
+            Some(crate::rotation::Rotation::new(names, period).map(ServerIdentity::Rotating));
         self
     }
 
@@ -387,13 +418,13 @@ impl ServerConfigBuilder {
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
             Some(identity) => identity?,
-            None => Identity::self_signed(
+            None => ServerIdentity::Fixed(Identity::self_signed(
                 &["localhost", "127.0.0.1", "::1"],
                 Duration::from_secs(13 * 86400),
-            )?,
+            )?),
         };
         // Fail here, not at the first connection, when the key does not fit the certificate.
-        crate::tls::server_config(&identity, None)?;
+        crate::tls::server_config(identity.current(), None)?;
         Ok(ServerConfig {
             addrs: self.addrs,
             identity,

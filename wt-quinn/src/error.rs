@@ -30,6 +30,17 @@ pub enum CertError {
     /// rustls refused the configuration (for example a key that does not match the certificate).
     #[error("TLS configuration rejected: {0}")]
     Tls(String),
+    /// A rotation period is zero or too long for certificates pinned by hash.
+    #[error("certificate rotation period {period:?} must be more than zero and at most {max:?}: a certificate pinned by hash is valid for at most 14 days, and each must last two periods")]
+    RotationPeriod {
+        /// The period asked for.
+        period: std::time::Duration,
+        /// The longest period allowed.
+        max: std::time::Duration,
+    },
+    /// [`crate::Server::rotate`] was called on a server without a rotating identity.
+    #[error("this server has no rotating identity: configure one with ServerConfigBuilder::rotating_self_signed, or replace the identity with Server::set_identity")]
+    NotRotating,
 }
 
 /// An endpoint could not be created.

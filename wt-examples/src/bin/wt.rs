@@ -25,15 +25,16 @@ struct Cli {
 #[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run an echo server: a self-signed certificate (or --cert/--key), WebTransport on
+    /// Run an echo server: a rotating self-signed certificate (or --cert/--key), WebTransport on
     /// 127.0.0.1:4433 and [::1]:4433, and a demo page on http://127.0.0.1:8080/.
     ///
     /// Each session echoes: bytes on a bidirectional stream come back on it; a unidirectional
     /// stream comes back on a new one; each datagram comes back. A bidirectional stream that
     /// starts with `close <code> <reason>\n` makes the server close the session with them.
     ///
-    /// Prints, one per line on stdout: `listening <addr>` per socket, `cert-sha256 <hex>`, and
-    /// `page <url>`. Runs until Ctrl-C.
+    /// Prints, one per line on stdout: `listening <addr>` per socket, `cert-sha256 <hex>` per
+    /// published certificate hash (the one presented now first; with --rotate-every, then the
+    /// next one), and `page <url>`. Runs until Ctrl-C.
     Serve(ServeArgs),
 
     /// Open a session and pipe stdin to the server and what it sends back to stdout.

@@ -4,6 +4,7 @@
 //! own one.
 
 pub(crate) mod client;
+pub(crate) mod identity;
 pub(crate) mod server;
 
 use std::net::SocketAddr;

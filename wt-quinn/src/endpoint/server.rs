@@ -8,10 +8,12 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, Mutex};
 
+use crate::cert::{CertHash, Identity};
 use crate::config::ServerConfig;
 use crate::conn::{drive, Conn, ServerSide, Side};
+use crate::endpoint::identity::{rotate_periodically, ServerIdentity, ServerTls};
 use crate::endpoint::{bind, Endpoint};
-use crate::error::EndpointError;
+use crate::error::{CertError, EndpointError};
 use crate::policy::ConnectionDecision;
 use crate::request::Request;
 use crate::tls::ClientAuth;
@@ -52,11 +54,13 @@ const REQUEST_QUEUE: usize = 64;
 pub struct Server {
     endpoint: Endpoint,
     requests: Mutex<mpsc::Receiver<Request>>,
-    accept_tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Live connections, for GOAWAY on shutdown.
     conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
     /// [`Server::shutdown`] was called.
     shutting_down: Arc<AtomicBool>,
+    /// The certificate presented now, and quinn's configurations built from it.
+    tls: Arc<ServerTls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -67,50 +71,39 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn quinn_server(
-    config: &ServerConfig,
-    client_auth: Option<&ClientAuth>,
-) -> Result<Arc<quinn::ServerConfig>, EndpointError> {
-    let tls = crate::tls::server_config(&config.identity, client_auth)?;
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .map_err(|e| crate::error::CertError::Tls(e.to_string()))?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(config.quinn_transport_config()));
-    Ok(Arc::new(server))
-}
-
 impl Server {
     /// Starts a server on every address of `config`.
     pub fn bind(config: ServerConfig) -> Result<Self, EndpointError> {
         if config.addrs.is_empty() {
             return Err(EndpointError::NoAddress);
         }
-        let plain = quinn_server(&config, None)?;
-        let with_auth = quinn_server(&config, Some(&config.client_auth))?;
+        let config = Arc::new(config);
+        let tls = Arc::new(ServerTls::new(config.clone())?);
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let active = Arc::new(AtomicUsize::new(0));
-        let config = Arc::new(config);
         let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
         let shutting_down = Arc::new(AtomicBool::new(false));
         let mut quic = Vec::new();
-        let mut accept_tasks = Vec::new();
+        let mut tasks = Vec::new();
         for addr in &config.addrs {
             let ep = bind(
                 *addr,
-                Some((*plain).clone()),
+                Some(tls.configs().default_config()),
                 config.transport.socket_buffer,
             )?;
             let acceptor = Acceptor {
                 shutting_down: shutting_down.clone(),
                 conns: conns.clone(),
                 config: config.clone(),
-                plain: plain.clone(),
-                with_auth: with_auth.clone(),
+                tls: tls.clone(),
                 requests: tx.clone(),
                 active: active.clone(),
             };
-            accept_tasks.push(tokio::spawn(acceptor.run(ep.clone())));
+            tasks.push(tokio::spawn(acceptor.run(ep.clone())));
             quic.push(ep);
+        }
+        if tls.period().is_some() {
+            tasks.push(tokio::spawn(rotate_periodically(tls.clone(), quic.clone())));
         }
         let endpoint = Endpoint::new(quic);
         for addr in endpoint.local_addrs() {
@@ -119,10 +112,52 @@ impl Server {
         Ok(Server {
             endpoint,
             requests: Mutex::new(rx),
-            accept_tasks,
+            tasks,
             conns,
             shutting_down,
+            tls,
         })
+    }
+
+    /// The SHA-256 fingerprints to publish for `serverCertificateHashes`: the certificate
+    /// presented now, then, with a rotating identity
+    /// ([`crate::ServerConfigBuilder::rotating_self_signed`]), the one presented after the next
+    /// rotation. A page that pins all of them keeps working across that rotation; serve them
+    /// fresh to every page.
+    pub fn cert_hashes(&self) -> Vec<CertHash> {
+        self.tls.hashes()
+    }
+
+    /// Presents `identity` from now on, without a restart: established sessions keep going on
+    /// the certificate they were made with, new connections get this one. For certificates
+    /// renewed outside the server (for example by an ACME client: load them with
+    /// [`Identity::from_pem_files`]). It replaces a rotating identity too, which then stops
+    /// rotating.
+    ///
+    /// ```no_run
+    /// # fn renew(server: &wt_quinn::Server) -> Result<(), wt_quinn::CertError> {
+    /// use std::path::Path;
+    /// let renewed = wt_quinn::Identity::from_pem_files(Path::new("cert.pem"), Path::new("key.pem"))?;
+    /// server.set_identity(renewed)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_identity(&self, identity: Identity) -> Result<(), CertError> {
+        self.tls
+            .replace(ServerIdentity::Fixed(identity), self.endpoint.quic())
+    }
+
+    /// Rotates a rotating identity now, rather than when its period is over: the published next
+    /// certificate becomes the current one, and a new next one is made. Returns the hashes to
+    /// publish from now on. Fails with [`CertError::NotRotating`] for a fixed identity.
+    ///
+    /// ```no_run
+    /// # fn run(server: &wt_quinn::Server) -> Result<(), wt_quinn::CertError> {
+    /// let hashes = server.rotate()?;
+    /// assert_eq!(hashes, server.cert_hashes());
+    /// # Ok(()) }
+    /// ```
+    pub fn rotate(&self) -> Result<Vec<CertHash>, CertError> {
+        self.tls.rotate(self.endpoint.quic())
     }
 
     /// The bound addresses (with the actual ports when port 0 was asked for).
@@ -153,11 +188,12 @@ impl Server {
         }
     }
 
-    /// Closes every connection at once with an HTTP/3 NO_ERROR and stops accepting. Sessions end
+    /// Closes every connection at once with an HTTP/3 NO_ERROR, stops accepting and rotating.
+    /// Sessions end
     /// with a connection-lost error; prefer [`Server::shutdown`], or closing sessions first.
     pub fn close(&self) {
         self.endpoint.close();
-        for task in &self.accept_tasks {
+        for task in &self.tasks {
             task.abort();
         }
     }
@@ -172,7 +208,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for task in &self.accept_tasks {
+        for task in &self.tasks {
             task.abort();
         }
     }
@@ -209,8 +245,7 @@ struct Acceptor {
     shutting_down: Arc<AtomicBool>,
     conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
     config: Arc<ServerConfig>,
-    plain: Arc<quinn::ServerConfig>,
-    with_auth: Arc<quinn::ServerConfig>,
+    tls: Arc<ServerTls>,
     requests: mpsc::Sender<Request>,
     active: Arc<AtomicUsize>,
 }
@@ -234,11 +269,7 @@ impl Acceptor {
                     require_client_auth,
                 } => require_client_auth,
             };
-            let server = if require_auth {
-                self.with_auth.clone()
-            } else {
-                self.plain.clone()
-            };
+            let server = self.tls.configs().for_connection(require_auth);
             match incoming.accept_with(server) {
                 Ok(connecting) => {
                     tokio::spawn(self.connection(connecting, require_auth));

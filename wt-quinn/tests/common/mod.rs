@@ -130,3 +130,34 @@ pub async fn within<T>(secs: u64, fut: impl std::future::Future<Output = T>) -> 
         .await
         .expect("timed out")
 }
+
+/// Echoes every bidirectional stream of `session` chunk by chunk, as it arrives, until the
+/// session ends.
+pub fn echo_streams(session: Session) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((mut send, mut recv)) = session.accept_bi().await {
+            tokio::spawn(async move {
+                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024).await {
+                    if send.write_chunk(chunk).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = send.finish();
+            });
+        }
+    })
+}
+
+/// Sends `body` on a new bidirectional stream and returns all that comes back.
+pub async fn echo_round_trip(session: &Session, body: &[u8]) -> Vec<u8> {
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    let (sent, back) = tokio::join!(
+        async {
+            send.write_all(body).await.expect("write");
+            send.finish().expect("finish");
+        },
+        recv.read_to_end(body.len() + 1)
+    );
+    let () = sent;
+    back.expect("read the echo")
+}
