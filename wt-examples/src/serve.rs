@@ -125,9 +125,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (_, _, Some(period)) => builder.rotating_self_signed(NAMES, period),
         (_, _, None) => builder.self_signed(NAMES),
     };
+    if let Some(path) = crate::debugging::key_log_file() {
+        builder = builder.key_log_file(path);
+    }
     let config = builder
         .build()
-        .context("cannot set up the server's certificate")?;
+        .context("cannot set up the server's certificate and TLS")?;
     let server = Arc::new(Server::bind(config).context("cannot start the WebTransport server")?);
     let listening = server.local_addrs();
 

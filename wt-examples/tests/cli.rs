@@ -22,9 +22,15 @@ struct Server {
 
 impl Server {
     async fn start(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[]).await
+    }
+
+    /// `wt serve` with `env` added to its environment.
+    async fn start_with_env(extra: &[&str], env: &[(&str, &std::path::Path)]) -> Server {
         let mut child = Command::new(WT)
             .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -73,9 +79,19 @@ impl Server {
 
 /// `wt connect <args>` with `input` on stdin; its output once it exits.
 async fn connect(args: &[String], input: &[u8]) -> Output {
+    connect_with_env(args, input, &[]).await
+}
+
+/// `wt connect <args>` with `env` added to its environment.
+async fn connect_with_env(
+    args: &[String],
+    input: &[u8],
+    env: &[(&str, &std::path::Path)],
+) -> Output {
     let mut child = Command::new(WT)
         .arg("connect")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -222,7 +238,10 @@ async fn bad_urls_and_unreachable_servers_fail_clearly() {
 #[tokio::test]
 async fn help_explains_every_flag() {
     for (args, flags) in [
-        (&["--help"][..], &["serve", "connect", "RUST_LOG"][..]),
+        (
+            &["--help"][..],
+            &["serve", "connect", "RUST_LOG", "SSLKEYLOGFILE"][..],
+        ),
         (
             &["serve", "--help"],
             &[
@@ -384,5 +403,50 @@ async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
             .unwrap();
         assert!(!out.status.success(), "--rotate-every {bad} must fail");
         assert!(stderr(&out).contains("rotate-every"), "{}", stderr(&out));
+    }
+}
+
+/// A path in the temporary directory unique to this test, removed when dropped.
+struct TempPath(std::path::PathBuf);
+
+impl TempPath {
+    fn new(name: &str) -> Self {
+        TempPath(std::env::temp_dir().join(format!("wt-cli-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
+    }
+}
+
+/// The client randoms of the `label` lines of a key log.
+fn client_randoms(path: &std::path::Path, label: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(label)?.strip_prefix(' '))
+        .filter_map(|rest| rest.split(' ').next().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn sslkeylogfile_gets_the_secrets_of_both_sides() {
+    let (server_keys, client_keys) = (TempPath::new("serve.keys"), TempPath::new("connect.keys"));
+    let server = Server::start_with_env(&[], &[("SSLKEYLOGFILE", server_keys.0.as_path())]).await;
+    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
+    let out = connect_with_env(
+        &args,
+        b"keys",
+        &[("SSLKEYLOGFILE", client_keys.0.as_path())],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"keys");
+    for label in ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"] {
+        let ours = client_randoms(&client_keys.0, label);
+        assert_eq!(ours.len(), 1, "one {label} line from wt connect");
+        // The server's file is written during its handshake, which completed before ours.
+        assert_eq!(client_randoms(&server_keys.0, label), ours, "{label}");
     }
 }

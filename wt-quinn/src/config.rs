@@ -2,7 +2,7 @@
 //! transport knobs shared by both.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -274,6 +274,7 @@ pub struct ServerConfig {
     pub(crate) client_auth: ClientAuth,
     pub(crate) transport: Transport,
     pub(crate) protocol: Protocol,
+    pub(crate) key_log: Option<Arc<dyn rustls::KeyLog>>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -334,6 +335,26 @@ pub struct ServerConfigBuilder {
     client_auth: ClientAuth,
     transport: Transport,
     protocol: Protocol,
+    key_log: KeyLogChoice,
+}
+
+/// Where TLS secrets go, as a builder was told.
+#[derive(Default)]
+enum KeyLogChoice {
+    #[default]
+    Off,
+    File(PathBuf),
+    Custom(Arc<dyn rustls::KeyLog>),
+}
+
+impl KeyLogChoice {
+    fn build(self) -> Result<Option<Arc<dyn rustls::KeyLog>>, CertError> {
+        Ok(match self {
+            KeyLogChoice::Off => None,
+            KeyLogChoice::File(path) => Some(Arc::new(crate::keylog::KeyLogFile::open(&path)?)),
+            KeyLogChoice::Custom(log) => Some(log),
+        })
+    }
 }
 
 impl ServerConfigBuilder {
@@ -414,6 +435,30 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Appends the TLS secrets of every connection to `path` in the NSS key log format, for
+    /// Wireshark (the file `SSLKEYLOGFILE` names for curl and browsers). Anyone who can read it
+    /// can decrypt those connections: for debugging only. Default: off.
+    ///
+    /// ```no_run
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:4433".parse().unwrap())
+    ///     .key_log_file("/tmp/keys.log")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn key_log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log = KeyLogChoice::File(path.into());
+        self
+    }
+
+    /// Hands the TLS secrets of every connection to `log` (for example
+    /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
+    pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.key_log = KeyLogChoice::Custom(log);
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
@@ -432,6 +477,7 @@ impl ServerConfigBuilder {
             client_auth: self.client_auth,
             transport: self.transport,
             protocol: self.protocol,
+            key_log: self.key_log.build()?,
         })
     }
 }
@@ -479,6 +525,7 @@ pub struct ClientConfigBuilder {
     protocol: Protocol,
     options: ClientOptions,
     pool: bool,
+    key_log: KeyLogChoice,
 }
 
 impl ClientConfigBuilder {
@@ -540,10 +587,38 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Appends the TLS secrets of every connection to `path` in the NSS key log format, for
+    /// Wireshark (the file `SSLKEYLOGFILE` names for curl and browsers). Anyone who can read it
+    /// can decrypt those connections: for debugging only. Default: off.
+    ///
+    /// ```no_run
+    /// let mut builder = wt_quinn::ClientConfig::builder();
+    /// // As curl does: log keys when SSLKEYLOGFILE names a file.
+    /// if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
+    ///     builder = builder.key_log_file(path);
+    /// }
+    /// let config = builder.build().unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn key_log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log = KeyLogChoice::File(path.into());
+        self
+    }
+
+    /// Hands the TLS secrets of every connection to `log` (for example
+    /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
+    pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.key_log = KeyLogChoice::Custom(log);
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ClientConfig, CertError> {
         let trust = self.trust.unwrap_or(Trust::System);
-        let tls = crate::tls::client_config(&trust, self.identity.as_ref())?;
+        let mut tls = crate::tls::client_config(&trust, self.identity.as_ref())?;
+        if let Some(log) = self.key_log.build()? {
+            tls.key_log = log;
+        }
         Ok(ClientConfig {
             bind: self
                 .bind

@@ -38,6 +38,14 @@ pub enum CertError {
         /// The longest period allowed.
         max: std::time::Duration,
     },
+    /// The TLS key log file could not be opened for appending.
+    #[error("cannot open the TLS key log {path}: {error}")]
+    KeyLog {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        error: String,
+    },
     /// [`crate::Server::rotate`] was called on a server without a rotating identity.
     #[error("this server has no rotating identity: configure one with ServerConfigBuilder::rotating_self_signed, or replace the identity with Server::set_identity")]
     NotRotating,

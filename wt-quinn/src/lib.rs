@@ -56,6 +56,7 @@ mod error;
 mod flow;
 mod head;
 mod io;
+mod keylog;
 mod latch;
 mod policy;
 mod request;

@@ -14,6 +14,9 @@ use wt_examples::serve::ServeArgs;
 ///
 /// Logs go to stderr; set their level with RUST_LOG (default `warn`; for example
 /// RUST_LOG=info, or RUST_LOG=wt_quinn=debug for the protocol).
+///
+/// For packet analysers, as curl and browsers do: SSLKEYLOGFILE=<file> appends the TLS secrets of
+/// every connection to that file (NSS key log format, for Wireshark).
 #[derive(Debug, Parser)]
 #[command(name = "wt", version, propagate_version = true)]
 struct Cli {

@@ -56,7 +56,10 @@ pub(crate) struct QuinnConfigs {
 impl QuinnConfigs {
     pub(crate) fn build(identity: &Identity, config: &ServerConfig) -> Result<Self, CertError> {
         let build = |client_auth| -> Result<_, CertError> {
-            let tls = crate::tls::server_config(identity, client_auth)?;
+            let mut tls = crate::tls::server_config(identity, client_auth)?;
+            if let Some(log) = &config.key_log {
+                tls.key_log = log.clone();
+            }
             let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
                 .map_err(|e| CertError::Tls(e.to_string()))?;
             let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));

@@ -161,3 +161,21 @@ pub async fn echo_round_trip(session: &Session, body: &[u8]) -> Vec<u8> {
     let () = sent;
     back.expect("read the echo")
 }
+
+/// A file path in the temporary directory, unique to this test run, removed when dropped.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unique = format!("wt-test-{}-{n}-{name}", std::process::id());
+        TempPath(std::env::temp_dir().join(unique))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
+    }
+}
