@@ -210,10 +210,7 @@ fn client_config(args: &ConnectArgs) -> anyhow::Result<ClientConfig> {
     if let Some(origin) = &args.origin {
         builder = builder.origin(origin.clone());
     }
-    if let Some(path) = crate::debugging::key_log_file() {
-        builder = builder.key_log_file(path);
-    }
-    builder
+    crate::debugging::from_env(builder)?
         .build()
         .context("cannot set up the client's TLS configuration")
 }

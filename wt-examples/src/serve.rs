@@ -125,10 +125,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (_, _, Some(period)) => builder.rotating_self_signed(NAMES, period),
         (_, _, None) => builder.self_signed(NAMES),
     };
-    if let Some(path) = crate::debugging::key_log_file() {
-        builder = builder.key_log_file(path);
-    }
-    let config = builder
+    let config = crate::debugging::from_env(builder)?
         .build()
         .context("cannot set up the server's certificate and TLS")?;
     let server = Arc::new(Server::bind(config).context("cannot start the WebTransport server")?);

@@ -240,7 +240,7 @@ async fn help_explains_every_flag() {
     for (args, flags) in [
         (
             &["--help"][..],
-            &["serve", "connect", "RUST_LOG", "SSLKEYLOGFILE"][..],
+            &["serve", "connect", "RUST_LOG", "SSLKEYLOGFILE", "QLOGDIR"][..],
         ),
         (
             &["serve", "--help"],
@@ -448,5 +448,46 @@ async fn sslkeylogfile_gets_the_secrets_of_both_sides() {
         assert_eq!(ours.len(), 1, "one {label} line from wt connect");
         // The server's file is written during its handshake, which completed before ours.
         assert_eq!(client_randoms(&server_keys.0, label), ours, "{label}");
+    }
+}
+
+/// The names of the files in `dir`.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn qlogdir_gets_one_trace_per_connection_on_both_sides() {
+    let (server_dir, client_dir) = (TempPath::new("serve.qlog"), TempPath::new("connect.qlog"));
+    // wt creates the directories.
+    let server = Server::start_with_env(&[], &[("QLOGDIR", server_dir.0.as_path())]).await;
+    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
+    let out = connect_with_env(&args, b"traced", &[("QLOGDIR", client_dir.0.as_path())]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client_files = file_names(&client_dir.0);
+    let [client_file] = &client_files[..] else {
+        panic!("one client trace, got {client_files:?}")
+    };
+    let id = client_file
+        .strip_suffix("_client.sqlog")
+        .expect("named <odcid>_client.sqlog");
+    assert_eq!(
+        file_names(&server_dir.0),
+        [format!("{id}_server.sqlog")],
+        "the server's trace names the same connection"
+    );
+    for path in [
+        client_dir.0.join(client_file),
+        server_dir.0.join(format!("{id}_server.sqlog")),
+    ] {
+        let trace = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            trace.contains("packet_received"),
+            "{}: {trace:.200}",
+            path.display()
+        );
     }
 }

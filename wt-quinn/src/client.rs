@@ -47,8 +47,10 @@ pub(crate) async fn open_session(
     let mut buf = BytesMut::new();
     frame::encode_frame(frame::ty::HEADERS, &block, &mut buf);
     send.write_all(&buf).await.map_err(|_| lost(conn))?;
+    tracing::debug!(stream = %send.id(), %uri, protocol = draft.protocol(), "CONNECT sent");
     let mut reader = FrameReader::new(recv, MAX_FRAME_PAYLOAD);
     let response = read_response(&mut reader).await?;
+    tracing::debug!(stream = %send.id(), status = %response.status(), "CONNECT response received");
     let refuse = |send: &mut quinn::SendStream, reader: &mut FrameReader, c: H3Code| {
         let _ = send.reset(code(c));
         let _ = reader.recv.stop(code(c));
@@ -71,7 +73,7 @@ pub(crate) async fn open_session(
     let flow = conn.new_session_flow();
     let shared = SessionShared::new(id, conn.clone(), draft, uri, protocol, send, flow);
     conn.register(shared.clone());
-    conn.rt.spawn(read_capsules(shared.clone(), reader));
+    conn.spawn(read_capsules(shared.clone(), reader));
     tracing::debug!(session = id, %draft, "session established");
     Ok(Session::new(shared))
 }

@@ -13,6 +13,7 @@ use crate::client::ClientOptions;
 use crate::endpoint::identity::ServerIdentity;
 use crate::error::CertError;
 use crate::policy::{AllowConnection, Policy};
+use crate::qlog::QlogDir;
 use crate::tls::{ClientAuth, ClientIdentity, Trust};
 
 /// The congestion controller quinn runs.
@@ -275,6 +276,7 @@ pub struct ServerConfig {
     pub(crate) transport: Transport,
     pub(crate) protocol: Protocol,
     pub(crate) key_log: Option<Arc<dyn rustls::KeyLog>>,
+    pub(crate) qlog: QlogDir,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -336,6 +338,7 @@ pub struct ServerConfigBuilder {
     transport: Transport,
     protocol: Protocol,
     key_log: KeyLogChoice,
+    qlog: QlogDir,
 }
 
 /// Where TLS secrets go, as a builder was told.
@@ -459,6 +462,25 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Writes a qlog trace of every connection into `dir` (which must exist), one file per
+    /// connection named `<odcid>_server.sqlog`, for qvis and other qlog tools: the packets
+    /// quinn sends, receives and loses, and its recovery metrics. The HTTP/3 and WebTransport
+    /// events of the connection are `tracing` events in the span with the same id. Default: off.
+    ///
+    /// ```no_run
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:4433".parse().unwrap())
+    ///     .qlog_dir("/tmp/qlog")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "qlog")]
+    pub fn qlog_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.qlog.dir = Some(dir.into());
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
@@ -478,6 +500,7 @@ impl ServerConfigBuilder {
             transport: self.transport,
             protocol: self.protocol,
             key_log: self.key_log.build()?,
+            qlog: self.qlog,
         })
     }
 }
@@ -491,6 +514,7 @@ pub struct ClientConfig {
     pub(crate) protocol: Protocol,
     pub(crate) options: ClientOptions,
     pub(crate) pool: bool,
+    pub(crate) qlog: QlogDir,
 }
 
 impl ClientConfig {
@@ -526,6 +550,7 @@ pub struct ClientConfigBuilder {
     options: ClientOptions,
     pool: bool,
     key_log: KeyLogChoice,
+    qlog: QlogDir,
 }
 
 impl ClientConfigBuilder {
@@ -612,6 +637,15 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Writes a qlog trace of every connection into `dir` (which must exist), one file per
+    /// connection named `<odcid>_client.sqlog`; see [`ServerConfigBuilder::qlog_dir`]. Default:
+    /// off.
+    #[cfg(feature = "qlog")]
+    pub fn qlog_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.qlog.dir = Some(dir.into());
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ClientConfig, CertError> {
         let trust = self.trust.unwrap_or(Trust::System);
@@ -628,6 +662,7 @@ impl ClientConfigBuilder {
             protocol: self.protocol,
             options: self.options,
             pool: self.pool,
+            qlog: self.qlog,
         })
     }
 }

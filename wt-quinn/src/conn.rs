@@ -72,6 +72,8 @@ pub(crate) struct Conn {
     /// Sessions waiting in `recv_datagram`, each reading quinn's datagrams itself; while there
     /// are any, the driver leaves datagrams to them (one task hop less per datagram).
     datagram_readers: AtomicUsize,
+    /// The span this connection's events are logged in (see `crate::trace`).
+    pub(crate) span: tracing::Span,
 }
 
 /// Counts a session reading datagrams off the connection while it lives.
@@ -103,6 +105,7 @@ impl Conn {
         transport: &crate::config::Transport,
         peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
         side: Side,
+        span: tracing::Span,
     ) -> Arc<Self> {
         let (role, server, client) = match side {
             Side::Server(s) => (Role::Server, Some(s), None),
@@ -140,7 +143,14 @@ impl Conn {
             inner: Mutex::new(Inner::default()),
             pending_requests: AtomicUsize::new(0),
             datagram_readers: AtomicUsize::new(0),
+            span,
         })
+    }
+
+    /// Spawns a task of this connection, its events logged in the connection's span.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        use tracing::Instrument;
+        self.rt.spawn(task.instrument(self.span.clone()));
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -225,7 +235,7 @@ impl Conn {
         };
         let Some(mut control) = control else { return };
         let conn = self.clone();
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let mut buf = BytesMut::new();
             wt_proto::frame::encode_goaway(id, &mut buf);
             let _ = control.write_all(&buf).await;
@@ -258,7 +268,7 @@ impl Conn {
     /// connection, and our keep-alives would keep it alive for nothing.
     pub(crate) fn close_if_unused(self: &Arc<Self>) {
         let conn = self.clone();
-        self.rt.spawn(async move {
+        self.spawn(async move {
             tokio::time::sleep(UNUSED_GRACE).await;
             let unused = conn.session_count() == 0 && conn.pending_requests.load(Ordering::Acquire) == 0;
             if unused && conn.quic.close_reason().is_none() {
@@ -395,7 +405,7 @@ impl Conn {
     }
 
     fn on_settings(&self, settings: Settings) {
-        tracing::debug!(remote = %self.quic.remote_address(), ?settings, "peer SETTINGS");
+        tracing::debug!(?settings, "SETTINGS received");
         let peer_role = match self.role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
@@ -583,6 +593,7 @@ async fn open_control(
     wt_proto::varint::encode(wt_proto::stream::uni_ty::CONTROL, &mut buf);
     conn.local.encode_frame(&mut buf);
     send.write_all(&buf).await?;
+    tracing::debug!(settings = ?conn.local, "SETTINGS sent");
     // Keep it open: closing the control stream is a connection error for the peer.
     conn.inner().control = Some(send);
     Ok(())

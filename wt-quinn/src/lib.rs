@@ -59,11 +59,13 @@ mod io;
 mod keylog;
 mod latch;
 mod policy;
+mod qlog;
 mod request;
 mod rotation;
 mod session;
 mod stream;
 mod tls;
+mod trace;
 
 pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
 pub use config::{

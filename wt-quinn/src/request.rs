@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http::{HeaderMap, StatusCode};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
+use tracing::Instrument;
 use wt_proto::connect::{ConnectRequest, ConnectResponse};
 use wt_proto::draft::Draft;
 use wt_proto::frame::{self, Frame};
@@ -53,6 +54,14 @@ pub(crate) async fn handle(
             return respond(&mut send, StatusCode::BAD_REQUEST).await;
         }
     };
+    tracing::debug!(
+        stream = %send.id(),
+        authority = request.authority(),
+        path = request.path(),
+        protocol = request.0.protocol(),
+        origin = request.origin(),
+        "CONNECT received"
+    );
     // Draft §3.1: no WebTransport request is processed before the client's SETTINGS.
     let Some(peer) = conn.negotiated().await else {
         return;
@@ -178,6 +187,7 @@ fn refuse_stream(conn: &Conn, send: &mut quinn::SendStream, reader: &mut FrameRe
 
 /// Sends a final response without a session and ends the stream.
 async fn respond(send: &mut quinn::SendStream, status: StatusCode) {
+    tracing::debug!(stream = %send.id(), %status, "CONNECT answered");
     let mut buf = BytesMut::new();
     encode_response(&ConnectResponse::new(status), &mut buf);
     if send.write_all(&buf).await.is_ok() {
@@ -246,7 +256,8 @@ impl Request {
     ) -> Result<Session, SessionError> {
         // Boxed: the application's task is sized for its largest future, and holds sessions
         // for their whole life; this one is only needed for a moment.
-        Box::pin(self.establish(headers, subprotocol)).await
+        let span = self.conn.span.clone();
+        Box::pin(self.establish(headers, subprotocol).instrument(span)).await
     }
 
     async fn establish(
@@ -278,6 +289,7 @@ impl Request {
         encode_response(&response, &mut buf);
         let id: u64 = send.id().into();
         let write = send.write_all(&buf).await;
+        tracing::debug!(stream = %send.id(), status = 200, draft = %self.draft, "CONNECT answered; session established");
         let shared = SessionShared::new(
             id,
             self.conn.clone(),
@@ -295,7 +307,7 @@ impl Request {
                 other => SessionError::ConnectionLost(other.to_string()),
             });
         }
-        self.conn.rt.spawn(read_capsules(shared, reader));
+        self.conn.spawn(read_capsules(shared, reader));
         Ok(session)
     }
 
@@ -313,7 +325,8 @@ impl Request {
             return Err(RejectError::NotARefusal(status));
         }
         if let Some(mut send) = self.send.take() {
-            respond(&mut send, status).await;
+            let span = self.conn.span.clone();
+            respond(&mut send, status).instrument(span).await;
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ use crate::flow::{Effect, SessionFlow};
 use crate::io::{FrameReader, ReadFail};
 use crate::latch::Latch;
 use crate::stream::{RecvStream, SendStream};
+use crate::trace::CapsuleSummary;
 
 /// Largest capsule we buffer (a close capsule is at most 1028 bytes of value).
 const MAX_CAPSULE: usize = 64 * 1024;
@@ -322,11 +323,13 @@ impl SessionShared {
             }
             return;
         }
-        tracing::debug!(session = self.id, code, reason, "closing session");
+        // Called from the application's tasks too: the event goes to the connection's span.
+        tracing::debug!(parent: &self.conn.span, session = self.id, code, reason, "closing session");
         let left = self.conn.unregister(self.id);
         let shared = self.clone();
-        self.conn.rt.spawn(async move {
+        self.conn.spawn(async move {
             if let Some(mut send) = shared.connect_send.lock().await.take() {
+                tracing::debug!(session = shared.id, capsule = %CapsuleSummary(&capsule), "capsule sent");
                 let mut buf = BytesMut::new();
                 capsule.encode_in_data_frame(&mut buf);
                 if send.write_all(&buf).await.is_ok() && send.finish().is_ok() {
@@ -405,7 +408,7 @@ impl SessionShared {
     /// Finishes (`None`) or resets the CONNECT stream's sending side.
     fn end_connect_stream(self: &Arc<Self>, reset: Option<H3Code>) {
         let shared = self.clone();
-        self.conn.rt.spawn(async move {
+        self.conn.spawn(async move {
             if let Some(mut send) = shared.connect_send.lock().await.take() {
                 let _ = match reset {
                     None => send.finish(),
@@ -430,8 +433,9 @@ impl SessionShared {
     /// Sends a capsule on the CONNECT stream, after those already queued.
     pub(crate) fn send_capsule(self: &Arc<Self>, capsule: Capsule) {
         let shared = self.clone();
-        self.conn.rt.spawn(async move {
+        self.conn.spawn(async move {
             if let Some(send) = shared.connect_send.lock().await.as_mut() {
+                tracing::debug!(session = shared.id, capsule = %CapsuleSummary(&capsule), "capsule sent");
                 let mut buf = BytesMut::new();
                 capsule.encode_in_data_frame(&mut buf);
                 let _ = send.write_all(&buf).await;
@@ -728,6 +732,7 @@ fn drain_capsules(
     buf: &mut BytesMut,
 ) -> Result<(), wt_proto::Error> {
     while let Some(capsule) = decoder.decode(buf)? {
+        tracing::debug!(session = shared.id, capsule = %CapsuleSummary(&capsule), "capsule received");
         match capsule {
             Capsule::CloseSession { code, reason } => {
                 shared.close_remote(code, reason);
@@ -979,7 +984,8 @@ impl Session {
                 reason: "a session on this connection must have the same authority",
             });
         }
-        crate::client::open_session(conn, target.uri).await
+        let span = conn.span.clone();
+        tracing::Instrument::instrument(crate::client::open_session(conn, target.uri), span).await
     }
 
     /// Asks the peer to wind the session down (sends WT_DRAIN_SESSION): it should finish what

@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
+use tracing::Instrument;
+
 use crate::client::Target;
 use crate::config::ClientConfig;
 use crate::conn::{drive, Conn, Side};
 use crate::endpoint::{bind, Endpoint};
 use crate::error::{ConnectError, EndpointError};
 use crate::session::Session;
+use crate::trace::{connection_span, new_odcid, TraceSide};
 
 /// A WebTransport client: opens sessions with [`Client::connect`].
 ///
@@ -94,7 +97,11 @@ impl Client {
         let target = Target::parse(url)?;
         if self.config.pool {
             if let Some(conn) = self.pooled(&target.authority) {
-                match crate::client::open_session(&conn, target.uri.clone()).await {
+                let span = conn.span.clone();
+                let opened = crate::client::open_session(&conn, target.uri.clone())
+                    .instrument(span)
+                    .await;
+                match opened {
                     Err(ConnectError::SessionLimit(_) | ConnectError::GoingAway) => {}
                     other => return other,
                 }
@@ -106,7 +113,10 @@ impl Client {
             pool.retain(|_, c| c.strong_count() > 0);
             pool.insert(target.authority.clone(), Arc::downgrade(&conn));
         }
-        crate::client::open_session(&conn, target.uri).await
+        let span = conn.span.clone();
+        crate::client::open_session(&conn, target.uri)
+            .instrument(span)
+            .await
     }
 
     /// A pooled connection to `authority` that may take another session.
@@ -119,12 +129,25 @@ impl Client {
 
     async fn new_connection(&self, target: &Target) -> Result<Arc<Conn>, ConnectError> {
         let addr = target.resolve().await?;
+        // Our own original destination connection id, so that logs and qlog traces of both
+        // sides name the connection alike (see `crate::trace`).
+        let odcid = new_odcid();
+        let mut quinn_config = self.quinn_config.clone();
+        if let Some(id) = odcid {
+            quinn_config.initial_dst_cid_provider(Arc::new(move || id));
+            let transport = || self.config.quinn_transport_config();
+            self.config
+                .qlog
+                .client_config(&mut quinn_config, transport, &id);
+        }
+        let span = connection_span(odcid.as_ref(), TraceSide::Client, addr);
         let quic = self.endpoint.quic()[0]
-            .connect_with(self.quinn_config.clone(), addr, &target.host)
+            .connect_with(quinn_config, addr, &target.host)
             .map_err(|e| ConnectError::Start {
                 addr,
                 reason: e.to_string(),
             })?
+            .instrument(span.clone())
             .await
             .map_err(|e| ConnectError::Connection {
                 addr,
@@ -138,8 +161,9 @@ impl Client {
             &self.config.transport,
             peer_key,
             side,
+            span.clone(),
         );
-        tokio::spawn(drive(conn.clone(), None));
+        tokio::spawn(drive(conn.clone(), None).instrument(span));
         Ok(conn)
     }
 

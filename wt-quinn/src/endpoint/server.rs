@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, Mutex};
+use tracing::Instrument;
 
 use crate::cert::{CertHash, Identity};
 use crate::config::ServerConfig;
@@ -17,6 +18,7 @@ use crate::error::{CertError, EndpointError};
 use crate::policy::ConnectionDecision;
 use crate::request::Request;
 use crate::tls::ClientAuth;
+use crate::trace::{connection_span, TraceSide};
 
 /// Session requests queued for the application before the server refuses new ones with 503.
 const REQUEST_QUEUE: usize = 64;
@@ -269,12 +271,21 @@ impl Acceptor {
                     require_client_auth,
                 } => require_client_auth,
             };
-            let server = self.tls.configs().for_connection(require_auth);
+            let odcid = incoming.orig_dst_cid();
+            let span = connection_span(Some(&odcid), TraceSide::Server, remote);
+            let server = self.config.qlog.server_config(
+                self.tls.configs().for_connection(require_auth),
+                || self.config.quinn_transport_config(),
+                &odcid,
+            );
             match incoming.accept_with(server) {
                 Ok(connecting) => {
-                    tokio::spawn(self.connection(connecting, require_auth));
+                    let connection = self.connection(connecting, require_auth, span.clone());
+                    tokio::spawn(connection.instrument(span));
                 }
-                Err(e) => tracing::debug!(%remote, error = %e, "cannot accept connection"),
+                Err(e) => {
+                    tracing::debug!(parent: &span, error = %e, "cannot accept connection")
+                }
             }
         }
     }
@@ -283,6 +294,7 @@ impl Acceptor {
         &self,
         connecting: quinn::Connecting,
         require_auth: bool,
+        span: tracing::Span,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let side = ServerSide {
             requests: self.requests.clone(),
@@ -307,6 +319,7 @@ impl Acceptor {
                 &config.transport,
                 peer_key,
                 Side::Server(side),
+                span,
             );
             {
                 let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,115 @@
+//! How a connection shows in logs: its id and its `tracing` span. Every protocol event of a
+//! connection (SETTINGS, the CONNECT request and response, capsules, sessions opening and
+//! closing) is logged inside the span `wt_conn{id=<odcid> side=<server|client> remote=<addr>}`,
+//! so `RUST_LOG=wt_quinn=debug` output can be filtered by connection, and matches the qlog file
+//! of the same connection (`<odcid>_<side>.sqlog`).
+//!
+//! The id is the connection's original destination connection id (ODCID): the client picks it
+//! (so both sides know it from the first packet) and the server reads it from the client's first
+//! packet. quinn's qlog traces use it as their group id too.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use wt_proto::capsule::Capsule;
+
+/// Length of the original destination connection ids our clients pick (RFC 9000 §7.2: at least
+/// 8 unpredictable bytes).
+const ODCID_LEN: usize = 16;
+
+/// A fresh, unpredictable original destination connection id for a client connection. `None`
+/// when the system has no randomness to give (quinn then picks one itself).
+pub(crate) fn new_odcid() -> Option<quinn::ConnectionId> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; ODCID_LEN];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(quinn::ConnectionId::new(&bytes))
+}
+
+/// Which side of a connection this endpoint is, as logs and qlog file names say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TraceSide {
+    Server,
+    Client,
+}
+
+impl TraceSide {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TraceSide::Server => "server",
+            TraceSide::Client => "client",
+        }
+    }
+}
+
+/// The span every event of one connection is logged in.
+pub(crate) fn connection_span(
+    odcid: Option<&quinn::ConnectionId>,
+    side: TraceSide,
+    remote: SocketAddr,
+) -> tracing::Span {
+    let id = odcid.map(ToString::to_string).unwrap_or_default();
+    tracing::info_span!("wt_conn", id, side = side.as_str(), %remote)
+}
+
+/// A capsule as logs show it: its fields, without a datagram's payload.
+pub(crate) struct CapsuleSummary<'a>(pub(crate) &'a Capsule);
+
+impl fmt::Display for CapsuleSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Capsule::Datagram(payload) => write!(f, "DATAGRAM ({} bytes)", payload.len()),
+            Capsule::CloseSession { code, reason } => {
+                write!(f, "WT_CLOSE_SESSION code {code} reason {reason:?}")
+            }
+            Capsule::DrainSession => write!(f, "WT_DRAIN_SESSION"),
+            Capsule::MaxStreams { bidi, max } => {
+                write!(f, "WT_MAX_STREAMS {} {max}", direction(*bidi))
+            }
+            Capsule::StreamsBlocked { bidi, max } => {
+                write!(f, "WT_STREAMS_BLOCKED {} {max}", direction(*bidi))
+            }
+            Capsule::MaxData(max) => write!(f, "WT_MAX_DATA {max}"),
+            Capsule::DataBlocked(max) => write!(f, "WT_DATA_BLOCKED {max}"),
+            Capsule::Unknown { ty, len } => write!(f, "unknown capsule {ty:#x} ({len} bytes)"),
+        }
+    }
+}
+
+fn direction(bidi: bool) -> &'static str {
+    match bidi {
+        true => "bidi",
+        false => "uni",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capsules_are_summarised_without_payloads() {
+        let datagram = Capsule::Datagram(bytes::Bytes::from(vec![7; 1200]));
+        assert_eq!(
+            CapsuleSummary(&datagram).to_string(),
+            "DATAGRAM (1200 bytes)"
+        );
+        let close = Capsule::close_session(7, "bye");
+        assert_eq!(
+            CapsuleSummary(&close).to_string(),
+            "WT_CLOSE_SESSION code 7 reason \"bye\""
+        );
+        let limit = Capsule::MaxStreams {
+            bidi: false,
+            max: 9,
+        };
+        assert_eq!(CapsuleSummary(&limit).to_string(), "WT_MAX_STREAMS uni 9");
+    }
+
+    #[test]
+    fn client_odcids_are_fresh_and_long_enough() {
+        let (a, b) = (new_odcid().unwrap(), new_odcid().unwrap());
+        assert_eq!(a.len(), ODCID_LEN);
+        assert_ne!(a, b);
+    }
+}
