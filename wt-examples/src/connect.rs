@@ -92,6 +92,11 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
 
+    /// At the end, print the session's statistics to stderr, one `name value` line each: RTT,
+    /// bytes, streams and datagrams each way, datagrams dropped, packets sent and lost.
+    #[arg(long)]
+    pub stats: bool,
+
     /// Give up when the session is not established within this many seconds (QUIC and TLS
     /// handshake, SETTINGS, CONNECT).
     #[arg(long, value_name = "SECS", default_value_t = 10,
@@ -178,6 +183,9 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
         Ok(Outcome::Finished) => {}
         // Tell the server something went wrong here (no effect if the session already ended).
         Err(_) => session.close(ERROR_CODE, "wt connect failed"),
+    }
+    if args.stats {
+        eprintln!("{}", session.stats());
     }
     drop(session);
     if tokio::time::timeout(CLOSE_LINGER, endpoint.wait_idle())

@@ -267,6 +267,7 @@ async fn help_explains_every_flag() {
                 "--client-cert",
                 "--client-key",
                 "--origin",
+                "--stats",
                 "--timeout",
                 "Exit status",
             ],
@@ -490,4 +491,23 @@ async fn qlogdir_gets_one_trace_per_connection_on_both_sides() {
             path.display()
         );
     }
+}
+
+#[tokio::test]
+async fn connect_stats_counts_the_transfer() {
+    let server = Server::start(&[]).await;
+    let input = payload(100_000);
+    let out = server.connect(&["--stats"], &input).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, input);
+    let err = stderr(&out);
+    for line in [
+        "bytes sent 100000",
+        "bytes received 100000",
+        "streams opened 0 uni, 1 bidi",
+        "datagrams dropped 0",
+    ] {
+        assert!(err.lines().any(|l| l == line), "no {line:?} in:\n{err}");
+    }
+    assert!(err.lines().any(|l| l.starts_with("rtt ")), "{err}");
 }

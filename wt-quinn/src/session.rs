@@ -29,6 +29,7 @@ use crate::datagram::DatagramBuffer;
 use crate::flow::{Effect, SessionFlow};
 use crate::io::{FrameReader, ReadFail};
 use crate::latch::Latch;
+use crate::stats::{SessionCounters, SessionStats};
 use crate::stream::{RecvStream, SendStream};
 use crate::trace::CapsuleSummary;
 
@@ -138,6 +139,8 @@ pub(crate) struct SessionShared {
     buried: Mutex<Option<Vec<Buried>>>,
     /// Set when the peer finished (or reset) its side of the CONNECT stream.
     peer_done: Latch<()>,
+    /// What [`Session::stats`] reports.
+    pub(crate) counters: SessionCounters,
 }
 
 /// A stream of an ended session, waiting to be reset with WT_SESSION_GONE.
@@ -185,6 +188,7 @@ impl SessionShared {
             stream_headers: encode_stream_headers(id),
             buried: Mutex::new(None),
             peer_done: Latch::default(),
+            counters: SessionCounters::default(),
         })
     }
 
@@ -244,6 +248,7 @@ impl SessionShared {
         // The newest always stays, so a session is never starved by its neighbours' backlog.
         while budget.exceeded(queues.datagram_bytes) && queues.datagrams.len() > 1 {
             if Self::pop_datagram(queues, budget).is_some() {
+                self.counters.on_datagram_dropped();
                 tracing::trace!(
                     session = self.id,
                     "datagram buffer full; dropped the oldest"
@@ -838,6 +843,7 @@ impl Session {
         if let Some(flow) = &shared.flow {
             shared.apply(flow.on_accepted_stream(false));
         }
+        shared.counters.on_stream_accepted(false);
         Ok(RecvStream::new(recv, read, self.handle.clone()))
     }
 
@@ -850,6 +856,7 @@ impl Session {
         if let Some(flow) = &shared.flow {
             shared.apply(flow.on_accepted_stream(true));
         }
+        shared.counters.on_stream_accepted(true);
         Ok((
             SendStream::new(send, None, self.handle.clone()),
             RecvStream::new(recv, read, self.handle.clone()),
@@ -867,6 +874,7 @@ impl Session {
             shared.conn.quic.open_uni().await
         };
         let send = self.or_ended(open).await?;
+        shared.counters.on_stream_opened(false);
         Ok(SendStream::new(
             send,
             Some(shared.stream_header(false)),
@@ -886,6 +894,7 @@ impl Session {
             shared.conn.quic.open_bi().await
         };
         let (send, recv) = self.or_ended(open).await?;
+        shared.counters.on_stream_opened(true);
         Ok((
             SendStream::new(send, Some(shared.stream_header(true)), self.handle.clone()),
             RecvStream::new(recv, Bytes::new(), self.handle.clone()),
@@ -900,7 +909,9 @@ impl Session {
             .conn
             .quic
             .send_datagram(datagram)
-            .map_err(|e| shared.datagram_error(e, payload.len()))
+            .map_err(|e| shared.datagram_error(e, payload.len()))?;
+        shared.counters.on_datagram_sent();
+        Ok(())
     }
 
     /// An empty datagram payload of up to `capacity` bytes, written in place behind this
@@ -922,7 +933,9 @@ impl Session {
             .conn
             .quic
             .send_datagram(datagram.into_datagram(shared.id))
-            .map_err(|e| shared.datagram_error(e, size))
+            .map_err(|e| shared.datagram_error(e, size))?;
+        shared.counters.on_datagram_sent();
+        Ok(())
     }
 
     /// Like [`Session::send_datagram`], but when the connection's datagram send buffer is full
@@ -934,7 +947,9 @@ impl Session {
         tokio::select! {
             biased;
             sent = shared.conn.quic.send_datagram_wait(datagram) => {
-                sent.map_err(|e| shared.datagram_error(e, payload.len()))
+                sent.map_err(|e| shared.datagram_error(e, payload.len()))?;
+                shared.counters.on_datagram_sent();
+                Ok(())
             }
             e = shared.ended() => Err(e),
         }
@@ -954,7 +969,9 @@ impl Session {
 
     /// Waits for the next datagram.
     pub async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
-        self.shared().recv_datagram().await
+        let datagram = self.shared().recv_datagram().await?;
+        self.shared().counters.on_datagram_received();
+        Ok(datagram)
     }
 
     /// Closes the session now with `code` and `reason` (truncated to 1024 bytes at a character
@@ -1060,9 +1077,19 @@ impl Session {
         self.shared().conn.quic.rtt()
     }
 
-    /// Transport statistics of the connection carrying the session.
-    pub fn stats(&self) -> quinn::ConnectionStats {
-        self.shared().conn.quic.stats()
+    /// What happened on this session so far (bytes, streams and datagrams each way, datagrams
+    /// dropped from its queue) and the state of the connection under it (RTT, losses). Cheap:
+    /// the session's counters are atomics. See [`SessionStats`] for each figure.
+    ///
+    /// ```no_run
+    /// # fn show(session: &wt_quinn::Session) {
+    /// let stats = session.stats();
+    /// eprintln!("{} bytes out, {} in, rtt {:?}", stats.bytes_sent, stats.bytes_received, stats.transport.rtt);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> SessionStats {
+        let shared = self.shared();
+        shared.counters.snapshot(&shared.conn.quic)
     }
 }
 

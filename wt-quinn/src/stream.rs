@@ -189,10 +189,12 @@ impl SendStream {
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
         let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
-        match until_ended(shared, write_some(inner, header, shared, buf)).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
-        }
+        let n = match until_ended(shared, write_some(inner, header, shared, buf)).await {
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
+        };
+        self.session.shared.counters.on_bytes_sent(n);
+        Ok(n)
     }
 
     /// Writes all of `buf`.
@@ -212,14 +214,17 @@ impl SendStream {
             Ok(())
         };
         match until_ended(shared, write).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
         }
+        self.session.shared.counters.on_bytes_sent(buf.len());
+        Ok(())
     }
 
     /// Writes a whole chunk without copying it.
     pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
+        let len = chunk.len();
         let (inner, header, shared) = (&mut *self.inner, &mut self.header, &self.session.shared);
         let write = async move {
             while header.is_some() || !chunk.is_empty() {
@@ -235,9 +240,11 @@ impl SendStream {
             Ok(())
         };
         match until_ended(shared, write).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
         }
+        self.session.shared.counters.on_bytes_sent(len);
+        Ok(())
     }
 
     /// Ends the stream cleanly after what was written.
@@ -338,7 +345,11 @@ impl tokio::io::AsyncWrite for SendStream {
         }
         let this = &mut *self;
         let Some(flow) = &this.session.shared.flow else {
-            return poll_write_some(&mut this.inner, &mut this.header, cx, buf);
+            let polled = poll_write_some(&mut this.inner, &mut this.header, cx, buf);
+            if let Poll::Ready(Ok(n)) = &polled {
+                this.session.shared.counters.on_bytes_sent(*n);
+            }
+            return polled;
         };
         let credit = match flow.poll_data(cx, buf.len()) {
             Poll::Pending => return Poll::Pending,
@@ -357,6 +368,7 @@ impl tokio::io::AsyncWrite for SendStream {
             _ => 0,
         };
         flow.give_back_data(credit - used);
+        this.session.shared.counters.on_bytes_sent(used);
         polled
     }
 
@@ -458,6 +470,7 @@ impl RecvStream {
     /// Accounts `n` bytes read against session flow control; an error when the peer broke it.
     fn consumed(&mut self, n: usize) -> Result<(), StreamError> {
         let shared = &self.session.shared;
+        shared.counters.on_bytes_received(n);
         if let Some(flow) = &shared.flow {
             shared.apply(flow.on_read(n));
             if shared.is_ended() {

@@ -63,7 +63,8 @@ async fn send_datagram_wait_outpaces_the_send_buffer_and_fails_after_close() {
 
 /// Sends datagrams 0..10 of 1000 bytes (5 ms apart, so quinn's own receive buffer never
 /// overflows) to a server built with `transport` whose session does not read yet, then returns
-/// the tags of those its buffers kept.
+/// the tags of those its buffers kept. Both sides' statistics count every datagram: sent, then
+/// received or dropped.
 async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
     let srv = common::server_with("127.0.0.1:0", |b| b.transport(transport));
     within(20, async {
@@ -75,6 +76,14 @@ async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
         // Nobody reads yet: the connection routes them into the session's buffer.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let kept = collect(&server, Duration::from_millis(200)).await;
+        assert_eq!(client.stats().datagrams_sent, 10);
+        let stats = server.stats();
+        assert_eq!(stats.datagrams_received, kept.len() as u64);
+        assert_eq!(
+            stats.datagrams_dropped + stats.datagrams_received,
+            10,
+            "every datagram was kept or counted as dropped: {stats:?}"
+        );
         kept.iter().map(|d| tag_of(d)).collect()
     })
     .await
