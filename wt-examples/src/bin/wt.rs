@@ -15,11 +15,11 @@ use wt_examples::serve::ServeArgs;
 /// Logs go to stderr; set their level with RUST_LOG (default `warn`; for example
 /// RUST_LOG=info, or RUST_LOG=wt_quinn=debug for the protocol).
 ///
-/// For packet analysers, as curl, browsers and other QUIC stacks do: SSLKEYLOGFILE=<file> appends
-/// the TLS secrets of every connection to that file (NSS key log format, for Wireshark), and
-/// QLOGDIR=<dir> writes a qlog trace of every connection into that directory, named
-/// <odcid>_<server|client>.sqlog (for qvis); the HTTP/3 and WebTransport events of that
-/// connection are in the logs, in the span wt_conn{id=<odcid>} (RUST_LOG=wt_quinn=debug).
+/// For packet analysers, as curl, browsers and other QUIC stacks do: SSLKEYLOGFILE=FILE appends
+/// the TLS secrets of every connection to FILE (NSS key log format, for Wireshark), and
+/// QLOGDIR=DIR writes a qlog trace of every connection into DIR, named ODCID_server.sqlog or
+/// ODCID_client.sqlog (for qvis); the HTTP/3 and WebTransport events of that connection are in
+/// the logs, in the span wt_conn{id=ODCID} (RUST_LOG=wt_quinn=debug).
 #[derive(Debug, Parser)]
 #[command(name = "wt", version, propagate_version = true)]
 struct Cli {
