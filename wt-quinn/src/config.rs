@@ -314,6 +314,16 @@ impl ServerConfig {
 
     /// The QUIC transport configuration this server gives quinn, built from its [`Transport`]
     /// and [`Protocol`]: for comparing with plain quinn (benchmarks) and for debugging.
+    ///
+    /// ```
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// // What quinn runs with; give it to a plain quinn endpoint to compare like with like.
+    /// let transport: wt_quinn::quinn::TransportConfig = config.quinn_transport_config();
+    /// println!("{transport:?}");
+    /// ```
     pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
         self.transport.quinn(self.protocol.max_sessions)
     }
@@ -457,6 +467,16 @@ impl ServerConfigBuilder {
 
     /// Hands the TLS secrets of every connection to `log` (for example
     /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .key_log(Arc::new(wt_quinn::rustls::KeyLogFile::new()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
     pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
         self.key_log = KeyLogChoice::Custom(log);
         self
@@ -632,6 +652,16 @@ impl ClientConfigBuilder {
 
     /// Hands the TLS secrets of every connection to `log` (for example
     /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .key_log(Arc::new(wt_quinn::rustls::KeyLogFile::new()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
     pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
         self.key_log = KeyLogChoice::Custom(log);
         self

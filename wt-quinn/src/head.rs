@@ -4,7 +4,21 @@
 
 use wt_proto::connect::ConnectRequest;
 
-/// The head of a session request (an extended CONNECT): what the client asks for.
+/// The head of a session request (an extended CONNECT): what the client asks for. A server sees
+/// it in [`crate::Request::head`] and, before that, its policy in [`crate::SessionInfo`].
+///
+/// ```no_run
+/// # async fn route(request: wt_quinn::Request) -> Result<(), Box<dyn std::error::Error>> {
+/// let head = request.head();
+/// let chat = head.path() == "/chat" && head.subprotocols().iter().any(|p| p == "chat.v1");
+/// if chat {
+///     let session = request.accept_with(Default::default(), Some("chat.v1")).await?;
+///     # drop(session);
+/// } else {
+///     request.reject(wt_quinn::http::StatusCode::NOT_FOUND).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestHead(pub(crate) ConnectRequest);
 

@@ -126,6 +126,14 @@ impl Server {
     /// ([`crate::ServerConfigBuilder::rotating_self_signed`]), the one presented after the next
     /// rotation. A page that pins all of them keeps working across that rotation; serve them
     /// fresh to every page.
+    ///
+    /// ```no_run
+    /// # fn page_config(server: &wt_quinn::Server) -> String {
+    /// // What a page handler serves, for `serverCertificateHashes`.
+    /// let hashes: Vec<String> = server.cert_hashes().iter().map(|h| h.to_string()).collect();
+    /// format!("{{\"certHashes\": {hashes:?}}}")
+    /// # }
+    /// ```
     pub fn cert_hashes(&self) -> Vec<CertHash> {
         self.tls.hashes()
     }
