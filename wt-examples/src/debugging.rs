@@ -37,33 +37,27 @@ pub trait DebugOutputs: Sized {
     fn qlog_dir(self, dir: PathBuf) -> Option<Self>;
 }
 
-impl DebugOutputs for ServerConfigBuilder {
-    fn key_log_file(self, path: PathBuf) -> Self {
-        ServerConfigBuilder::key_log_file(self, path)
-    }
-    #[cfg(feature = "qlog")]
-    fn qlog_dir(self, dir: PathBuf) -> Option<Self> {
-        Some(ServerConfigBuilder::qlog_dir(self, dir))
-    }
-    #[cfg(not(feature = "qlog"))]
-    fn qlog_dir(self, _dir: PathBuf) -> Option<Self> {
-        None
-    }
+/// Implements [`DebugOutputs`] for a builder with `key_log_file` and (with the `qlog` feature)
+/// `qlog_dir` methods of its own.
+macro_rules! debug_outputs {
+    ($($builder:ty),*) => {$(
+        impl DebugOutputs for $builder {
+            fn key_log_file(self, path: PathBuf) -> Self {
+                <$builder>::key_log_file(self, path)
+            }
+            #[cfg(feature = "qlog")]
+            fn qlog_dir(self, dir: PathBuf) -> Option<Self> {
+                Some(<$builder>::qlog_dir(self, dir))
+            }
+            #[cfg(not(feature = "qlog"))]
+            fn qlog_dir(self, _dir: PathBuf) -> Option<Self> {
+                None
+            }
+        }
+    )*};
 }
 
-impl DebugOutputs for ClientConfigBuilder {
-    fn key_log_file(self, path: PathBuf) -> Self {
-        ClientConfigBuilder::key_log_file(self, path)
-    }
-    #[cfg(feature = "qlog")]
-    fn qlog_dir(self, dir: PathBuf) -> Option<Self> {
-        Some(ClientConfigBuilder::qlog_dir(self, dir))
-    }
-    #[cfg(not(feature = "qlog"))]
-    fn qlog_dir(self, _dir: PathBuf) -> Option<Self> {
-        None
-    }
-}
+debug_outputs!(ServerConfigBuilder, ClientConfigBuilder);
 
 /// `builder` with the debugging outputs the environment asks for: `SSLKEYLOGFILE` and
 /// `QLOGDIR` (created if missing). A `QLOGDIR` that this build cannot honour is an error rather

@@ -27,16 +27,9 @@ impl Server {
 
     /// `wt serve` with `env` added to its environment.
     async fn start_with_env(extra: &[&str], env: &[(&str, &std::path::Path)]) -> Server {
-        let mut child = Command::new(WT)
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
-            .args(extra)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn wt serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut args = vec!["--no-http"];
+        args.extend(extra);
+        let (child, mut lines) = spawn_serve(&args, env);
         let (mut addr, mut hash) = (None, None);
         tokio::time::timeout(LIMIT, async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -75,6 +68,28 @@ impl Server {
         all.extend(args.iter().map(|a| a.to_string()));
         connect(&all, input).await
     }
+}
+
+/// `wt serve --bind 127.0.0.1:0 <args>` with `env` added to its environment: the child (killed
+/// when dropped) and its stdout's lines.
+fn spawn_serve(
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> (
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let mut child = Command::new(WT)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wt serve");
+    let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    (child, lines)
 }
 
 /// `wt connect <args>` with `input` on stdin; its output once it exits.
@@ -332,15 +347,9 @@ fn pem(label: &str, der: &[u8]) -> String {
 /// `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0 <extra>`: the child and its stdout lines up to
 /// the `page` line, which comes last.
 async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
-    let mut child = Command::new(WT)
-        .args(["serve", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wt serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut args = vec!["--http", "127.0.0.1:0"];
+    args.extend(extra);
+    let (child, mut lines) = spawn_serve(&args, &[]);
     let mut seen = Vec::new();
     tokio::time::timeout(LIMIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -431,19 +440,20 @@ fn client_randoms(path: &std::path::Path, label: &str) -> Vec<String> {
         .collect()
 }
 
+/// `wt serve` with `var` set to `for_server`, and a `wt connect` round trip with `var` set to
+/// `for_client`.
+async fn round_trip_with(var: &str, for_server: &std::path::Path, for_client: &std::path::Path) {
+    let server = Server::start_with_env(&[], &[(var, for_server)]).await;
+    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
+    let out = connect_with_env(&args, b"traced", &[(var, for_client)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"traced");
+}
+
 #[tokio::test]
 async fn sslkeylogfile_gets_the_secrets_of_both_sides() {
     let (server_keys, client_keys) = (TempPath::new("serve.keys"), TempPath::new("connect.keys"));
-    let server = Server::start_with_env(&[], &[("SSLKEYLOGFILE", server_keys.0.as_path())]).await;
-    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
-    let out = connect_with_env(
-        &args,
-        b"keys",
-        &[("SSLKEYLOGFILE", client_keys.0.as_path())],
-    )
-    .await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(out.stdout, b"keys");
+    round_trip_with("SSLKEYLOGFILE", &server_keys.0, &client_keys.0).await;
     for label in ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"] {
         let ours = client_randoms(&client_keys.0, label);
         assert_eq!(ours.len(), 1, "one {label} line from wt connect");
@@ -464,10 +474,7 @@ fn file_names(dir: &std::path::Path) -> Vec<String> {
 async fn qlogdir_gets_one_trace_per_connection_on_both_sides() {
     let (server_dir, client_dir) = (TempPath::new("serve.qlog"), TempPath::new("connect.qlog"));
     // wt creates the directories.
-    let server = Server::start_with_env(&[], &[("QLOGDIR", server_dir.0.as_path())]).await;
-    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
-    let out = connect_with_env(&args, b"traced", &[("QLOGDIR", client_dir.0.as_path())]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    round_trip_with("QLOGDIR", &server_dir.0, &client_dir.0).await;
     let client_files = file_names(&client_dir.0);
     let [client_file] = &client_files[..] else {
         panic!("one client trace, got {client_files:?}")

@@ -632,9 +632,8 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Appends the TLS secrets of every connection to `path` in the NSS key log format, for
-    /// Wireshark (the file `SSLKEYLOGFILE` names for curl and browsers). Anyone who can read it
-    /// can decrypt those connections: for debugging only. Default: off.
+    /// Appends the TLS secrets of every connection to `path`; see
+    /// [`ServerConfigBuilder::key_log_file`]. Default: off.
     ///
     /// ```no_run
     /// let mut builder = wt_quinn::ClientConfig::builder();
@@ -650,18 +649,8 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Hands the TLS secrets of every connection to `log` (for example
-    /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// let config = wt_quinn::ServerConfig::builder()
-    ///     .bind("127.0.0.1:0".parse().unwrap())
-    ///     .key_log(Arc::new(wt_quinn::rustls::KeyLogFile::new()))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = config;
-    /// ```
+    /// Hands the TLS secrets of every connection to `log`; see
+    /// [`ServerConfigBuilder::key_log`]. Default: off.
     pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
         self.key_log = KeyLogChoice::Custom(log);
         self
