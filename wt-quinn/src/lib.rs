@@ -85,7 +85,7 @@ pub use session::Session;
 pub use stats::{SessionStats, TransportStats};
 pub use stream::{RecvStream, SendStream};
 pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3};
-pub use wt_proto::draft::Draft;
+pub use wt_proto::draft::{Draft, ParseDraftError};
 pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};
 
 pub use bytes;

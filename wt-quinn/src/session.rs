@@ -957,7 +957,7 @@ impl Session {
 
     /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept
     /// datagrams. It follows the path MTU, so it can grow after the connection starts.
-    pub async fn max_datagram_size(&self) -> usize {
+    pub fn max_datagram_size(&self) -> usize {
         let shared = self.shared();
         let prefix = wt_proto::datagram::header_len(shared.id);
         shared
@@ -1113,7 +1113,7 @@ impl wt_session::Session for Session {
         Session::send_datagram(self, payload)
     }
     async fn max_datagram_size(&self) -> usize {
-        Session::max_datagram_size(self).await
+        Session::max_datagram_size(self)
     }
     async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         Session::recv_datagram(self).await
