@@ -53,6 +53,7 @@ mod datagram;
 mod early;
 mod endpoint;
 mod error;
+mod establish;
 mod flow;
 mod head;
 mod io;

@@ -1121,6 +1121,12 @@ impl wt_session::Session for Session {
     fn close(&self, code: u32, reason: &str) {
         Session::close(self, code, reason)
     }
+    fn drain(&self) {
+        Session::drain(self)
+    }
+    async fn draining(&self) {
+        Session::draining(self).await
+    }
     async fn closed(&self) -> SessionError {
         Session::closed(self).await
     }
