@@ -237,6 +237,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Establishes a session pair through a backend's client and server: `client` connects to
 /// `url` while `server` accepts the request. Panics, saying why, when either side fails.
+///
+/// A backend's [`Harness::pair`] is usually this:
+///
+/// ```no_run
+/// # use wt_session::{Accept, Connect, SessionRequest};
+/// # async fn pair<C, A>(client: &C, server: &A) -> (C::Session, C::Session)
+/// # where C: Connect, A: Accept, A::Request: SessionRequest<Session = C::Session> {
+/// wt_session::conformance::establish(client, server, "https://127.0.0.1:4433/check").await
+/// # }
+/// ```
 pub async fn establish<C, A, S>(client: &C, server: &A, url: &str) -> (S, S)
 where
     C: Connect<Session = S>,
