@@ -17,11 +17,16 @@ const wt = (() => {
     return out;
   }
 
-  /** Opens a session; with `certHash` (hex SHA-256) the certificate is pinned by hash. */
-  async function connect(url, certHash) {
+  /**
+   * Opens a session; with `certHashes` (hex SHA-256 strings, or one string) the certificate is
+   * pinned by hash: any of them may match, so a page pins every hash a rotating server publishes.
+   */
+  async function connect(url, certHashes) {
     const options = {};
-    if (certHash) {
-      options.serverCertificateHashes = [{ algorithm: "sha-256", value: hexToBytes(certHash) }];
+    const hashes = [].concat(certHashes || []);
+    if (hashes.length) {
+      options.serverCertificateHashes =
+        hashes.map((h) => ({ algorithm: "sha-256", value: hexToBytes(h) }));
     }
     const transport = new WebTransport(url, options);
     await transport.ready;

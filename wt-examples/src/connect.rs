@@ -11,7 +11,8 @@
 //!   datagrams came back as were sent, or until none arrived for `--datagram-wait` ms.
 //!
 //! When the transfer is done the client closes the session with code 0 and waits (boundedly) for
-//! the close to reach the server. When the server closes the session first, the client prints
+//! the close to reach the server. The session's part ([`run_with`]) is written against the
+//! `wt-session` traits, so it runs on any backend; [`run`] runs it on wt-quinn. When the server closes the session first, the client prints
 //! `closed: code <n> reason <r>` to stderr; see [`Outcome::exit_code`] for the exit status.
 
 use std::path::PathBuf;
@@ -24,8 +25,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use wt_quinn::{
-    CertHash, ClientConfig, ClientIdentity, CloseInfo, Closer, ConnectError, Endpoint, Identity,
-    RecvStream, SendStream, Session, SessionError, StreamError, Transport, Trust,
+    CertHash, Client, ClientConfig, ClientIdentity, ConnectError, Identity, Transport, Trust,
+};
+use wt_session::{
+    CloseInfo, Closer, Connect, RecvStream, SendStream, Session, SessionError, StreamError,
 };
 
 /// How long, after the transfer, the client waits for its close to reach the server.
@@ -92,6 +95,11 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
 
+    /// At the end, print the session's statistics to stderr, one `name value` line each: RTT,
+    /// bytes, streams and datagrams each way, datagrams dropped, packets sent and lost.
+    #[arg(long)]
+    pub stats: bool,
+
     /// Give up when the session is not established within this many seconds (QUIC and TLS
     /// handshake, SETTINGS, CONNECT).
     #[arg(long, value_name = "SECS", default_value_t = 10,
@@ -123,17 +131,48 @@ impl Outcome {
     }
 }
 
-/// Runs a client session with the options in `args`, on the process's stdin and stdout.
+/// Runs a client session on wt-quinn with the options in `args`, on the process's stdin and
+/// stdout: [`run_with`] on a [`Client`], which then lingers for the close to reach the server.
 ///
 /// When the server closes the session, `closed: code <n> reason <r>` goes to stderr.
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
-    let endpoint =
-        Endpoint::client(client_config(&args)?).context("cannot create the client endpoint")?;
-    let session = endpoint
+    let client =
+        Client::bind(client_config(&args)?).context("cannot create the client endpoint")?;
+    let established = |session: &wt_quinn::Session| {
+        tracing::info!(draft = %session.draft(), remote = %session.remote_address(), "session established");
+    };
+    let stats = args.stats;
+    let finished = |session: &wt_quinn::Session| {
+        if stats {
+            eprintln!("{}", session.stats());
+        }
+    };
+    let outcome = run_with(&client, &args, established, finished).await;
+    if tokio::time::timeout(CLOSE_LINGER, client.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::debug!("the connection did not close in time");
+    }
+    outcome
+}
+
+/// Runs a client session with the options in `args` (other than those that configure the
+/// client, which `connector` already is) on any backend: the transfer, the close and the
+/// outcome, on the process's stdin and stdout. `established` sees the session once it is
+/// established, `finished` once the transfer and the close are done.
+pub async fn run_with<C: Connect>(
+    connector: &C,
+    args: &ConnectArgs,
+    established: impl FnOnce(&C::Session),
+    finished: impl FnOnce(&C::Session),
+) -> anyhow::Result<Outcome> {
+    let session = connector
         .connect(&args.url)
         .await
-        .map_err(|e| explain_connect(e, &args))?;
-    tracing::info!(url = args.url, draft = %session.draft(), remote = %session.remote_address(), "session established");
+        .map_err(|e| explain_connect(anyhow::Error::new(e), args))?;
+    tracing::info!(url = args.url, "session established");
+    established(&session);
 
     let work = async {
         if args.datagram {
@@ -179,13 +218,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
         // Tell the server something went wrong here (no effect if the session already ended).
         Err(_) => session.close(ERROR_CODE, "wt connect failed"),
     }
-    drop(session);
-    if tokio::time::timeout(CLOSE_LINGER, endpoint.wait_idle())
-        .await
-        .is_err()
-    {
-        tracing::debug!("the connection did not close in time");
-    }
+    finished(&session);
     outcome
 }
 
@@ -200,10 +233,7 @@ fn client_config(args: &ConnectArgs) -> anyhow::Result<ClientConfig> {
     } else {
         Trust::System
     };
-    let transport = Transport {
-        setup_timeout: Duration::from_secs(args.timeout),
-        ..Transport::default()
-    };
+    let transport = Transport::default().setup_timeout(Duration::from_secs(args.timeout));
     let mut builder = ClientConfig::builder().trust(trust).transport(transport);
     if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
         let identity = Identity::from_pem_files(cert, key)
@@ -213,14 +243,28 @@ fn client_config(args: &ConnectArgs) -> anyhow::Result<ClientConfig> {
     if let Some(origin) = &args.origin {
         builder = builder.origin(origin.clone());
     }
-    builder
+    crate::debugging::from_env(builder)?
         .build()
         .context("cannot set up the client's TLS configuration")
 }
 
-/// The error of a failed session setup, with a hint at the likely cause when there is one.
-fn explain_connect(e: ConnectError, args: &ConnectArgs) -> anyhow::Error {
-    let hint = match &e {
+/// The error of a failed session setup, with a hint at the likely cause when there is one (for
+/// wt-quinn's errors; another backend's pass through as they are).
+fn explain_connect(e: anyhow::Error, args: &ConnectArgs) -> anyhow::Error {
+    let hint = e.downcast_ref::<ConnectError>().and_then(|e| hint(e, args));
+    let error = e.context(format!(
+        "cannot open a WebTransport session to {}",
+        args.url
+    ));
+    match hint {
+        Some(hint) => error.context(hint),
+        None => error,
+    }
+}
+
+/// What likely caused a wt-quinn setup failure, when something does.
+fn hint(e: &ConnectError, args: &ConnectArgs) -> Option<String> {
+    match e {
         ConnectError::Timeout(_) => Some(
             "no session within --timeout: is the server running at that address and port, \
              and is UDP to it allowed?"
@@ -249,14 +293,6 @@ fn explain_connect(e: ConnectError, args: &ConnectArgs) -> anyhow::Error {
             }
         )),
         _ => None,
-    };
-    let error = anyhow::Error::new(e).context(format!(
-        "cannot open a WebTransport session to {}",
-        args.url
-    ));
-    match hint {
-        Some(hint) => error.context(hint),
-        None => error,
     }
 }
 
@@ -282,7 +318,7 @@ fn certificate_hint(args: &ConnectArgs) -> String {
 
 /// Turns a failed transfer into an outcome: a stream error usually means the session ended, and
 /// the session's close (which may arrive just after) says why.
-async fn why_it_ended(session: &Session, error: anyhow::Error) -> anyhow::Result<Outcome> {
+async fn why_it_ended<S: Session>(session: &S, error: anyhow::Error) -> anyhow::Result<Outcome> {
     let from_session = error
         .chain()
         .any(|c| c.is::<StreamError>() || c.is::<SessionError>());
@@ -323,7 +359,7 @@ async fn transfer(
 }
 
 /// Copies stdin to `send`, then finishes it.
-async fn upload(mut send: SendStream) -> anyhow::Result<()> {
+async fn upload(mut send: impl SendStream) -> anyhow::Result<()> {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -340,7 +376,7 @@ async fn upload(mut send: SendStream) -> anyhow::Result<()> {
 }
 
 /// Copies `recv` to stdout until the server finishes it.
-async fn download(mut recv: RecvStream) -> anyhow::Result<()> {
+async fn download(mut recv: impl RecvStream) -> anyhow::Result<()> {
     let mut stdout = tokio::io::stdout();
     while let Some(chunk) = recv
         .read_chunk(CHUNK)
@@ -357,7 +393,7 @@ async fn download(mut recv: RecvStream) -> anyhow::Result<()> {
 }
 
 /// The `--datagram` mode: lines out as datagrams, datagrams in as lines.
-async fn datagrams(session: &Session, wait: Duration) -> anyhow::Result<()> {
+async fn datagrams<S: Session>(session: &S, wait: Duration) -> anyhow::Result<()> {
     let (tx, mut lines) = mpsc::channel(16);
     let reader = tokio::spawn(read_lines(tx));
     let _stop_reader = AbortOnDrop(reader);

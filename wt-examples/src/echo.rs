@@ -7,9 +7,11 @@
 //! - each datagram is sent straight back;
 //! - a bidirectional stream whose first bytes are `close <code> <reason>\n` makes the server close
 //!   the session with that code and reason, so clients can test close handling.
+//!
+//! It is written against the `wt-session` traits, so it serves sessions of any backend.
 
 use bytes::{Bytes, BytesMut};
-use wt_quinn::{RecvStream, SendStream, Session, StreamError};
+use wt_session::{RecvStream, SendStream, Session, StreamError};
 
 /// The largest unidirectional stream echoed; a longer one is stopped with code 1.
 pub const MAX_UNI_ECHO: usize = 64 << 20;
@@ -18,7 +20,7 @@ const MAX_COMMAND: usize = 2048;
 const COMMAND: &[u8] = b"close ";
 
 /// Serves the echo semantics on `session` until it ends.
-pub async fn serve(session: Session) {
+pub async fn serve<S: Session>(session: S) {
     let bidi = tokio::spawn(serve_bidi(session.clone()));
     let uni = tokio::spawn(serve_uni(session.clone()));
     let datagrams = tokio::spawn(serve_datagrams(session.clone()));
@@ -29,13 +31,13 @@ pub async fn serve(session: Session) {
     }
 }
 
-async fn serve_bidi(session: Session) {
+async fn serve_bidi<S: Session>(session: S) {
     while let Ok((send, recv)) = session.accept_bi().await {
         tokio::spawn(echo_bidi(session.clone(), send, recv));
     }
 }
 
-async fn serve_uni(session: Session) {
+async fn serve_uni<S: Session>(session: S) {
     while let Ok(mut recv) = session.accept_uni().await {
         let session = session.clone();
         tokio::spawn(async move {
@@ -56,7 +58,7 @@ async fn serve_uni(session: Session) {
     }
 }
 
-async fn serve_datagrams(session: Session) {
+async fn serve_datagrams<S: Session>(session: S) {
     while let Ok(datagram) = session.recv_datagram().await {
         if let Err(e) = session.send_datagram(datagram) {
             tracing::debug!(error = %e, "datagram not echoed");
@@ -65,7 +67,7 @@ async fn serve_datagrams(session: Session) {
 }
 
 /// Echoes one bidirectional stream, unless it starts with a close command.
-async fn echo_bidi(session: Session, mut send: SendStream, mut recv: RecvStream) {
+async fn echo_bidi<S: Session>(session: S, mut send: S::SendStream, mut recv: S::RecvStream) {
     let mut head = BytesMut::new();
     // Read while what we have could still be the start of a command.
     while head.len() < MAX_COMMAND && could_be_command(&head) && !head.contains(&b'\n') {

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod connect;
+pub mod debugging;
 pub mod echo;
 pub mod http;
 pub mod page;

@@ -2,16 +2,22 @@
 //! certificate browsers accept by hash, and the demo page on plain HTTP.
 //!
 //! What a script needs comes on stdout, one fact per line, in this order: `listening <addr>` per
-//! socket (with the actual port when port 0 was asked for), `cert-sha256 <64 hex digits>`, and
-//! `page <url>` unless `--no-http`. Logs go to stderr.
+//! socket (with the actual port when port 0 was asked for), `cert-sha256 <64 hex digits>` per
+//! published certificate hash (the certificate presented now first; with rotation, then the next
+//! one), and `page <url>` unless `--no-http`. Logs go to stderr.
+//!
+//! A self-signed certificate rotates every `--rotate-every` days (6 by default, the longest that
+//! browsers allow when pinning both hashes) without a restart; the demo page fetches the
+//! published hashes before every connection.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use wt_quinn::{Endpoint, Policy, Request, ServerConfig};
+use wt_quinn::{Policy, Request, Server, ServerConfig};
 
 use crate::page::{reachable, PageConfig};
 
@@ -68,6 +74,38 @@ pub struct ServeArgs {
     /// connect.
     #[arg(long)]
     pub require_client_auth: bool,
+
+    /// Replace the self-signed certificate every DAYS days (fractions allowed, at most 6),
+    /// without a restart: open sessions continue, new connections get the new certificate. The
+    /// next certificate is made a period ahead and published with the current one (the
+    /// cert-sha256 lines, the demo page's /config.json), so a page pinning both keeps working
+    /// across a rotation. 0 keeps one certificate, valid for 13 days. Not with --cert.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 6.0,
+        conflicts_with = "cert"
+    )]
+    pub rotate_every: f64,
+}
+
+impl ServeArgs {
+    /// The rotation period asked for, if any.
+    fn rotation(&self) -> anyhow::Result<Option<Duration>> {
+        if self.rotate_every == 0.0 {
+            return Ok(None);
+        }
+        let period = Duration::try_from_secs_f64(self.rotate_every * 86400.0)
+            .ok()
+            .filter(|p| !p.is_zero() && *p <= wt_quinn::MAX_ROTATION_PERIOD)
+            .with_context(|| {
+                format!(
+                    "--rotate-every {} is not a number of days between 0 and 6",
+                    self.rotate_every
+                )
+            })?;
+        Ok(Some(period))
+    }
 }
 
 /// Runs the server until Ctrl-C.
@@ -81,30 +119,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for addr in &addrs {
         builder = builder.bind(*addr);
     }
-    builder = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => builder.pem_files(cert, key),
-        _ => builder.self_signed(&["localhost", "127.0.0.1", "::1"]),
+    const NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+    builder = match (&args.cert, &args.key, args.rotation()?) {
+        (Some(cert), Some(key), _) => builder.pem_files(cert, key),
+        (_, _, Some(period)) => builder.rotating_self_signed(NAMES, period),
+        (_, _, None) => builder.self_signed(NAMES),
     };
-    let config = builder
+    let config = crate::debugging::from_env(builder)?
         .build()
-        .context("cannot set up the server's certificate")?;
-    let cert_hash = config.cert_hash();
-    let server = Endpoint::server(config).context("cannot start the WebTransport server")?;
+        .context("cannot set up the server's certificate and TLS")?;
+    let server = Arc::new(Server::bind(config).context("cannot start the WebTransport server")?);
     let listening = server.local_addrs();
 
     let mut out = String::new();
     for addr in &listening {
         out += &format!("listening {addr}\n");
     }
-    out += &format!("cert-sha256 {cert_hash}\n");
+    for hash in server.cert_hashes() {
+        out += &format!("cert-sha256 {hash}\n");
+    }
     if !args.no_http {
         let http = args.http.unwrap_or(DEFAULT_HTTP);
         let listener = tokio::net::TcpListener::bind(http)
             .await
             .with_context(|| format!("cannot listen for HTTP on {http} (see --http, --no-http)"))?;
         let bound = listener.local_addr().context("the HTTP socket's address")?;
-        let config = PageConfig::new(&listening, cert_hash);
-        tokio::spawn(crate::http::serve(listener, crate::page::routes(&config)));
+        let published = server.clone();
+        let routes =
+            crate::page::routes(PageConfig::new(&listening), move || published.cert_hashes());
+        tokio::spawn(crate::http::serve(listener, routes));
         out += &format!("page http://{}/\n", reachable(bound));
     }
     let mut stdout = std::io::stdout().lock();
@@ -135,8 +178,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Accepts one session request and runs the echo service on it.
 async fn session(request: Request) {
     let remote = request.remote_address();
-    let origin = request.origin().unwrap_or("(none)").to_owned();
-    let path = request.path().to_owned();
+    let origin = request.head().origin().unwrap_or("(none)").to_owned();
+    let path = request.head().path().to_owned();
     let draft = request.draft();
     if let Some(key) = request.peer_key() {
         let hash = wt_quinn::CertHash::of(key.as_ref());

@@ -1,10 +1,13 @@
 //! Browser interop: headless Chromium against the echo service, over IPv4 and over IPv6.
 //!
 //! Each case starts, in this process, a `wt-quinn` server running [`wt_examples::echo`] on
-//! `127.0.0.1:0` or `[::1]:0` with a self-signed certificate, and an HTTP server (from
+//! `127.0.0.1:0` or `[::1]:0` with a rotating self-signed certificate, and an HTTP server (from
 //! [`wt_examples::http`]) on `127.0.0.1:0` for `assets/browser-test.html`. It launches
 //! `/usr/bin/chromium` headless on that page, which connects with `serverCertificateHashes` and
-//! runs the checks: bidi, uni and datagram echoes, a 4 MiB transfer with FNV-1a checksums
+//! runs the checks. The page pins both hashes the server published at its start, and the server
+//! rotates once before the page connects, as a server running for days would between a page's
+//! load and its connection: Chromium must take the certificate that was published as the next
+//! one. The checks: bidi, uni and datagram echoes, a 4 MiB transfer with FNV-1a checksums
 //! compared in JavaScript, a close from the browser (the server must observe exactly its code
 //! and reason, checked here from `Session::closed`), and a close from the server via the echo
 //! service's `close <code> <reason>\n` command (`transport.closed` must resolve with them,
@@ -26,7 +29,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use wt_examples::http::{Method, Response};
 use wt_examples::page::{HTML, JAVASCRIPT, SCRIPT};
-use wt_quinn::{CloseInfo, Closer, Endpoint, ServerConfig, SessionError};
+use wt_quinn::{CloseInfo, Closer, Server, ServerConfig, SessionError};
 
 /// The test page.
 const TEST_PAGE: &str = include_str!("../assets/browser-test.html");
@@ -63,6 +66,11 @@ async fn run_case(bind: SocketAddr) {
     };
 
     let server = EchoServer::start(bind);
+    let pinned: Vec<String> = server.cert_hashes.iter().map(|h| h.to_string()).collect();
+    server
+        .endpoint
+        .rotate()
+        .expect("rotate the server's certificate");
     let (reports, mut report_rx) = mpsc::unbounded_channel();
     let page = serve_test_page(reports).await;
     let host = match server.addr {
@@ -72,7 +80,7 @@ async fn run_case(bind: SocketAddr) {
     let url = format!(
         "http://{page}/?host={host}&port={}&hash={}&bcode={}&breason={}&scode={}&sreason={}",
         server.addr.port(),
-        server.cert_hash,
+        pinned.join(","),
         BROWSER_CLOSE.0,
         query_escape(BROWSER_CLOSE.1),
         SERVER_CLOSE.0,
@@ -209,9 +217,10 @@ struct Seen {
 
 /// An in-process echo server that records each session's origin and end by path.
 struct EchoServer {
-    _endpoint: Arc<Endpoint>,
+    endpoint: Arc<Server>,
     addr: SocketAddr,
-    cert_hash: wt_quinn::CertHash,
+    /// The hashes the server published at its start: the first certificate's and the next one's.
+    cert_hashes: Vec<wt_quinn::CertHash>,
     sessions: Arc<Mutex<HashMap<String, Seen>>>,
     ended: tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>,
 }
@@ -220,19 +229,22 @@ impl EchoServer {
     fn start(bind: SocketAddr) -> EchoServer {
         let config = ServerConfig::builder()
             .bind(bind)
-            .self_signed(&["localhost", "127.0.0.1", "::1"])
+            .rotating_self_signed(
+                &["localhost", "127.0.0.1", "::1"],
+                wt_quinn::DEFAULT_ROTATION_PERIOD,
+            )
             .build()
             .unwrap();
-        let cert_hash = config.cert_hash();
-        let endpoint = Arc::new(Endpoint::server(config).unwrap());
+        let cert_hashes = config.cert_hashes();
+        let endpoint = Arc::new(Server::bind(config).unwrap());
         let addr = endpoint.local_addrs()[0];
         let sessions: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
         let (ended_tx, ended) = mpsc::unbounded_channel();
         let (ep, seen) = (endpoint.clone(), sessions.clone());
         tokio::spawn(async move {
             while let Some(request) = ep.accept().await {
-                let path = request.path().to_owned();
-                let origin = request.origin().map(str::to_owned);
+                let path = request.head().path().to_owned();
+                let origin = request.head().origin().map(str::to_owned);
                 let draft = request.draft();
                 let entry = Seen {
                     origin,
@@ -256,9 +268,9 @@ impl EchoServer {
             }
         });
         EchoServer {
-            _endpoint: endpoint,
+            endpoint,
             addr,
-            cert_hash,
+            cert_hashes,
             sessions,
             ended: tokio::sync::Mutex::new(ended),
         }

@@ -22,15 +22,14 @@ struct Server {
 
 impl Server {
     async fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(WT)
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn wt serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Server::start_with_env(extra, &[]).await
+    }
+
+    /// `wt serve` with `env` added to its environment.
+    async fn start_with_env(extra: &[&str], env: &[(&str, &std::path::Path)]) -> Server {
+        let mut args = vec!["--no-http"];
+        args.extend(extra);
+        let (child, mut lines) = spawn_serve(&args, env);
         let (mut addr, mut hash) = (None, None);
         tokio::time::timeout(LIMIT, async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -71,11 +70,43 @@ impl Server {
     }
 }
 
+/// `wt serve --bind 127.0.0.1:0 <args>` with `env` added to its environment: the child (killed
+/// when dropped) and its stdout's lines.
+fn spawn_serve(
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> (
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let mut child = Command::new(WT)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wt serve");
+    let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    (child, lines)
+}
+
 /// `wt connect <args>` with `input` on stdin; its output once it exits.
 async fn connect(args: &[String], input: &[u8]) -> Output {
+    connect_with_env(args, input, &[]).await
+}
+
+/// `wt connect <args>` with `env` added to its environment.
+async fn connect_with_env(
+    args: &[String],
+    input: &[u8],
+    env: &[(&str, &std::path::Path)],
+) -> Output {
     let mut child = Command::new(WT)
         .arg("connect")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -222,7 +253,10 @@ async fn bad_urls_and_unreachable_servers_fail_clearly() {
 #[tokio::test]
 async fn help_explains_every_flag() {
     for (args, flags) in [
-        (&["--help"][..], &["serve", "connect", "RUST_LOG"][..]),
+        (
+            &["--help"][..],
+            &["serve", "connect", "RUST_LOG", "SSLKEYLOGFILE", "QLOGDIR"][..],
+        ),
         (
             &["serve", "--help"],
             &[
@@ -233,6 +267,7 @@ async fn help_explains_every_flag() {
                 "--no-http",
                 "--allow-origin",
                 "--require-client-auth",
+                "--rotate-every",
             ],
         ),
         (
@@ -247,6 +282,7 @@ async fn help_explains_every_flag() {
                 "--client-cert",
                 "--client-key",
                 "--origin",
+                "--stats",
                 "--timeout",
                 "Exit status",
             ],
@@ -306,4 +342,179 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0 <extra>`: the child and its stdout lines up to
+/// the `page` line, which comes last.
+async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
+    let mut args = vec!["--http", "127.0.0.1:0"];
+    args.extend(extra);
+    let (child, mut lines) = spawn_serve(&args, &[]);
+    let mut seen = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let last = line.starts_with("page ");
+            seen.push(line);
+            if last {
+                return;
+            }
+        }
+        panic!("wt serve exited before its page line: {seen:?}");
+    })
+    .await
+    .expect("wt serve did not start in time");
+    (child, seen)
+}
+
+/// The body of `GET <path>` from the page server at `page` (`http://host:port/`).
+async fn http_get(page: &str, path: &str) -> String {
+    let authority = page.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        LIMIT,
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut response),
+    )
+    .await
+    .expect("the page server answers")
+    .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+#[tokio::test]
+async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
+    // Rotation is on by default for self-signed certificates: the current and the next hash.
+    for (args, published) in [
+        (&[][..], 2),
+        (&["--rotate-every", "0.5"][..], 2),
+        (&["--rotate-every", "0"][..], 1),
+    ] {
+        let (_child, lines) = serve_with_page(args).await;
+        let hashes: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("cert-sha256 "))
+            .collect();
+        assert_eq!(hashes.len(), published, "wt serve {args:?}: {lines:?}");
+        let page = lines.last().unwrap().strip_prefix("page ").unwrap();
+        let config: serde_json::Value =
+            serde_json::from_str(&http_get(page, "/config.json").await).unwrap();
+        assert_eq!(config["certHashes"], serde_json::json!(hashes), "{args:?}");
+    }
+    for bad in ["7", "-1", "soon"] {
+        let out = Command::new(WT)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
+            .arg(format!("--rotate-every={bad}"))
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "--rotate-every {bad} must fail");
+        assert!(stderr(&out).contains("rotate-every"), "{}", stderr(&out));
+    }
+}
+
+/// A path in the temporary directory unique to this test, removed when dropped.
+struct TempPath(std::path::PathBuf);
+
+impl TempPath {
+    fn new(name: &str) -> Self {
+        TempPath(std::env::temp_dir().join(format!("wt-cli-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
+    }
+}
+
+/// The client randoms of the `label` lines of a key log.
+fn client_randoms(path: &std::path::Path, label: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(label)?.strip_prefix(' '))
+        .filter_map(|rest| rest.split(' ').next().map(str::to_owned))
+        .collect()
+}
+
+/// `wt serve` with `var` set to `for_server`, and a `wt connect` round trip with `var` set to
+/// `for_client`.
+async fn round_trip_with(var: &str, for_server: &std::path::Path, for_client: &std::path::Path) {
+    let server = Server::start_with_env(&[], &[(var, for_server)]).await;
+    let args = vec![server.url(), "--cert-hash".into(), server.hash.clone()];
+    let out = connect_with_env(&args, b"traced", &[(var, for_client)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"traced");
+}
+
+#[tokio::test]
+async fn sslkeylogfile_gets_the_secrets_of_both_sides() {
+    let (server_keys, client_keys) = (TempPath::new("serve.keys"), TempPath::new("connect.keys"));
+    round_trip_with("SSLKEYLOGFILE", &server_keys.0, &client_keys.0).await;
+    for label in ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"] {
+        let ours = client_randoms(&client_keys.0, label);
+        assert_eq!(ours.len(), 1, "one {label} line from wt connect");
+        // The server's file is written during its handshake, which completed before ours.
+        assert_eq!(client_randoms(&server_keys.0, label), ours, "{label}");
+    }
+}
+
+/// The names of the files in `dir`.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn qlogdir_gets_one_trace_per_connection_on_both_sides() {
+    let (server_dir, client_dir) = (TempPath::new("serve.qlog"), TempPath::new("connect.qlog"));
+    // wt creates the directories.
+    round_trip_with("QLOGDIR", &server_dir.0, &client_dir.0).await;
+    let client_files = file_names(&client_dir.0);
+    let [client_file] = &client_files[..] else {
+        panic!("one client trace, got {client_files:?}")
+    };
+    let id = client_file
+        .strip_suffix("_client.sqlog")
+        .expect("named <odcid>_client.sqlog");
+    assert_eq!(
+        file_names(&server_dir.0),
+        [format!("{id}_server.sqlog")],
+        "the server's trace names the same connection"
+    );
+    for path in [
+        client_dir.0.join(client_file),
+        server_dir.0.join(format!("{id}_server.sqlog")),
+    ] {
+        let trace = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            trace.contains("packet_received"),
+            "{}: {trace:.200}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn connect_stats_counts_the_transfer() {
+    let server = Server::start(&[]).await;
+    let input = payload(100_000);
+    let out = server.connect(&["--stats"], &input).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, input);
+    let err = stderr(&out);
+    for line in [
+        "bytes sent 100000",
+        "bytes received 100000",
+        "streams opened 0 uni, 1 bidi",
+        "datagrams dropped 0",
+    ] {
+        assert!(err.lines().any(|l| l == line), "no {line:?} in:\n{err}");
+    }
+    assert!(err.lines().any(|l| l.starts_with("rtt ")), "{err}");
 }

@@ -135,7 +135,7 @@ fn serve_echo(session: Arc<H3Session>) -> JoinHandle<Option<StreamError>> {
 async fn our_client_on_h3_server() -> (
     wt_quinn::Session,
     H3Session,
-    (quinn::Endpoint, wt_quinn::Endpoint),
+    (quinn::Endpoint, wt_quinn::Client),
 ) {
     let identity = interop::identity();
     let endpoint = h3_endpoint(&identity);

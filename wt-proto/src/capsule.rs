@@ -13,6 +13,8 @@
 //! flow control is enabled, nothing may follow WT_CLOSE_SESSION, and the draft-16 rule that
 //! Maximum Streams must increase) is the caller's business.
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::buffer::{exact_varint, Item, Mode, TlvReader};
@@ -183,8 +185,36 @@ impl Capsule {
     }
 }
 
+impl fmt::Display for Capsule {
+    /// The capsule as logs show it: its fields, without a datagram's payload.
+    ///
+    /// ```
+    /// use wt_proto::capsule::Capsule;
+    /// assert_eq!(Capsule::close_session(7, "bye").to_string(), "WT_CLOSE_SESSION code 7 reason \"bye\"");
+    /// assert_eq!(Capsule::Datagram(vec![0; 1200].into()).to_string(), "DATAGRAM (1200 bytes)");
+    /// assert_eq!(Capsule::MaxStreams { bidi: false, max: 9 }.to_string(), "WT_MAX_STREAMS uni 9");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = |bidi: bool| pick(bidi, "bidi", "uni");
+        match self {
+            Capsule::Datagram(payload) => write!(f, "DATAGRAM ({} bytes)", payload.len()),
+            Capsule::CloseSession { code, reason } => {
+                write!(f, "WT_CLOSE_SESSION code {code} reason {reason:?}")
+            }
+            Capsule::DrainSession => write!(f, "WT_DRAIN_SESSION"),
+            Capsule::MaxStreams { bidi, max } => write!(f, "WT_MAX_STREAMS {} {max}", dir(*bidi)),
+            Capsule::StreamsBlocked { bidi, max } => {
+                write!(f, "WT_STREAMS_BLOCKED {} {max}", dir(*bidi))
+            }
+            Capsule::MaxData(max) => write!(f, "WT_MAX_DATA {max}"),
+            Capsule::DataBlocked(max) => write!(f, "WT_DATA_BLOCKED {max}"),
+            Capsule::Unknown { ty, len } => write!(f, "unknown capsule {ty:#x} ({len} bytes)"),
+        }
+    }
+}
+
 /// The type for bidirectional or unidirectional streams.
-fn pick(bidi: bool, bidi_ty: u64, uni_ty: u64) -> u64 {
+fn pick<T>(bidi: bool, bidi_ty: T, uni_ty: T) -> T {
     if bidi {
         bidi_ty
     } else {

@@ -37,20 +37,20 @@
 //! let uri: http::Uri = "https://example.com:4433/chat?room=1".parse().unwrap();
 //! let request = ConnectRequest::new(&uri, "webtransport-h3")?
 //!     .with_origin("https://example.com")
-//!     .with_available_protocols(&["chat-v2", "chat-v1"])?;
+//!     .with_subprotocols(&["chat-v2", "chat-v1"])?;
 //! let mut block = BytesMut::new();
 //! request.encode(&mut block);
 //! let received = ConnectRequest::decode(&block, &Limits::default())?;
 //! assert_eq!(received, request);
 //! assert_eq!(received.path(), "/chat?room=1");
-//! assert_eq!(received.available_protocols()?, ["chat-v2", "chat-v1"]);
+//! assert_eq!(received.subprotocols()?, ["chat-v2", "chat-v1"]);
 //!
-//! let response = ConnectResponse::new(http::StatusCode::OK).with_protocol("chat-v2")?;
+//! let response = ConnectResponse::new(http::StatusCode::OK).with_subprotocol("chat-v2")?;
 //! let mut block = BytesMut::new();
 //! response.encode(&mut block);
 //! let received = ConnectResponse::decode(&block, &Limits::default())?;
 //! assert_eq!(received.status(), 200);
-//! assert_eq!(received.protocol()?.as_deref(), Some("chat-v2"));
+//! assert_eq!(received.subprotocol()?.as_deref(), Some("chat-v2"));
 //! # Ok::<(), wt_proto::Error>(())
 //! ```
 
@@ -149,7 +149,7 @@ impl ConnectRequest {
     /// Sets `wt-available-protocols` to `protocols` (most preferred first) as an RFC 9651 List
     /// of Strings, replacing any; an empty slice removes the field. Each protocol must be a
     /// valid sf-string: printable ASCII only.
-    pub fn with_available_protocols(mut self, protocols: &[&str]) -> Result<Self, Error> {
+    pub fn with_subprotocols(mut self, protocols: &[&str]) -> Result<Self, Error> {
         let name = HeaderName::from_static(AVAILABLE_PROTOCOLS_HEADER);
         let mut list = ListSerializer::new();
         for protocol in protocols {
@@ -211,7 +211,7 @@ impl ConnectRequest {
     /// A malformed field, or a member that is not a String, is [`Error::Message`]. The draft
     /// says such a field is to be ignored rather than fail the request: callers that follow it
     /// treat an error like an absent field.
-    pub fn available_protocols(&self) -> Result<Vec<String>, Error> {
+    pub fn subprotocols(&self) -> Result<Vec<String>, Error> {
         let Some(text) = joined(&self.headers, AVAILABLE_PROTOCOLS_HEADER)? else {
             return Ok(Vec::new());
         };
@@ -335,7 +335,7 @@ impl ConnectResponse {
 
     /// Sets `wt-protocol` to `protocol` as an RFC 9651 String (printable ASCII only),
     /// replacing any.
-    pub fn with_protocol(mut self, protocol: &str) -> Result<Self, Error> {
+    pub fn with_subprotocol(mut self, protocol: &str) -> Result<Self, Error> {
         let text = ItemSerializer::new()
             .bare_item(sf_string(protocol)?)
             .finish();
@@ -361,7 +361,7 @@ impl ConnectResponse {
     /// ignored. A malformed field or one that is not a String is [`Error::Message`]; the draft
     /// (§3.3) says to ignore such a field, and to ignore one naming a protocol the client did
     /// not offer, which the caller checks.
-    pub fn protocol(&self) -> Result<Option<String>, Error> {
+    pub fn subprotocol(&self) -> Result<Option<String>, Error> {
         let Some(text) = joined(&self.headers, PROTOCOL_HEADER)? else {
             return Ok(None);
         };
@@ -839,25 +839,25 @@ mod tests {
     }
 
     #[test]
-    fn available_protocols() {
+    fn subprotocols() {
         let request = request();
-        assert_eq!(request.available_protocols(), Ok(vec![]));
+        assert_eq!(request.subprotocols(), Ok(vec![]));
         let request = request
-            .with_available_protocols(&["chat-v2", "a \"quoted\" one"])
+            .with_subprotocols(&["chat-v2", "a \"quoted\" one"])
             .unwrap();
         assert_eq!(
             request.headers()[AVAILABLE_PROTOCOLS_HEADER],
             r#""chat-v2", "a \"quoted\" one""#
         );
         assert_eq!(
-            request.available_protocols().unwrap(),
+            request.subprotocols().unwrap(),
             ["chat-v2", "a \"quoted\" one"]
         );
         assert_eq!(
-            request.clone().with_available_protocols(&["é"]),
+            request.clone().with_subprotocols(&["é"]),
             Err(Error::Message("protocol is not a structured-field String"))
         );
-        let cleared = request.with_available_protocols(&[]).unwrap();
+        let cleared = request.with_subprotocols(&[]).unwrap();
         assert!(cleared.headers().get(AVAILABLE_PROTOCOLS_HEADER).is_none());
     }
 
@@ -873,14 +873,12 @@ mod tests {
         };
         // Parameters are ignored; several lines join into one List.
         assert_eq!(
-            with(&[r#""a";q=1, "b""#, r#""c""#])
-                .available_protocols()
-                .unwrap(),
+            with(&[r#""a";q=1, "b""#, r#""c""#]).subprotocols().unwrap(),
             ["a", "b", "c"]
         );
         for bad in [r#"a, "b""#, r#"("a" "b")"#, r#""a"#, "?1", r#""a",,"b""#] {
             assert!(
-                matches!(with(&[bad]).available_protocols(), Err(Error::Message(_))),
+                matches!(with(&[bad]).subprotocols(), Err(Error::Message(_))),
                 "{bad}"
             );
         }
@@ -906,10 +904,10 @@ mod tests {
                 HeaderName::from_static(DRAFT02_RESPONSE_HEADER),
                 HeaderValue::from_static(DRAFT02_RESPONSE_VALUE),
             )
-            .with_protocol("chat-v2")
+            .with_subprotocol("chat-v2")
             .unwrap();
         assert_eq!(response.headers()[PROTOCOL_HEADER], r#""chat-v2""#);
-        assert_eq!(response.protocol(), Ok(Some("chat-v2".to_owned())));
+        assert_eq!(response.subprotocol(), Ok(Some("chat-v2".to_owned())));
         let mut out = BytesMut::new();
         response.encode(&mut out);
         // `:status 200` is static entry 25.
@@ -921,11 +919,11 @@ mod tests {
         assert_eq!(http.status(), StatusCode::OK);
         assert_eq!(http.headers().len(), 2);
         assert_eq!(
-            ConnectResponse::new(StatusCode::NOT_FOUND).protocol(),
+            ConnectResponse::new(StatusCode::NOT_FOUND).subprotocol(),
             Ok(None)
         );
         assert!(ConnectResponse::new(StatusCode::OK)
-            .with_protocol("\u{7f}")
+            .with_subprotocol("\u{7f}")
             .is_err());
     }
 
@@ -937,10 +935,10 @@ mod tests {
                 HeaderValue::from_static(v),
             )
         };
-        assert_eq!(with(r#""x";a=1"#).protocol(), Ok(Some("x".to_owned())));
+        assert_eq!(with(r#""x";a=1"#).subprotocol(), Ok(Some("x".to_owned())));
         for bad in ["x", r#""x", "y""#, "(\"x\")", r#""x"#, "1"] {
             assert!(
-                matches!(with(bad).protocol(), Err(Error::Message(_))),
+                matches!(with(bad).subprotocol(), Err(Error::Message(_))),
                 "{bad}"
             );
         }
@@ -950,7 +948,7 @@ mod tests {
                 HeaderName::from_static(PROTOCOL_HEADER),
                 HeaderValue::from_static(r#""y""#)
             )
-            .protocol()
+            .subprotocol()
             .is_err());
     }
 
@@ -1050,7 +1048,7 @@ mod tests {
                     request = request.with_origin(&origin);
                 }
                 let protocols: Vec<&str> = protocols.iter().map(String::as_str).collect();
-                request = request.with_available_protocols(&protocols).unwrap();
+                request = request.with_subprotocols(&protocols).unwrap();
                 for (name, value) in extra {
                     request = request.with_header(
                         HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -1067,7 +1065,7 @@ mod tests {
             let mut out = BytesMut::new();
             request.encode(&mut out);
             let decoded = ConnectRequest::decode(&out, &big())?;
-            prop_assert_eq!(decoded.available_protocols(), request.available_protocols());
+            prop_assert_eq!(decoded.subprotocols(), request.subprotocols());
             prop_assert_eq!(&decoded, &request);
             // A truncated section fails, unless the cut falls between two field lines after
             // the pseudo-headers: then it is a valid request with fewer regular fields.
@@ -1088,7 +1086,7 @@ mod tests {
         ) {
             let mut response = ConnectResponse::new(StatusCode::from_u16(status).unwrap());
             if let Some(protocol) = &protocol {
-                response = response.with_protocol(protocol)?;
+                response = response.with_subprotocol(protocol)?;
             }
             for (name, value) in extra {
                 response = response.with_header(
@@ -1100,7 +1098,7 @@ mod tests {
             response.encode(&mut out);
             let decoded = ConnectResponse::decode(&out, &big())?;
             prop_assert_eq!(&decoded, &response);
-            prop_assert_eq!(decoded.protocol()?, protocol);
+            prop_assert_eq!(decoded.subprotocol()?, protocol);
             let fields = response.to_fields();
             for cut in 0..out.len() {
                 if let Ok(shorter) = ConnectResponse::decode(&out[..cut], &big()) {

@@ -40,3 +40,7 @@ pub mod varint;
 
 pub use error::{Decoded, Error};
 pub use error_code::H3Code;
+
+// The crates whose types appear in this API, so that users need no version of their own.
+pub use bytes;
+pub use http;

@@ -2,15 +2,17 @@
 //! transport knobs shared by both.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wt_proto::draft::Draft;
 
-use crate::cert::Identity;
+use crate::cert::{CertHash, Identity};
 use crate::error::CertError;
 use crate::policy::{AllowConnection, Policy};
+use crate::qlog::QlogDir;
+use crate::rotation::ServerIdentity;
 use crate::tls::{ClientAuth, ClientIdentity, Trust};
 
 /// The congestion controller quinn runs.
@@ -26,33 +28,29 @@ pub enum Congestion {
     Bbr,
 }
 
-/// Transport settings shared by servers and clients.
+/// Transport settings shared by servers and clients. Start from [`Transport::default`] and
+/// change what you need; each setter names its default.
+///
+/// ```
+/// use std::time::Duration;
+/// let transport = wt_quinn::Transport::default()
+///     .idle_timeout(Duration::from_secs(60))
+///     .keep_alive(None)
+///     .max_bidi_streams(1000);
+/// # let _ = transport;
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Transport {
-    /// Close a connection after this long without any packet. Default 30 s.
-    pub idle_timeout: Duration,
-    /// Send keep-alive packets this often, so idle sessions survive NATs. Default: 10 s.
-    pub keep_alive: Option<Duration>,
-    /// The congestion controller. Default CUBIC.
-    pub congestion: Congestion,
-    /// How many bidirectional streams the peer may have open at once on a connection, besides
-    /// the CONNECT streams of its sessions. Default 100.
-    pub max_bidi_streams: u32,
-    /// How many unidirectional streams the peer may have open at once on a connection (plus the
-    /// 3 HTTP/3 control streams, added automatically). Default 100.
-    pub max_uni_streams: u32,
-    /// Bytes of received datagrams quinn buffers per connection; also the most that may wait in
-    /// the queues of all the connection's sessions together. Default 1 MiB.
-    pub datagram_buffer: usize,
-    /// Bytes of received datagram payload buffered per session, waiting for
-    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB. A session
-    /// waiting in `recv_datagram` takes datagrams straight from the connection, so this only
-    /// fills while the application is busy elsewhere.
-    pub session_datagram_buffer: usize,
-    /// UDP socket send and receive buffer sizes in bytes; `None` keeps the OS default.
-    pub socket_buffer: Option<usize>,
-    /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
-    pub setup_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) congestion: Congestion,
+    pub(crate) max_bidi_streams: u32,
+    pub(crate) max_uni_streams: u32,
+    pub(crate) datagram_buffer: usize,
+    pub(crate) session_datagram_buffer: usize,
+    pub(crate) socket_buffer: Option<usize>,
+    pub(crate) setup_timeout: Duration,
 }
 
 impl Default for Transport {
@@ -79,6 +77,67 @@ impl Transport {
     /// The QUIC receive window of each stream.
     pub(crate) fn stream_window(&self) -> u64 {
         u64::from(STREAM_WINDOW)
+    }
+
+    /// Closes a connection after this long without any packet. Default 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sends keep-alive packets this often, so idle sessions survive NATs; `None` sends none.
+    /// Default 10 s.
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// The congestion controller. Default [`Congestion::Cubic`].
+    pub fn congestion(mut self, congestion: Congestion) -> Self {
+        self.congestion = congestion;
+        self
+    }
+
+    /// How many bidirectional streams the peer may have open at once on a connection, besides
+    /// the CONNECT streams of its sessions. Default 100.
+    pub fn max_bidi_streams(mut self, max: u32) -> Self {
+        self.max_bidi_streams = max;
+        self
+    }
+
+    /// How many unidirectional streams the peer may have open at once on a connection (the 3
+    /// HTTP/3 control streams come on top). Default 100.
+    pub fn max_uni_streams(mut self, max: u32) -> Self {
+        self.max_uni_streams = max;
+        self
+    }
+
+    /// Bytes of received datagrams quinn buffers per connection; also the most that may wait in
+    /// the queues of all the connection's sessions together. Default 1 MiB.
+    pub fn datagram_buffer(mut self, bytes: usize) -> Self {
+        self.datagram_buffer = bytes;
+        self
+    }
+
+    /// Bytes of received datagram payload buffered per session, waiting for
+    /// `Session::recv_datagram`, before the oldest are dropped. Default 1 MiB. A session waiting in
+    /// `recv_datagram` takes datagrams straight from the connection, so this only fills while
+    /// the application is busy elsewhere.
+    pub fn session_datagram_buffer(mut self, bytes: usize) -> Self {
+        self.session_datagram_buffer = bytes;
+        self
+    }
+
+    /// UDP socket send and receive buffer sizes in bytes. Default: the operating system's.
+    pub fn socket_buffer(mut self, bytes: usize) -> Self {
+        self.socket_buffer = Some(bytes);
+        self
+    }
+
+    /// How long session setup (QUIC handshake, SETTINGS, CONNECT) may take. Default 10 s.
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.setup_timeout = timeout;
+        self
     }
 
     /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
@@ -110,23 +169,23 @@ impl Transport {
     }
 }
 
-/// WebTransport protocol options shared by servers and clients.
+/// WebTransport protocol options shared by servers and clients. Start from
+/// [`Protocol::default`]; each setter names its default.
+///
+/// ```
+/// use wt_quinn::{Draft, FlowControl, Protocol};
+/// let protocol = Protocol::default()
+///     .drafts([Draft::Draft02, Draft::Draft07])
+///     .max_sessions_per_connection(4)
+///     .flow_control(Some(FlowControl::default().max_data(1 << 20)));
+/// # let _ = protocol;
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Protocol {
-    /// The drafts this endpoint speaks, any order; each side announces all of its drafts and
-    /// the newest both speak wins. Default: all of [`Draft::ALL`] (02, 07, 14, 16). Browsers
-    /// and the crates.io implementations speak 02 and 07 today.
-    ///
-    /// Draft-14 and later require the QUIC `reset_stream_at` extension (RESET_STREAM_AT), which
-    /// quinn 0.11 does not implement: resets use plain RESET_STREAM, so a stream reset right
-    /// after it opens may reach the peer without its session header.
-    pub drafts: Vec<Draft>,
-    /// Sessions a server allows per connection (announced under draft-07 and draft-14; under
-    /// draft-02, and draft-14+ without flow control, one is the protocol's limit). Default 16.
-    pub max_sessions: u64,
-    /// Session flow control (draft-14+), or `None` to not offer it (then draft-14+ sessions
-    /// cannot share a connection). Default: [`FlowControl::default`].
-    pub flow_control: Option<FlowControl>,
+    pub(crate) drafts: Vec<Draft>,
+    pub(crate) max_sessions: u64,
+    pub(crate) flow_control: Option<FlowControl>,
 }
 
 impl Default for Protocol {
@@ -139,9 +198,38 @@ impl Default for Protocol {
     }
 }
 
+impl Protocol {
+    /// The drafts this endpoint speaks, any order; each side announces all of its drafts and
+    /// the newest both speak wins. Default: all of [`Draft::ALL`] (02, 07, 14, 16). Browsers
+    /// and the crates.io implementations speak 02 and 07 today.
+    ///
+    /// Draft-14 and later require the QUIC `reset_stream_at` extension (RESET_STREAM_AT), which
+    /// quinn 0.11 does not implement: resets use plain RESET_STREAM, so a stream reset right
+    /// after it opens may reach the peer without its session header.
+    pub fn drafts(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.drafts = drafts.into_iter().collect();
+        self
+    }
+
+    /// Sessions a server allows per connection (announced under draft-07 and draft-14; under
+    /// draft-02, and draft-14+ without flow control, one is the protocol's limit). Default 16.
+    /// [`Policy::max_sessions`] limits the sessions of the whole server.
+    pub fn max_sessions_per_connection(mut self, max: u64) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Session flow control (draft-14+), or `None` to not offer it (then draft-14+ sessions
+    /// cannot share a connection). Default: [`FlowControl::default`].
+    pub fn flow_control(mut self, flow_control: Option<FlowControl>) -> Self {
+        self.flow_control = flow_control;
+        self
+    }
+}
+
 /// The per-session limits this endpoint grants its peer under draft-14+ flow control; the
 /// limits are raised (WT_MAX_STREAMS, WT_MAX_DATA) as the application accepts streams and reads,
-/// half a window at a time.
+/// half a window at a time. Start from [`FlowControl::default`]; each setter names its default.
 ///
 /// The stream windows default to more than a connection's QUIC stream limits
 /// ([`Transport::max_bidi_streams`], [`Transport::max_uni_streams`]), which already bound how
@@ -149,14 +237,11 @@ impl Default for Protocol {
 /// then never waits a round trip for WT_MAX_STREAMS. Lower them to share a pooled connection's
 /// streams more evenly between sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlowControl {
-    /// Unidirectional streams the peer may open before it needs more credit. Default 256.
-    pub max_streams_uni: u64,
-    /// Bidirectional streams the peer may open before it needs more credit. Default 256.
-    pub max_streams_bidi: u64,
-    /// Bytes the peer may send on all of a session's streams before it needs more credit; the
-    /// window kept ahead of what the application read. Default 16 MiB.
-    pub max_data: u64,
+    pub(crate) max_streams_uni: u64,
+    pub(crate) max_streams_bidi: u64,
+    pub(crate) max_data: u64,
 }
 
 impl Default for FlowControl {
@@ -169,24 +254,47 @@ impl Default for FlowControl {
     }
 }
 
+impl FlowControl {
+    /// Unidirectional streams the peer may open before it needs more credit. Default 256.
+    pub fn max_streams_uni(mut self, max: u64) -> Self {
+        self.max_streams_uni = max;
+        self
+    }
+
+    /// Bidirectional streams the peer may open before it needs more credit. Default 256.
+    pub fn max_streams_bidi(mut self, max: u64) -> Self {
+        self.max_streams_bidi = max;
+        self
+    }
+
+    /// Bytes the peer may send on all of a session's streams before it needs more credit: the
+    /// window kept ahead of what the application read. Default 16 MiB.
+    pub fn max_data(mut self, bytes: u64) -> Self {
+        self.max_data = bytes;
+        self
+    }
+}
+
 /// How a server runs; build one with [`ServerConfig::builder`].
 #[derive(Clone)]
 pub struct ServerConfig {
     pub(crate) addrs: Vec<SocketAddr>,
-    pub(crate) identity: Identity,
+    pub(crate) identity: ServerIdentity,
     pub(crate) policy: Arc<dyn AllowConnection>,
     pub(crate) client_auth: ClientAuth,
     pub(crate) transport: Transport,
     pub(crate) protocol: Protocol,
     /// The engine configuration every connection shares.
     pub(crate) engine: Arc<wt_proto::engine::Config>,
+    pub(crate) key_log: Option<Arc<dyn rustls::KeyLog>>,
+    pub(crate) qlog: QlogDir,
 }
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("addrs", &self.addrs)
-            .field("cert", &self.identity.cert_hash())
+            .field("cert", &self.cert_hash())
             .finish()
     }
 }
@@ -197,14 +305,38 @@ impl ServerConfig {
         ServerConfigBuilder::default()
     }
 
-    /// The SHA-256 fingerprint of the server certificate, for `serverCertificateHashes`.
-    pub fn cert_hash(&self) -> crate::CertHash {
-        self.identity.cert_hash()
+    /// The SHA-256 fingerprint of the certificate the server presents first, for
+    /// `serverCertificateHashes`. With a rotating identity, publish [`ServerConfig::cert_hashes`]
+    /// (or, once running, [`crate::Server::cert_hashes`]) instead.
+    pub fn cert_hash(&self) -> CertHash {
+        self.identity.current().cert_hash()
+    }
+
+    /// The fingerprints to publish for pinning: the current certificate's, then, with a rotating
+    /// identity, the next one's.
+    pub fn cert_hashes(&self) -> Vec<CertHash> {
+        self.identity.hashes()
     }
 
     /// The addresses the server binds.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The QUIC transport configuration this server gives quinn, built from its [`Transport`]
+    /// and [`Protocol`]: for comparing with plain quinn (benchmarks) and for debugging.
+    ///
+    /// ```
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// // What quinn runs with; give it to a plain quinn endpoint to compare like with like.
+    /// let transport: wt_quinn::quinn::TransportConfig = config.quinn_transport_config();
+    /// println!("{transport:?}");
+    /// ```
+    pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
+        self.transport.quinn(self.protocol.max_sessions)
     }
 }
 
@@ -221,11 +353,32 @@ impl ServerConfig {
 #[derive(Default)]
 pub struct ServerConfigBuilder {
     addrs: Vec<SocketAddr>,
-    identity: Option<Result<Identity, CertError>>,
+    identity: Option<Result<ServerIdentity, CertError>>,
     policy: Option<Arc<dyn AllowConnection>>,
     client_auth: ClientAuth,
     transport: Transport,
     protocol: Protocol,
+    key_log: KeyLogChoice,
+    qlog: QlogDir,
+}
+
+/// Where TLS secrets go, as a builder was told.
+#[derive(Default)]
+enum KeyLogChoice {
+    #[default]
+    Off,
+    File(PathBuf),
+    Custom(Arc<dyn rustls::KeyLog>),
+}
+
+impl KeyLogChoice {
+    fn build(self) -> Result<Option<Arc<dyn rustls::KeyLog>>, CertError> {
+        Ok(match self {
+            KeyLogChoice::Off => None,
+            KeyLogChoice::File(path) => Some(Arc::new(crate::keylog::KeyLogFile::open(&path)?)),
+            KeyLogChoice::Custom(log) => Some(log),
+        })
+    }
 }
 
 impl ServerConfigBuilder {
@@ -235,26 +388,48 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Uses this certificate chain and key.
+    /// Uses this certificate chain and key. A running server can change it with
+    /// [`crate::Server::set_identity`].
     pub fn identity(mut self, identity: Identity) -> Self {
-        self.identity = Some(Ok(identity));
+        self.identity = Some(Ok(ServerIdentity::Fixed(identity)));
         self
     }
 
     /// Loads the certificate chain and key from PEM files.
     pub fn pem_files(mut self, cert: &Path, key: &Path) -> Self {
-        self.identity = Some(Identity::from_pem_files(cert, key));
+        self.identity = Some(Identity::from_pem_files(cert, key).map(ServerIdentity::Fixed));
         self
     }
 
     /// Generates a self-signed ECDSA P-256 certificate for `names`, valid for 13 days, that
     /// browsers accept through `serverCertificateHashes`. This is also the default, for
-    /// `localhost`, `127.0.0.1` and `::1`.
+    /// `localhost`, `127.0.0.1` and `::1`. A server that runs for longer than that needs
+    /// [`ServerConfigBuilder::rotating_self_signed`].
     pub fn self_signed(mut self, names: &[&str]) -> Self {
-        self.identity = Some(Identity::self_signed(
-            names,
-            Duration::from_secs(13 * 86400),
-        ));
+        self.identity = Some(
+            Identity::self_signed(names, Duration::from_secs(13 * 86400))
+                .map(ServerIdentity::Fixed),
+        );
+        self
+    }
+
+    /// Self-signed ECDSA P-256 certificates for `names` that change every `period` (at most
+    /// [`crate::MAX_ROTATION_PERIOD`]) while the server runs, without a restart: established
+    /// sessions keep going, new connections get the new certificate. The next certificate is
+    /// made a period ahead, and [`crate::Server::cert_hashes`] publishes both hashes, so a page
+    /// that pins both (`serverCertificateHashes`) keeps working across the next rotation.
+    ///
+    /// ```
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .rotating_self_signed(&["localhost"], wt_quinn::DEFAULT_ROTATION_PERIOD)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.cert_hashes().len(), 2);
+    /// ```
+    pub fn rotating_self_signed(mut self, names: &[&str], period: Duration) -> Self {
+        self.identity =
+            Some(crate::rotation::Rotation::new(names, period).map(ServerIdentity::Rotating));
         self
     }
 
@@ -271,15 +446,69 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Transport settings.
+    /// Transport settings. Default: [`Transport::default`].
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
     }
 
-    /// WebTransport protocol options (drafts, sessions per connection).
+    /// WebTransport protocol options (drafts, sessions per connection, flow control). Default:
+    /// [`Protocol::default`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
+        self
+    }
+
+    /// Appends the TLS secrets of every connection to `path` in the NSS key log format, for
+    /// Wireshark (the file `SSLKEYLOGFILE` names for curl and browsers). Anyone who can read it
+    /// can decrypt those connections: for debugging only. Default: off.
+    ///
+    /// ```no_run
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:4433".parse().unwrap())
+    ///     .key_log_file("/tmp/keys.log")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn key_log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log = KeyLogChoice::File(path.into());
+        self
+    }
+
+    /// Hands the TLS secrets of every connection to `log` (for example
+    /// [`rustls::KeyLogFile`], which follows `SSLKEYLOGFILE` itself). Default: off.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .key_log(Arc::new(wt_quinn::rustls::KeyLogFile::new()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.key_log = KeyLogChoice::Custom(log);
+        self
+    }
+
+    /// Writes a qlog trace of every connection into `dir` (which must exist), one file per
+    /// connection named `<odcid>_server.sqlog`, for qvis and other qlog tools: the packets
+    /// quinn sends, receives and loses, and its recovery metrics. The HTTP/3 and WebTransport
+    /// events of the connection are `tracing` events in the span with the same id. Default: off.
+    ///
+    /// ```no_run
+    /// let config = wt_quinn::ServerConfig::builder()
+    ///     .bind("127.0.0.1:4433".parse().unwrap())
+    ///     .qlog_dir("/tmp/qlog")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "qlog")]
+    pub fn qlog_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.qlog.dir = Some(dir.into());
         self
     }
 
@@ -287,13 +516,13 @@ impl ServerConfigBuilder {
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
             Some(identity) => identity?,
-            None => Identity::self_signed(
+            None => ServerIdentity::Fixed(Identity::self_signed(
                 &["localhost", "127.0.0.1", "::1"],
                 Duration::from_secs(13 * 86400),
-            )?,
+            )?),
         };
         // Fail here, not at the first connection, when the key does not fit the certificate.
-        crate::tls::server_config(&identity, None)?;
+        crate::tls::server_config(identity.current(), None)?;
         Ok(ServerConfig {
             addrs: self.addrs,
             identity,
@@ -306,6 +535,8 @@ impl ServerConfigBuilder {
             )),
             transport: self.transport,
             protocol: self.protocol,
+            key_log: self.key_log.build()?,
+            qlog: self.qlog,
         })
     }
 }
@@ -320,12 +551,20 @@ pub struct ClientConfig {
     /// The engine configuration every connection shares.
     pub(crate) engine: Arc<wt_proto::engine::Config>,
     pub(crate) pool: bool,
+    pub(crate) qlog: QlogDir,
 }
 
 impl ClientConfig {
     /// A builder; the defaults are in the builder's methods.
     pub fn builder() -> ClientConfigBuilder {
         ClientConfigBuilder::default()
+    }
+
+    /// The QUIC transport configuration this client gives quinn, built from its [`Transport`]:
+    /// for comparing with plain quinn (benchmarks) and for debugging.
+    pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
+        // Servers open no sessions (CONNECT streams) towards a client.
+        self.transport.quinn(0)
     }
 }
 
@@ -347,6 +586,8 @@ pub struct ClientConfigBuilder {
     protocol: Protocol,
     options: ClientOptions,
     pool: bool,
+    key_log: KeyLogChoice,
+    qlog: QlogDir,
 }
 
 impl ClientConfigBuilder {
@@ -369,13 +610,13 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Transport settings.
+    /// Transport settings. Default: [`Transport::default`].
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
     }
 
-    /// WebTransport protocol options (drafts).
+    /// WebTransport protocol options (drafts, flow control). Default: [`Protocol::default`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
@@ -408,10 +649,46 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Appends the TLS secrets of every connection to `path`; see
+    /// [`ServerConfigBuilder::key_log_file`]. Default: off.
+    ///
+    /// ```no_run
+    /// let mut builder = wt_quinn::ClientConfig::builder();
+    /// // As curl does: log keys when SSLKEYLOGFILE names a file.
+    /// if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
+    ///     builder = builder.key_log_file(path);
+    /// }
+    /// let config = builder.build().unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn key_log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log = KeyLogChoice::File(path.into());
+        self
+    }
+
+    /// Hands the TLS secrets of every connection to `log`; see
+    /// [`ServerConfigBuilder::key_log`]. Default: off.
+    pub fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.key_log = KeyLogChoice::Custom(log);
+        self
+    }
+
+    /// Writes a qlog trace of every connection into `dir` (which must exist), one file per
+    /// connection named `<odcid>_client.sqlog`; see [`ServerConfigBuilder::qlog_dir`]. Default:
+    /// off.
+    #[cfg(feature = "qlog")]
+    pub fn qlog_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.qlog.dir = Some(dir.into());
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ClientConfig, CertError> {
         let trust = self.trust.unwrap_or(Trust::System);
-        let tls = crate::tls::client_config(&trust, self.identity.as_ref())?;
+        let mut tls = crate::tls::client_config(&trust, self.identity.as_ref())?;
+        if let Some(log) = self.key_log.build()? {
+            tls.key_log = log;
+        }
         Ok(ClientConfig {
             bind: self
                 .bind
@@ -425,6 +702,7 @@ impl ClientConfigBuilder {
             transport: self.transport,
             options: Arc::new(self.options),
             pool: self.pool,
+            qlog: self.qlog,
         })
     }
 }

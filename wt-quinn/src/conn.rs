@@ -24,6 +24,7 @@ use wt_proto::engine::{
 
 use crate::config::ClientOptions;
 use crate::error::ConnectError;
+use crate::head::RequestHead;
 use crate::latch::Latch;
 use crate::policy::{AllowConnection, SessionInfo};
 use crate::slot::{DatagramBudget, SessionSlot};
@@ -83,6 +84,8 @@ pub(crate) struct Conn {
     /// Sessions waiting in `recv_datagram`, each reading quinn's datagrams itself; while there
     /// are any, the driver leaves datagrams to them (one task hop less per datagram).
     pub(crate) datagram_readers: AtomicUsize,
+    /// The span this connection's events are logged in (see `crate::trace`).
+    pub(crate) span: tracing::Span,
 }
 
 impl Conn {
@@ -93,6 +96,7 @@ impl Conn {
         peer_key: Option<SubjectPublicKeyInfoDer<'static>>,
         server: Option<ServerSide>,
         client: Option<Arc<ClientOptions>>,
+        span: tracing::Span,
     ) -> Arc<Self> {
         Arc::new(Conn {
             quic,
@@ -111,6 +115,7 @@ impl Conn {
             settings: Latch::default(),
             goaway: AtomicBool::new(false),
             datagram_readers: AtomicUsize::new(0),
+            span,
         })
     }
 
@@ -124,6 +129,8 @@ impl Conn {
     /// application and its actions the driver (see the module documentation).
     pub(crate) fn with_state<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let now = Instant::now();
+        // What the engine logs belongs to this connection, whichever task calls.
+        let _span = self.span.enter();
         let mut st = self.lock();
         let result = f(&mut st, now);
         let wake = self.process(&mut st, now);
@@ -147,8 +154,7 @@ impl Conn {
 
     fn on_event(self: &Arc<Self>, st: &mut State, event: Event, now: Instant) {
         match event {
-            Event::Settings { info, settings } => {
-                tracing::debug!(remote = %self.remote_address(), ?settings, draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "peer SETTINGS");
+            Event::Settings { .. } => {
                 self.settings.set(());
             }
             Event::Request {
@@ -204,21 +210,22 @@ impl Conn {
         let Some(server) = &self.server else {
             return;
         };
+        let head = RequestHead(request);
         let info = SessionInfo {
-            request: &request,
+            head: &head,
             remote: self.remote_address(),
             peer_key: self.peer_key.as_ref(),
             active_sessions: server.active.load(Ordering::Relaxed),
         };
         if let Err(status) = server.policy.session(&info) {
-            tracing::debug!(%status, path = request.path(), "policy refuses the session request");
+            tracing::debug!(%status, path = head.path(), "policy refuses the session request");
             let _ = st.engine.reject(id, status, now);
             return;
         }
         let pending = PendingRequest {
             conn: self.clone(),
             id,
-            request,
+            request: head.0,
             draft,
         };
         if let Err(e) = server.requests.try_send(pending) {

@@ -30,6 +30,25 @@ pub enum CertError {
     /// rustls refused the configuration (for example a key that does not match the certificate).
     #[error("TLS configuration rejected: {0}")]
     Tls(String),
+    /// A rotation period is zero or too long for certificates pinned by hash.
+    #[error("certificate rotation period {period:?} must be more than zero and at most {max:?}: a certificate pinned by hash is valid for at most 14 days, and each must last two periods")]
+    RotationPeriod {
+        /// The period asked for.
+        period: std::time::Duration,
+        /// The longest period allowed.
+        max: std::time::Duration,
+    },
+    /// The TLS key log file could not be opened for appending.
+    #[error("cannot open the TLS key log {path}: {error}")]
+    KeyLog {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        error: String,
+    },
+    /// [`crate::Server::rotate`] was called on a server without a rotating identity.
+    #[error("this server has no rotating identity: configure one with ServerConfigBuilder::rotating_self_signed, or replace the identity with Server::set_identity")]
+    NotRotating,
 }
 
 /// An endpoint could not be created.
@@ -114,10 +133,21 @@ pub enum ConnectError {
         /// What the server selected.
         selected: Option<String>,
     },
-    /// The client endpoint has no client configuration.
-    #[error("this endpoint was built for serving; create it with Endpoint::client")]
+    /// [`crate::Session::open_session`] was called on a session a server accepted; only a
+    /// client opens sessions.
+    #[error("only a client opens sessions: this session was accepted by a server")]
     NotAClient,
     /// Setup did not complete within the configured timeout.
     #[error("session setup timed out after {0:?}")]
     Timeout(std::time::Duration),
+}
+
+/// [`crate::Request::reject`] was given a status that does not refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectError {
+    /// 1xx and 2xx statuses do not refuse a session (a 2xx one would announce a session nobody
+    /// serves); use 3xx, 4xx or 5xx. The request was refused with H3_REQUEST_REJECTED instead.
+    #[error("HTTP status {0} does not refuse a session; use a 3xx, 4xx or 5xx status (the request was refused with H3_REQUEST_REJECTED)")]
+    NotARefusal(StatusCode),
 }

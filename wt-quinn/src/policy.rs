@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use wt_proto::connect::ConnectRequest;
+
+use crate::head::RequestHead;
 
 /// What to do with a new QUIC connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +25,10 @@ pub enum ConnectionDecision {
 
 /// What a policy sees of a session request.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SessionInfo<'a> {
-    /// The CONNECT request.
-    pub request: &'a ConnectRequest,
+    /// What the client asks for.
+    pub head: &'a RequestHead,
     /// The client's address.
     pub remote: SocketAddr,
     /// The client's key, when the connection required client authentication.
@@ -109,13 +111,13 @@ impl AllowConnection for Policy {
     fn session(&self, info: &SessionInfo<'_>) -> Result<(), StatusCode> {
         let origin_ok = self.origins.is_empty()
             || info
-                .request
+                .head
                 .origin()
                 .is_some_and(|o| self.origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
         if !origin_ok {
             return Err(StatusCode::FORBIDDEN);
         }
-        let path = info.request.path();
+        let path = info.head.path();
         let path = path.split('?').next().unwrap_or(path);
         if !self.paths.is_empty() && !self.paths.iter().any(|p| p == path) {
             return Err(StatusCode::NOT_FOUND);

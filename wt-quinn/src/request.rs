@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use wt_proto::connect::ConnectRequest;
 use wt_proto::draft::Draft;
 use wt_proto::engine::{AnswerError, SessionId};
 use wt_session::SessionError;
 
 use crate::conn::{Conn, PendingRequest};
+use crate::error::RejectError;
+use crate::head::RequestHead;
 use crate::session::Session;
 
 /// A session request waiting for the application's answer: [`Request::accept`] or
@@ -20,7 +21,7 @@ use crate::session::Session;
 pub struct Request {
     conn: Arc<Conn>,
     id: SessionId,
-    request: ConnectRequest,
+    request: RequestHead,
     draft: Draft,
     /// Accepted or rejected: nothing to cancel on drop.
     answered: bool,
@@ -29,7 +30,7 @@ pub struct Request {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("url", &self.request.uri())
+            .field("url", &self.request.url())
             .field("draft", &self.draft)
             .finish()
     }
@@ -40,40 +41,15 @@ impl Request {
         Request {
             conn: pending.conn,
             id: pending.id,
-            request: pending.request,
+            request: RequestHead(pending.request),
             draft: pending.draft,
             answered: false,
         }
     }
 
-    /// The requested URL (`https://authority/path`).
-    pub fn url(&self) -> http::Uri {
-        self.request.uri()
-    }
-
-    /// The `:authority` (host and port).
-    pub fn authority(&self) -> &str {
-        self.request.authority()
-    }
-
-    /// The `:path`, with any query.
-    pub fn path(&self) -> &str {
-        self.request.path()
-    }
-
-    /// The `origin` header, which browsers always send.
-    pub fn origin(&self) -> Option<&str> {
-        self.request.origin()
-    }
-
-    /// The request's regular headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.request.headers()
-    }
-
-    /// The subprotocols the client offers (`WT-Available-Protocols`), in its order of preference.
-    pub fn available_protocols(&self) -> Vec<String> {
-        self.request.available_protocols().unwrap_or_default()
+    /// What the client asks for: URL, origin, headers, offered subprotocols.
+    pub fn head(&self) -> &RequestHead {
+        &self.request
     }
 
     /// The draft this session will speak.
@@ -97,17 +73,19 @@ impl Request {
     }
 
     /// Accepts with `200 OK`, these extra response headers, and optionally the selected
-    /// subprotocol (sent as `WT-Protocol`; it should be one of [`Request::available_protocols`]).
+    /// subprotocol (sent as `WT-Protocol`; it should be one of [`RequestHead::subprotocols`]).
+    /// The session is open when this returns; streams and datagrams the client sent ahead of
+    /// the response are delivered to it.
     pub async fn accept_with(
         mut self,
         headers: HeaderMap,
-        protocol: Option<&str>,
+        subprotocol: Option<&str>,
     ) -> Result<Session, SessionError> {
         self.answered = true;
-        let (conn, id, url) = (self.conn.clone(), self.id, self.request.uri());
+        let (conn, id, url) = (self.conn.clone(), self.id, self.request.url());
         let slot = conn.with_state(|st, now| {
-            st.engine.accept(id, &headers, protocol, now)?;
-            let slot = Arc::new(conn.new_slot(st, id, url, protocol.map(str::to_owned)));
+            st.engine.accept(id, &headers, subprotocol, now)?;
+            let slot = Arc::new(conn.new_slot(st, id, url, subprotocol.map(str::to_owned)));
             st.slots.insert(id, slot.clone());
             if let Some(server) = &conn.server {
                 server
@@ -118,31 +96,35 @@ impl Request {
         });
         match slot {
             Ok(slot) => Ok(Session::new(conn, slot)),
-            Err(AnswerError::InvalidProtocol(p)) => Err(SessionError::ConnectionLost(format!(
-                "invalid subprotocol {p:?}: it must be printable ASCII"
-            ))),
             Err(e) => Err(SessionError::ConnectionLost(e.to_string())),
         }
     }
 
-    /// Refuses with `status` (for example 403, 404 or 429). A 2xx status would accept the
-    /// session, so it is answered 500 instead, with a warning.
-    pub async fn reject(mut self, status: StatusCode) {
+    /// Refuses with `status` (for example 403, 404 or 429). A status that would not refuse
+    /// (1xx, or 2xx, which would announce a session nobody serves) is an error, and the request
+    /// is then refused with H3_REQUEST_REJECTED instead, as if dropped.
+    ///
+    /// ```no_run
+    /// # async fn run(request: wt_quinn::Request) -> Result<(), wt_quinn::RejectError> {
+    /// request.reject(wt_quinn::http::StatusCode::FORBIDDEN).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reject(mut self, status: StatusCode) -> Result<(), RejectError> {
+        if status.is_informational() || status.is_success() {
+            return Err(RejectError::NotARefusal(status));
+        }
         self.answered = true;
-        let status = if status.is_success() {
-            tracing::warn!(%status, "a 2xx status does not reject a session; answering 500");
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            status
-        };
         let id = self.id;
         self.conn.with_state(|st, now| {
             let _ = st.engine.reject(id, status, now);
         });
+        Ok(())
     }
 }
 
 impl Drop for Request {
+    /// A request dropped without an answer is refused with H3_REQUEST_REJECTED (the client may
+    /// retry elsewhere).
     fn drop(&mut self) {
         if !self.answered {
             let id = self.id;

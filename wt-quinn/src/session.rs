@@ -17,6 +17,7 @@ use crate::conn::Conn;
 use crate::datagram::DatagramBuffer;
 use crate::handle::Handle;
 use crate::slot::SessionSlot;
+use crate::stats::SessionStats;
 use crate::stream::{RecvStream, SendStream};
 
 /// Counts a session reading datagrams off the connection while it lives.
@@ -53,8 +54,8 @@ impl Drop for DatagramReader<'_> {
 /// at most a second; a server then gives the peer another second to close first, as browsers
 /// do), with the close code mapped into CONNECTION_CLOSE so the peer learns it even if the
 /// capsule was lost. A process
-/// that exits right after closing should await [`crate::Endpoint::wait_idle`], which lets that
-/// final CONNECTION_CLOSE reach the peer.
+/// that exits right after closing should await [`crate::Client::wait_idle`] (or
+/// [`crate::Server::wait_idle`]), which lets that final CONNECTION_CLOSE reach the peer.
 #[derive(Clone)]
 pub struct Session {
     pub(crate) handle: Arc<Handle>,
@@ -104,6 +105,7 @@ impl Session {
     pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
         let (recv, first) = self.slot().next_uni().await?;
         self.handle.accepted(false);
+        self.slot().counters.on_stream_accepted(false);
         Ok(RecvStream::new(recv, first, self.handle.clone()))
     }
 
@@ -111,6 +113,7 @@ impl Session {
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let (send, recv, first) = self.slot().next_bi().await?;
         self.handle.accepted(true);
+        self.slot().counters.on_stream_accepted(true);
         Ok((
             SendStream::new(send, None, self.handle.clone()),
             RecvStream::new(recv, first, self.handle.clone()),
@@ -131,6 +134,7 @@ impl Session {
                 .map_err(|e| self.handle.lost(&e))
         };
         let send = self.or_ended(open).await?;
+        self.slot().counters.on_stream_opened(false);
         Ok(SendStream::new(
             send,
             Some(self.slot().stream_header(false)),
@@ -153,6 +157,7 @@ impl Session {
                 .map_err(|e| self.handle.lost(&e))
         };
         let (send, recv) = self.or_ended(open).await?;
+        self.slot().counters.on_stream_opened(true);
         Ok((
             SendStream::new(
                 send,
@@ -169,7 +174,9 @@ impl Session {
         self.conn()
             .quic
             .send_datagram(datagram)
-            .map_err(|e| self.datagram_error(e, payload.len()))
+            .map_err(|e| self.datagram_error(e, payload.len()))?;
+        self.slot().counters.on_datagram_sent();
+        Ok(())
     }
 
     /// An empty datagram payload of up to `capacity` bytes, written in place behind this
@@ -187,7 +194,9 @@ impl Session {
         self.conn()
             .quic
             .send_datagram(datagram.into_datagram(self.slot().id.get()))
-            .map_err(|e| self.datagram_error(e, size))
+            .map_err(|e| self.datagram_error(e, size))?;
+        self.slot().counters.on_datagram_sent();
+        Ok(())
     }
 
     /// Like [`Session::send_datagram`], but when the connection's datagram send buffer is full
@@ -198,7 +207,9 @@ impl Session {
         tokio::select! {
             biased;
             sent = self.conn().quic.send_datagram_wait(datagram) => {
-                sent.map_err(|e| self.datagram_error(e, payload.len()))
+                sent.map_err(|e| self.datagram_error(e, payload.len()))?;
+                self.slot().counters.on_datagram_sent();
+                Ok(())
             }
             e = self.slot().ended() => Err(e),
         }
@@ -206,7 +217,7 @@ impl Session {
 
     /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept
     /// datagrams. It follows the path MTU, so it can grow after the connection starts.
-    pub async fn max_datagram_size(&self) -> usize {
+    pub fn max_datagram_size(&self) -> usize {
         let slot = self.slot();
         if !slot.datagrams {
             return 0;
@@ -224,6 +235,13 @@ impl Session {
     /// wait for the driver to route them, so a datagram reaches the application without a task
     /// hop; those for other sessions it routes to them.
     pub async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
+        let datagram = self.next_datagram().await?;
+        self.slot().counters.on_datagram_received();
+        Ok(datagram)
+    }
+
+    /// See [`Session::recv_datagram`].
+    async fn next_datagram(&self) -> Result<Bytes, SessionError> {
         let (slot, conn) = (self.slot(), self.conn());
         loop {
             // Created before the queue is looked at, but only registered if quinn has nothing
@@ -276,7 +294,9 @@ impl Session {
                 reason: "a session on this connection must have the same authority",
             });
         }
-        let slot = crate::client::open_session(conn, target.uri).await?;
+        let span = conn.span.clone();
+        let opening = crate::client::open_session(conn, target.uri);
+        let slot = tracing::Instrument::instrument(opening, span).await?;
         Ok(Session::new(conn.clone(), slot))
     }
 
@@ -300,7 +320,7 @@ impl Session {
     }
 
     /// Why the session ended, or `None` while it is open.
-    pub fn close_reason(&self) -> Option<SessionError> {
+    pub fn close_error(&self) -> Option<SessionError> {
         self.slot().check().err()
     }
 
@@ -332,7 +352,7 @@ impl Session {
     }
 
     /// The subprotocol the server selected (`WT-Protocol`), if any.
-    pub fn protocol(&self) -> Option<&str> {
+    pub fn subprotocol(&self) -> Option<&str> {
         self.slot().protocol.as_deref()
     }
 
@@ -351,9 +371,18 @@ impl Session {
         self.conn().quic.rtt()
     }
 
-    /// Transport statistics of the connection carrying the session.
-    pub fn stats(&self) -> quinn::ConnectionStats {
-        self.conn().quic.stats()
+    /// What happened on this session so far (bytes, streams and datagrams each way, datagrams
+    /// dropped from its queue) and the state of the connection under it (RTT, losses). Cheap:
+    /// the session's counters are atomics. See [`SessionStats`] for each figure.
+    ///
+    /// ```no_run
+    /// # fn show(session: &wt_quinn::Session) {
+    /// let stats = session.stats();
+    /// eprintln!("{} bytes out, {} in, rtt {:?}", stats.bytes_sent, stats.bytes_received, stats.transport.rtt);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> SessionStats {
+        self.slot().counters.snapshot(&self.conn().quic)
     }
 
     /// Fails when datagrams cannot be sent: the session ended, or the peer does not take them.
@@ -415,7 +444,7 @@ impl wt_session::Session for Session {
         Session::send_datagram(self, payload)
     }
     async fn max_datagram_size(&self) -> usize {
-        Session::max_datagram_size(self).await
+        Session::max_datagram_size(self)
     }
     async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         Session::recv_datagram(self).await
@@ -426,7 +455,13 @@ impl wt_session::Session for Session {
     async fn closed(&self) -> SessionError {
         Session::closed(self).await
     }
-    fn close_reason(&self) -> Option<SessionError> {
-        Session::close_reason(self)
+    fn close_error(&self) -> Option<SessionError> {
+        Session::close_error(self)
+    }
+    fn drain(&self) {
+        Session::drain(self)
+    }
+    async fn draining(&self) {
+        Session::draining(self).await
     }
 }

@@ -19,6 +19,8 @@ use wt_proto::engine::{End, SessionId, Side};
 use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, SessionError};
 
+use crate::stats::SessionCounters;
+
 /// A stream that arrived for a session, before the application accepted it, with the bytes
 /// that came with its header (the start of its body).
 pub(crate) enum Incoming {
@@ -155,6 +157,8 @@ pub(crate) struct SessionSlot {
     /// Mirrors `state.end.is_some()` so the stream data path can check it without a lock.
     ended: AtomicBool,
     pub(crate) wakers: Wakers,
+    /// What `Session::stats` reports.
+    pub(crate) counters: SessionCounters,
     /// The headers of the streams we open, encoded once: the uni header, then the bidi one.
     stream_headers: Bytes,
 }
@@ -183,6 +187,7 @@ impl SessionSlot {
             }),
             ended: AtomicBool::new(false),
             wakers: Wakers::default(),
+            counters: SessionCounters::default(),
             stream_headers: encode_stream_headers(id.get()),
         }
     }
@@ -242,6 +247,7 @@ impl SessionSlot {
         // The newest always stays, so a session is never starved by its neighbours' backlog.
         while budget.exceeded(queues.datagram_bytes) && queues.datagrams.len() > 1 {
             if pop_datagram(queues, budget).is_some() {
+                self.counters.on_datagram_dropped();
                 tracing::trace!(session = %self.id, "datagram buffer full; dropped the oldest");
             }
         }

@@ -183,10 +183,12 @@ impl SendStream {
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
         let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
-        match until_ended(&session.slot, write_some(inner, header, session, buf)).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
-        }
+        let n = match until_ended(&session.slot, write_some(inner, header, session, buf)).await {
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
+        };
+        self.session.slot.counters.on_bytes_sent(n);
+        Ok(n)
     }
 
     /// Writes all of `buf`.
@@ -206,14 +208,17 @@ impl SendStream {
             Ok(())
         };
         match until_ended(&session.slot, write).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
         }
+        self.session.slot.counters.on_bytes_sent(buf.len());
+        Ok(())
     }
 
     /// Writes a whole chunk without copying it.
     pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
         self.live()?;
+        let len = chunk.len();
         let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
         let write = async move {
             while header.is_some() || !chunk.is_empty() {
@@ -232,9 +237,11 @@ impl SendStream {
             Ok(())
         };
         match until_ended(&session.slot, write).await {
-            Some(r) => r.map_err(|e| self.error(e)),
-            None => Err(self.gone()),
+            Some(r) => r.map_err(|e| self.error(e))?,
+            None => return Err(self.gone()),
         }
+        self.session.slot.counters.on_bytes_sent(len);
+        Ok(())
     }
 
     /// Ends the stream cleanly after what was written.
@@ -348,6 +355,7 @@ impl tokio::io::AsyncWrite for SendStream {
             _ => 0,
         };
         this.session.give_back(credit - used);
+        this.session.slot.counters.on_bytes_sent(used);
         polled
     }
 
@@ -444,6 +452,7 @@ impl RecvStream {
     /// Accounts `n` bytes read against session flow control (`arrived_now`: read off quinn, not
     /// from the bytes that came with the header); an error when that broke the limit.
     fn consumed(&mut self, n: usize, arrived_now: bool) -> Result<(), StreamError> {
+        self.session.slot.counters.on_bytes_received(n);
         if self.session.slot.flow {
             self.session.read(n, arrived_now);
             if self.session.slot.is_ended() {

@@ -63,7 +63,8 @@ async fn send_datagram_wait_outpaces_the_send_buffer_and_fails_after_close() {
 
 /// Sends datagrams 0..10 of 1000 bytes (5 ms apart, so quinn's own receive buffer never
 /// overflows) to a server built with `transport` whose session does not read yet, then returns
-/// the tags of those its buffers kept.
+/// the tags of those its buffers kept. Both sides' statistics count every datagram: sent, then
+/// received or dropped.
 async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
     let srv = common::server_with("127.0.0.1:0", |b| b.transport(transport));
     within(20, async {
@@ -75,6 +76,14 @@ async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
         // Nobody reads yet: the connection routes them into the session's buffer.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let kept = collect(&server, Duration::from_millis(200)).await;
+        assert_eq!(client.stats().datagrams_sent, 10);
+        let stats = server.stats();
+        assert_eq!(stats.datagrams_received, kept.len() as u64);
+        assert_eq!(
+            stats.datagrams_dropped + stats.datagrams_received,
+            10,
+            "every datagram was kept or counted as dropped: {stats:?}"
+        );
         kept.iter().map(|d| tag_of(d)).collect()
     })
     .await
@@ -82,11 +91,8 @@ async fn kept_by_an_idle_session(transport: wt_quinn::Transport) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_session_buffer_drops_the_oldest_datagrams() {
-    let got = kept_by_an_idle_session(wt_quinn::Transport {
-        session_datagram_buffer: 3000,
-        ..wt_quinn::Transport::default()
-    })
-    .await;
+    let got =
+        kept_by_an_idle_session(wt_quinn::Transport::default().session_datagram_buffer(3000)).await;
     assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
     assert!(
         got.iter().all(|&t| t >= 7),
@@ -98,11 +104,11 @@ async fn a_full_session_buffer_drops_the_oldest_datagrams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_bounds_what_all_its_sessions_hold() {
     // Each session may hold 1 MiB, but the connection's sessions together only 3000 bytes.
-    let got = kept_by_an_idle_session(wt_quinn::Transport {
-        datagram_buffer: 3000,
-        session_datagram_buffer: 1 << 20,
-        ..wt_quinn::Transport::default()
-    })
+    let got = kept_by_an_idle_session(
+        wt_quinn::Transport::default()
+            .datagram_buffer(3000)
+            .session_datagram_buffer(1 << 20),
+    )
     .await;
     assert!(!got.is_empty() && got.len() <= 3, "kept {got:?}");
     assert!(got.contains(&9), "the newest is kept: {got:?}");

@@ -10,10 +10,7 @@ use wt_proto::settings::{id, Settings};
 use wt_quinn::{ConnectError, Draft, Protocol, SessionError};
 
 fn protocol(drafts: &[Draft]) -> Protocol {
-    Protocol {
-        drafts: drafts.to_vec(),
-        ..Protocol::default()
-    }
+    Protocol::default().drafts(drafts.iter().copied())
 }
 
 /// Echo one bidi stream, one datagram, then close with a code the client must see.

@@ -109,7 +109,7 @@ async fn two_sessions_share_a_connection_without_cross_talk_and_close_independen
         );
         // b still works, on the same connection.
         assert_eq!(round_trip(&b, "still").await, "/b:still");
-        assert!(server_sessions[1].close_reason().is_none());
+        assert!(server_sessions[1].close_error().is_none());
         // The connection ends with its last session.
         b.close(0, "");
         tokio::time::timeout(Duration::from_secs(2), unsafe { b.as_quic().closed() })
@@ -123,11 +123,9 @@ async fn two_sessions_share_a_connection_without_cross_talk_and_close_independen
 async fn a_hundred_sessions_on_one_connection() {
     // Draft-14 announces the per-connection session limit (WT_MAX_SESSIONS), so a pooling client
     // knows when to open another connection; draft-16 leaves that to 429 responses.
-    let protocol = Protocol {
-        max_sessions: 100,
-        drafts: vec![wt_quinn::Draft::Draft14],
-        ..Protocol::default()
-    };
+    let protocol = Protocol::default()
+        .max_sessions_per_connection(100)
+        .drafts([wt_quinn::Draft::Draft14]);
     let srv = echo_server(|b| b.protocol(protocol.clone()));
     let server_sessions = spawn_echo(&srv, 100);
     within(60, async {
@@ -241,14 +239,12 @@ async fn streams_for_an_unknown_session_past_the_bound_are_rejected() {
 }
 
 fn tight_flow(max_data: u64, max_streams_bidi: u64) -> Protocol {
-    Protocol {
-        flow_control: Some(FlowControl {
-            max_streams_uni: 100,
-            max_streams_bidi,
-            max_data,
-        }),
-        ..Protocol::default()
-    }
+    Protocol::default().flow_control(Some(
+        FlowControl::default()
+            .max_streams_uni(100)
+            .max_streams_bidi(max_streams_bidi)
+            .max_data(max_data),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +352,7 @@ async fn a_flow_control_violation_closes_only_the_offending_session() {
             "the offending CONNECT stream is reset"
         );
         // The other session on the same connection is untouched.
-        assert!(good_session.close_reason().is_none());
+        assert!(good_session.close_error().is_none());
         raw.open_uni(good.0, b"still here").await.finish().unwrap();
         let mut recv = good_session.accept_uni().await.unwrap();
         assert_eq!(recv.read_to_end(100).await.unwrap(), b"still here");
@@ -378,7 +374,7 @@ async fn drain_reaches_the_peer() {
             .await
             .expect("server sees the drain");
         assert!(
-            server_side.close_reason().is_none(),
+            server_side.close_error().is_none(),
             "draining is not closing"
         );
         server_side.drain();
@@ -434,14 +430,14 @@ async fn subprotocol_negotiation() {
         let url = srv.url("/");
         let (session, server_side) = tokio::join!(client.connect(&url), async {
             let request = srv.endpoint.accept().await.unwrap();
-            assert_eq!(request.available_protocols(), ["chat.v2", "chat.v1"]);
+            assert_eq!(request.head().subprotocols(), ["chat.v2", "chat.v1"]);
             request
                 .accept_with(Default::default(), Some("chat.v1"))
                 .await
                 .unwrap()
         });
-        assert_eq!(session.unwrap().protocol(), Some("chat.v1"));
-        assert_eq!(server_side.protocol(), Some("chat.v1"));
+        assert_eq!(session.unwrap().subprotocol(), Some("chat.v1"));
+        assert_eq!(server_side.subprotocol(), Some("chat.v1"));
 
         // A protocol that was not offered fails with WT_ALPN_ERROR.
         let (foreign, server_side) = tokio::join!(client.connect(&url), async {
@@ -498,7 +494,8 @@ async fn capsules_sent_before_the_response_apply_only_after_accept() {
                     .await
                     .unwrap()
                     .reject(http::StatusCode::FORBIDDEN)
-                    .await;
+                    .await
+                    .unwrap();
             }
         );
         assert_eq!(rejected.3.status(), http::StatusCode::FORBIDDEN);
@@ -516,7 +513,7 @@ async fn capsules_sent_before_the_response_apply_only_after_accept() {
         tokio::time::timeout(Duration::from_secs(2), session.draining())
             .await
             .expect("the early drain is processed after accept");
-        assert!(session.close_reason().is_none());
+        assert!(session.close_error().is_none());
     })
     .await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{server, server_with, within};
 use http::StatusCode;
-use wt_quinn::{ClientAuth, ClientIdentity, ConnectError, Identity, Policy, Trust};
+use wt_quinn::{ClientAuth, ClientIdentity, ConnectError, Identity, Policy, RejectError, Trust};
 
 fn rejected(result: Result<wt_quinn::Session, ConnectError>) -> StatusCode {
     match result {
@@ -36,9 +36,9 @@ async fn foreign_origin_gets_403_and_allowed_origin_connects() {
         let authority = srv.url("").trim_start_matches("https://").to_owned();
         let (session, _server_side) =
             common::connect_checked(&srv, &good, "/chat?room=1", |request| {
-                assert_eq!(request.origin(), Some("https://good.example"));
-                assert_eq!(request.path(), "/chat?room=1");
-                assert_eq!(request.authority(), authority);
+                assert_eq!(request.head().origin(), Some("https://good.example"));
+                assert_eq!(request.head().path(), "/chat?room=1");
+                assert_eq!(request.head().authority(), authority);
             })
             .await;
         session.expect("allowed origin connects");
@@ -86,9 +86,31 @@ async fn application_reject_reaches_the_client() {
                 .await
                 .unwrap()
                 .reject(StatusCode::IM_A_TEAPOT)
-                .await;
+                .await
+                .unwrap();
         });
         assert_eq!(rejected(result), StatusCode::IM_A_TEAPOT);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reject_refuses_success_and_informational_statuses() {
+    let srv = server("127.0.0.1:0");
+    within(10, async {
+        let client = srv.client();
+        let url = srv.url("/");
+        for status in [StatusCode::OK, StatusCode::NO_CONTENT, StatusCode::CONTINUE] {
+            let (result, refused) = tokio::join!(client.connect(&url), async {
+                srv.endpoint.accept().await.unwrap().reject(status).await
+            });
+            assert_eq!(refused, Err(RejectError::NotARefusal(status)));
+            // The request is refused anyway (H3_REQUEST_REJECTED), never answered with `status`.
+            match result {
+                Err(ConnectError::Protocol(_)) => {}
+                other => panic!("{status}: expected a refused request, got {other:?}"),
+            }
+        }
     })
     .await;
 }

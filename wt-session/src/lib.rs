@@ -5,17 +5,25 @@
 //!   Async at the surface; no backend types in their signatures.
 //! - [`SessionError`] and [`StreamError`]: one error model for all backends, exposing the
 //!   session's close code and reason and a stream's reset or stop code through [`WtError`].
+//! - [`Connect`], [`Accept`] and [`SessionRequest`]: establishing sessions, for code that is
+//!   generic over the backend (a client, a server's accept loop).
 //! - [`Lifecycle`]: the session state machine (established → draining → closed, with who closed
 //!   it). Backends feed every event through it so every backend reports the same thing.
-//! - [`conformance`]: async checks that any backend runs against itself.
+//! - [`conformance`]: async checks that any backend runs against itself, through one entry
+//!   point ([`conformance::run_all`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod conformance;
 mod error;
+mod establish;
 mod lifecycle;
 mod traits;
 
 pub use error::{CloseInfo, Closer, SessionError, StreamError, WtError};
+pub use establish::{Accept, Connect, SessionRequest};
 pub use lifecycle::{Lifecycle, State};
 pub use traits::{RecvStream, SendStream, Session};
+
+/// The crate of [`bytes::Bytes`], which the traits take and return.
+pub use bytes;

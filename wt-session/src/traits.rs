@@ -107,7 +107,8 @@ pub trait RecvStream: Send + 'static {
 /// A WebTransport session.
 ///
 /// Cloning gives another handle to the same session. A backend closes the session by itself,
-/// with code 0 and an empty reason, when every handle and every stream is dropped.
+/// with code 0 and an empty reason, promptly (the conformance suite allows a second) when every
+/// handle and every stream is dropped.
 pub trait Session: Clone + Send + Sync + 'static {
     /// The backend's sending stream.
     type SendStream: SendStream;
@@ -147,9 +148,20 @@ pub trait Session: Clone + Send + Sync + 'static {
     /// character boundary). Pending and later operations fail with a locally-closed error.
     fn close(&self, code: u32, reason: &str);
 
+    /// Asks the peer to wind the session down (WT_DRAIN_SESSION): it should finish what it is
+    /// doing and close. Nothing is refused meanwhile: streams and datagrams keep working both
+    /// ways until one side closes. Calling it again does nothing.
+    fn drain(&self);
+
+    /// Resolves once the session is asked to wind down, by either side ([`Session::drain`]
+    /// here, the peer's drain, or the transport's equivalent such as an HTTP/3 GOAWAY), or has
+    /// ended. The session keeps working after it resolves.
+    fn draining(&self) -> impl Future<Output = ()> + Send;
+
     /// Waits until the session ends and returns why.
     fn closed(&self) -> impl Future<Output = SessionError> + Send;
 
-    /// Why the session ended, or `None` while it is open.
-    fn close_reason(&self) -> Option<SessionError>;
+    /// How the session ended (the error every operation now returns), or `None` while it is
+    /// open.
+    fn close_error(&self) -> Option<SessionError>;
 }

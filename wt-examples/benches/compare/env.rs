@@ -1,6 +1,6 @@
 //! What every stack shares in a run, so that the comparison is like with like: a loopback UDP
-//! socket with the same buffer sizes, the same QUIC transport configuration (wt-quinn's, mirrored
-//! field by field from `wt_quinn::Transport::default()`), and the same TLS setup (TLS 1.3 with
+//! socket with the same buffer sizes, the same QUIC transport configuration (the one wt-quinn builds
+//! from `wt_quinn::Transport::default()`), and the same TLS setup (TLS 1.3 with
 //! rustls' *ring* provider, one self-signed ECDSA P-256 certificate that clients pin).
 
 use std::net::{SocketAddr, UdpSocket};
@@ -58,36 +58,28 @@ impl Env {
 
     /// wt-quinn's transport settings: its defaults plus the shared socket buffers.
     pub fn wt_transport(&self) -> wt_quinn::Transport {
-        wt_quinn::Transport {
-            socket_buffer: Some(self.socket_buffer),
-            ..wt_quinn::Transport::default()
-        }
+        wt_quinn::Transport::default().socket_buffer(self.socket_buffer)
     }
 
-    /// The quinn transport configuration wt-quinn builds from [`Env::wt_transport`] (it is
-    /// crate-private there, so it is mirrored here): a server allows its peer the data streams
-    /// plus one CONNECT stream per session it may accept; uni streams get 3 more for the HTTP/3
-    /// control and QPACK streams.
-    pub fn transport(&self, server: bool) -> quinn::TransportConfig {
-        let wt = self.wt_transport();
-        let sessions = if server {
-            wt_quinn::Protocol::default().max_sessions
+    /// The quinn transport configuration wt-quinn builds from [`Env::wt_transport`] for a
+    /// server or a client (a server allows its peer the data streams plus one CONNECT stream per
+    /// session it may accept; uni streams get 3 more for the HTTP/3 control and QPACK streams),
+    /// so that the other stacks run on the same one.
+    pub fn transport(&self, server: bool) -> anyhow::Result<quinn::TransportConfig> {
+        Ok(if server {
+            wt_quinn::ServerConfig::builder()
+                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .identity(self.identity.clone())
+                .transport(self.wt_transport())
+                .build()?
+                .quinn_transport_config()
         } else {
-            0
-        };
-        let mut t = quinn::TransportConfig::default();
-        t.max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(wt.idle_timeout).expect("idle timeout fits"),
-        ));
-        t.keep_alive_interval(wt.keep_alive);
-        t.max_concurrent_bidi_streams(
-            quinn::VarInt::from_u64(u64::from(wt.max_bidi_streams) + sessions)
-                .expect("small number"),
-        );
-        t.max_concurrent_uni_streams((wt.max_uni_streams + 3).into());
-        t.datagram_receive_buffer_size(Some(wt.datagram_buffer));
-        t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()));
-        t
+            wt_quinn::ClientConfig::builder()
+                .trust(wt_quinn::Trust::DangerousNoVerify)
+                .transport(self.wt_transport())
+                .build()?
+                .quinn_transport_config()
+        })
     }
 
     pub fn server_tls(&self, alpn: &[u8]) -> anyhow::Result<rustls::ServerConfig> {
@@ -121,14 +113,14 @@ impl Env {
     pub fn quinn_server_config(&self, alpn: &[u8]) -> anyhow::Result<quinn::ServerConfig> {
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(self.server_tls(alpn)?)?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(Arc::new(self.transport(true)));
+        config.transport_config(Arc::new(self.transport(true)?));
         Ok(config)
     }
 
     pub fn quinn_client_config(&self, alpn: &[u8]) -> anyhow::Result<quinn::ClientConfig> {
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(self.client_tls(alpn)?)?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(Arc::new(self.transport(false)));
+        config.transport_config(Arc::new(self.transport(false)?));
         Ok(config)
     }
 

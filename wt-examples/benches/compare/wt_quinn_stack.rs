@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use wt_quinn::{ClientConfig, Draft, Endpoint, Protocol, Request, ServerConfig, Session, Trust};
+use wt_quinn::{
+    Client, ClientConfig, Draft, Protocol, Request, Server, ServerConfig, Session, Trust,
+};
 
 use super::env::Env;
 use super::stack::{Result, Stack};
@@ -25,18 +27,15 @@ impl WtQuinn {
 
     pub fn draft_07() -> Self {
         WtQuinn {
-            protocol: Protocol {
-                drafts: vec![Draft::Draft02, Draft::Draft07],
-                ..Protocol::default()
-            },
+            protocol: Protocol::default().drafts([Draft::Draft02, Draft::Draft07]),
         }
     }
 }
 
 impl Stack for WtQuinn {
-    type Server = Endpoint;
+    type Server = Server;
     type Incoming = Request;
-    type Client = Endpoint;
+    type Client = Client;
     type Session = Session;
     type Send = wt_quinn::SendStream;
     type Recv = wt_quinn::RecvStream;
@@ -48,7 +47,7 @@ impl Stack for WtQuinn {
             .transport(env.wt_transport())
             .protocol(self.protocol.clone())
             .build()?;
-        let endpoint = Endpoint::server(config)?;
+        let endpoint = Server::bind(config)?;
         let addr = endpoint.local_addrs()[0];
         Ok((endpoint, addr))
     }
@@ -68,7 +67,7 @@ impl Stack for WtQuinn {
             .transport(env.wt_transport())
             .protocol(self.protocol.clone())
             .build()?;
-        Ok(Endpoint::client(config)?)
+        Ok(Client::bind(config)?)
     }
 
     async fn connect(client: &Self::Client, addr: SocketAddr) -> Result<Self::Session> {

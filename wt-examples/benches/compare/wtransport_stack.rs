@@ -32,7 +32,7 @@ impl Stack for Wtransport {
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let config = ServerConfig::builder()
             .with_bind_socket(env.udp_socket()?)
-            .with_custom_tls_and_transport(env.server_tls(ALPN)?, env.transport(true))
+            .with_custom_tls_and_transport(env.server_tls(ALPN)?, env.transport(true)?)
             .build();
         let endpoint = Endpoint::server(config)?;
         let addr = endpoint.local_addr()?;
@@ -50,7 +50,7 @@ impl Stack for Wtransport {
     fn client(&self, env: &Env) -> Result<Self::Client> {
         let config = ClientConfig::builder()
             .with_bind_socket(env.udp_socket()?)
-            .with_custom_tls_and_transport(env.client_tls(ALPN)?, env.transport(false))
+            .with_custom_tls_and_transport(env.client_tls(ALPN)?, env.transport(false)?)
             .build();
         Ok(Endpoint::client(config)?)
     }

@@ -14,6 +14,12 @@ use wt_examples::serve::ServeArgs;
 ///
 /// Logs go to stderr; set their level with RUST_LOG (default `warn`; for example
 /// RUST_LOG=info, or RUST_LOG=wt_quinn=debug for the protocol).
+///
+/// For packet analysers, as curl, browsers and other QUIC stacks do: SSLKEYLOGFILE=FILE appends
+/// the TLS secrets of every connection to FILE (NSS key log format, for Wireshark), and
+/// QLOGDIR=DIR writes a qlog trace of every connection into DIR, named ODCID_server.sqlog or
+/// ODCID_client.sqlog (for qvis); the HTTP/3 and WebTransport events of that connection are in
+/// the logs, in the span wt_conn{id=ODCID} (RUST_LOG=wt_quinn=debug).
 #[derive(Debug, Parser)]
 #[command(name = "wt", version, propagate_version = true)]
 struct Cli {
@@ -25,15 +31,16 @@ struct Cli {
 #[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run an echo server: a self-signed certificate (or --cert/--key), WebTransport on
+    /// Run an echo server: a rotating self-signed certificate (or --cert/--key), WebTransport on
     /// 127.0.0.1:4433 and [::1]:4433, and a demo page on http://127.0.0.1:8080/.
     ///
     /// Each session echoes: bytes on a bidirectional stream come back on it; a unidirectional
     /// stream comes back on a new one; each datagram comes back. A bidirectional stream that
     /// starts with `close <code> <reason>\n` makes the server close the session with them.
     ///
-    /// Prints, one per line on stdout: `listening <addr>` per socket, `cert-sha256 <hex>`, and
-    /// `page <url>`. Runs until Ctrl-C.
+    /// Prints, one per line on stdout: `listening <addr>` per socket, `cert-sha256 <hex>` per
+    /// published certificate hash (the one presented now first; with --rotate-every, then the
+    /// next one), and `page <url>`. Runs until Ctrl-C.
     Serve(ServeArgs),
 
     /// Open a session and pipe stdin to the server and what it sends back to stdout.

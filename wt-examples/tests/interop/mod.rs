@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use wt_quinn::{
-    CertHash, ClientConfig, CloseInfo, Closer, Endpoint, Identity, ServerConfig, Session,
+    CertHash, Client, ClientConfig, CloseInfo, Closer, Identity, Server, ServerConfig, Session,
     SessionError, Trust,
 };
 
@@ -103,7 +103,7 @@ impl EchoServer {
             .identity(identity.clone())
             .build()
             .expect("server config");
-        let endpoint = Arc::new(Endpoint::server(config).expect("server endpoint"));
+        let endpoint = Arc::new(Server::bind(config).expect("server endpoint"));
         let addr = endpoint.local_addrs()[0];
         let (tx, sessions) = mpsc::unbounded_channel();
         // The accept task owns the endpoint; it lives as long as the test's runtime.
@@ -144,12 +144,12 @@ impl EchoServer {
 }
 
 /// Our client, pinning `cert_hash` the way browsers do.
-pub fn client(cert_hash: CertHash) -> Endpoint {
+pub fn client(cert_hash: CertHash) -> Client {
     let config = ClientConfig::builder()
         .trust(Trust::hashes([cert_hash]))
         .build()
         .expect("client config");
-    Endpoint::client(config).expect("client endpoint")
+    Client::bind(config).expect("client endpoint")
 }
 
 /// `https://127.0.0.1:<port>/echo`: the URL of a server on `addr`, ours or a peer's.

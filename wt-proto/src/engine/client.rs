@@ -116,7 +116,7 @@ impl Engine {
         self.timers
             .set(Timer::Request(id), now + self.cfg.timeouts.response);
         self.flush(id);
-        tracing::debug!(%id, %draft, %uri, "session requested");
+        tracing::debug!(%id, %draft, %uri, "CONNECT sent");
         Ok(id)
     }
 
@@ -129,6 +129,7 @@ impl Engine {
                 return self.abort_session(id, e.code(), why, now);
             }
         };
+        tracing::debug!(%id, status = %response.status(), "CONNECT response received");
         // Interim (1xx) responses precede the final one.
         if response.status().is_informational() {
             return;
@@ -145,7 +146,7 @@ impl Engine {
         let Some(Phase::Requested(state)) = self.sessions.get(&id).map(|s| &s.phase) else {
             return;
         };
-        let selected = response.protocol().ok().flatten();
+        let selected = response.subprotocol().ok().flatten();
         let foreign = selected
             .as_ref()
             .is_some_and(|p| !state.protocols.contains(p));
@@ -205,7 +206,7 @@ fn build_request(
     if !options.protocols.is_empty() {
         let offered: Vec<&str> = options.protocols.iter().map(String::as_str).collect();
         request = request
-            .with_available_protocols(&offered)
+            .with_subprotocols(&offered)
             .map_err(|e| RequestError::Invalid(format!("subprotocols {offered:?}: {e}")))?;
     }
     Ok(request)

@@ -72,6 +72,7 @@ impl Engine {
 
     /// The driver opened our control stream and wrote its first bytes.
     pub fn on_control_opened(&mut self, stream: StreamId) {
+        tracing::debug!(%stream, "SETTINGS sent");
         self.control.stream = Some(stream);
         self.flush_control();
     }
@@ -202,6 +203,7 @@ impl Engine {
             &self.local_settings(),
             &settings,
         );
+        tracing::debug!(?settings, draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "SETTINGS received");
         self.timers.cancel(Timer::Settings);
         if let Err(why) = &info.draft {
             if info.fails_requirements(&self.cfg.drafts, &settings) {

@@ -10,6 +10,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::capsule::Capsule;
 
+use super::SessionId;
+
 /// A capsule kind that coalesces: at most one of each is pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -67,17 +69,17 @@ impl Outbox {
     }
 
     /// The next write, when none is outstanding and something is pending.
-    pub(crate) fn next_write(&mut self) -> Option<Bytes> {
+    pub(crate) fn next_write(&mut self, session: SessionId) -> Option<Bytes> {
         if self.busy || self.closed || (self.head.is_none() && self.pending.is_empty()) {
             return None;
         }
-        let bytes = self.take_pending();
+        let bytes = self.take_pending(session);
         self.busy = true;
         Some(bytes.freeze())
     }
 
     /// Everything pending, encoded, leaving nothing pending.
-    fn take_pending(&mut self) -> BytesMut {
+    fn take_pending(&mut self, session: SessionId) -> BytesMut {
         let mut out = BytesMut::new();
         if let Some(head) = self.head.take() {
             out.extend_from_slice(&head);
@@ -90,6 +92,7 @@ impl Outbox {
                 Kind::DataBlocked => Capsule::DataBlocked(value),
                 Kind::StreamsBlocked { bidi } => Capsule::StreamsBlocked { bidi, max: value },
             };
+            tracing::debug!(%session, %capsule, "capsule sent");
             capsule.encode_in_data_frame(&mut out);
         }
         out
@@ -102,13 +105,14 @@ impl Outbox {
 
     /// Closes the outbox with `last` (the close capsule) behind whatever is pending; returns the
     /// bytes of the final write. Nothing is written after it but the FIN.
-    pub(crate) fn close_with(&mut self, last: Option<&Capsule>) -> Bytes {
+    pub(crate) fn close_with(&mut self, session: SessionId, last: Option<&Capsule>) -> Bytes {
         let mut out = if self.closed {
             BytesMut::new()
         } else {
-            self.take_pending()
+            self.take_pending(session)
         };
         if let (Some(capsule), false) = (last, self.closed) {
+            tracing::debug!(%session, %capsule, "capsule sent");
             capsule.encode_in_data_frame(&mut out);
         }
         self.closed = true;
@@ -157,21 +161,23 @@ mod tests {
         out
     }
 
+    const S: SessionId = SessionId(0);
+
     #[test]
     fn issue_order_with_newest_values_and_one_write_at_a_time() {
         let mut out = Outbox::default();
         out.flow(&Capsule::MaxData(100));
-        assert!(out.next_write().is_some());
+        assert!(out.next_write(S).is_some());
         // While that write is outstanding, three hundred limits coalesce into one.
         out.drain();
         for max in 101..400 {
             out.flow(&Capsule::MaxData(max));
         }
         out.flow(&Capsule::MaxStreams { bidi: true, max: 9 });
-        assert!(out.next_write().is_none(), "one write at a time");
+        assert!(out.next_write(S).is_none(), "one write at a time");
         out.assert_bounds();
         out.write_done();
-        let wire = out.next_write().unwrap();
+        let wire = out.next_write(S).unwrap();
         assert_eq!(
             capsules(&wire),
             [
@@ -182,13 +188,13 @@ mod tests {
         );
         // The close goes behind what is pending even while a write is outstanding.
         out.flow(&Capsule::MaxData(500));
-        let last = out.close_with(Some(&Capsule::close_session(7, "bye")));
+        let last = out.close_with(S, Some(&Capsule::close_session(7, "bye")));
         assert_eq!(
             capsules(&last),
             [Capsule::MaxData(500), Capsule::close_session(7, "bye")]
         );
         out.write_done();
         out.drain();
-        assert!(out.next_write().is_none(), "nothing after the close");
+        assert!(out.next_write(S).is_none(), "nothing after the close");
     }
 }

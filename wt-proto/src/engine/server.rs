@@ -29,11 +29,10 @@ pub enum AnswerError {
     /// The request is no longer waiting: the client withdrew it, or the connection ended.
     #[error("the session request is no longer waiting for an answer (withdrawn by the client, or its connection ended)")]
     Gone,
-    /// A 2xx status accepts a session: use accept, not reject.
-    #[error(
-        "status {0} would accept the session: reject with a status of 300 or above, or accept"
-    )]
-    SuccessStatus(StatusCode),
+    /// 1xx and 2xx statuses do not refuse (a 2xx one would accept the session): reject with a
+    /// status of 300 or above, or accept.
+    #[error("status {0} does not refuse a session: reject with a status of 300 or above")]
+    NotARefusal(StatusCode),
     /// The subprotocol cannot be sent as a structured-field String.
     #[error("invalid subprotocol {0:?}: it must be printable ASCII")]
     InvalidProtocol(String),
@@ -108,6 +107,7 @@ impl Engine {
                 return self.respond(id, StatusCode::BAD_REQUEST, now);
             }
         };
+        tracing::debug!(%id, uri = %request.uri(), protocol = request.protocol(), "CONNECT received");
         if let Some(s) = self.sessions.get_mut(&id) {
             s.phase = Phase::AwaitingSettings(Box::new(request));
         }
@@ -198,10 +198,11 @@ impl Engine {
         }
         if let Some(p) = protocol {
             response = response
-                .with_protocol(p)
+                .with_subprotocol(p)
                 .map_err(|_| AnswerError::InvalidProtocol(p.to_owned()))?;
         }
         s.out.head(encode_response(&response));
+        tracing::debug!(%session, status = 200, "CONNECT answered; session established");
         self.open_session(session, now);
         self.flush(session);
         // Capsules the client sent before the response apply now (draft-16 §3.2).
@@ -216,8 +217,8 @@ impl Engine {
         status: StatusCode,
         now: Instant,
     ) -> Result<(), AnswerError> {
-        if status.is_success() {
-            return Err(AnswerError::SuccessStatus(status));
+        if status.is_success() || status.is_informational() {
+            return Err(AnswerError::NotARefusal(status));
         }
         self.offered(session)?;
         tracing::debug!(%session, %status, "session request rejected");
@@ -247,6 +248,7 @@ impl Engine {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
+        tracing::debug!(%id, %status, "CONNECT answered");
         let stream = id.stream();
         let data = encode_response(&ConnectResponse::new(status));
         self.actions.push_back(Action::Write { stream, data });

@@ -265,6 +265,7 @@ impl Engine {
     }
 
     fn on_capsule(&mut self, id: SessionId, capsule: Capsule, now: Instant) {
+        tracing::debug!(%id, %capsule, "capsule received");
         match capsule {
             Capsule::CloseSession { code, reason } => self.remote_close(id, code, reason, now),
             Capsule::DrainSession => {
@@ -351,7 +352,7 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        if let Some(data) = s.out.next_write() {
+        if let Some(data) = s.out.next_write(id) {
             self.actions.push_back(Action::Write {
                 stream: id.stream(),
                 data,
@@ -380,7 +381,7 @@ impl Engine {
         };
         s.phase = Phase::Open { draining: false };
         s.flow = flow;
-        tracing::debug!(%id, draft = ?s.draft, "session open");
+        tracing::debug!(%id, draft = ?s.draft, "session established");
         let (streams, datagrams) = self.early.take(id);
         self.arm_early_timer();
         for stream in streams {
@@ -467,7 +468,7 @@ impl Engine {
         tracing::debug!(%session, code, reason, role = ?self.cfg.role, "closing session");
         let acked = s.out.is_closed();
         if !acked {
-            let data = s.out.close_with(Some(&capsule));
+            let data = s.out.close_with(session, Some(&capsule));
             let stream = session.stream();
             self.actions.push_back(Action::Write { stream, data });
             self.actions.push_back(Action::Finish { stream });

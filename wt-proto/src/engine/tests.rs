@@ -847,7 +847,7 @@ fn reject_refuses_a_success_status() {
     let now = sim.now;
     assert_eq!(
         sim.s().reject(sid, StatusCode::OK, now),
-        Err(AnswerError::SuccessStatus(StatusCode::OK))
+        Err(AnswerError::NotARefusal(StatusCode::OK))
     );
 }
 

@@ -7,7 +7,7 @@ pub mod raw;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wt_quinn::{ClientConfig, Endpoint, Identity, ServerConfig, Session, Trust};
+use wt_quinn::{Client, ClientConfig, Identity, ServerConfig, Session, Trust};
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -17,7 +17,7 @@ pub fn init_tracing() {
 }
 
 pub struct Server {
-    pub endpoint: std::sync::Arc<Endpoint>,
+    pub endpoint: std::sync::Arc<wt_quinn::Server>,
     pub addr: SocketAddr,
     pub identity: Identity,
 }
@@ -36,7 +36,8 @@ pub fn server_with(
     let builder = ServerConfig::builder()
         .bind(bind.parse().unwrap())
         .identity(identity.clone());
-    let endpoint = std::sync::Arc::new(Endpoint::server(tweak(builder).build().unwrap()).unwrap());
+    let endpoint =
+        std::sync::Arc::new(wt_quinn::Server::bind(tweak(builder).build().unwrap()).unwrap());
     let addr = endpoint.local_addrs()[0];
     Server {
         endpoint,
@@ -51,7 +52,7 @@ pub fn server(bind: &str) -> Server {
 
 impl Server {
     /// The server endpoint, shared: tests that accept in a spawned task take this.
-    pub fn endpoint_handle(&self) -> std::sync::Arc<Endpoint> {
+    pub fn endpoint_handle(&self) -> std::sync::Arc<wt_quinn::Server> {
         self.endpoint.clone()
     }
 
@@ -65,17 +66,17 @@ impl Server {
     pub fn client_with(
         &self,
         tweak: impl FnOnce(wt_quinn::ClientConfigBuilder) -> wt_quinn::ClientConfigBuilder,
-    ) -> Endpoint {
+    ) -> Client {
         let builder = ClientConfig::builder().trust(Trust::hashes([self.identity.cert_hash()]));
-        Endpoint::client(tweak(builder).build().unwrap()).unwrap()
+        Client::bind(tweak(builder).build().unwrap()).unwrap()
     }
 
-    pub fn client(&self) -> Endpoint {
+    pub fn client(&self) -> Client {
         self.client_with(|b| b)
     }
 
     /// Connects a client and accepts on the server: (client session, server session).
-    pub async fn pair(&self) -> (Session, Session, Endpoint) {
+    pub async fn pair(&self) -> (Session, Session, Client) {
         let client = self.client();
         let url = self.url("/");
         let (c, s) = tokio::join!(client.connect(&url), async {
@@ -110,7 +111,7 @@ impl Server {
 /// Connects `client` to `path` while the server inspects the request with `check` and accepts it.
 pub async fn connect_checked(
     srv: &Server,
-    client: &Endpoint,
+    client: &Client,
     path: &str,
     check: impl FnOnce(&wt_quinn::Request),
 ) -> (Result<Session, wt_quinn::ConnectError>, Session) {
@@ -128,4 +129,53 @@ pub async fn within<T>(secs: u64, fut: impl std::future::Future<Output = T>) -> 
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .expect("timed out")
+}
+
+/// Echoes every bidirectional stream of `session` chunk by chunk, as it arrives, until the
+/// session ends.
+pub fn echo_streams(session: Session) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((mut send, mut recv)) = session.accept_bi().await {
+            tokio::spawn(async move {
+                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024).await {
+                    if send.write_chunk(chunk).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = send.finish();
+            });
+        }
+    })
+}
+
+/// Sends `body` on a new bidirectional stream and returns all that comes back.
+pub async fn echo_round_trip(session: &Session, body: &[u8]) -> Vec<u8> {
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    let (sent, back) = tokio::join!(
+        async {
+            send.write_all(body).await.expect("write");
+            send.finish().expect("finish");
+        },
+        recv.read_to_end(body.len() + 1)
+    );
+    let () = sent;
+    back.expect("read the echo")
+}
+
+/// A file path in the temporary directory, unique to this test run, removed when dropped.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unique = format!("wt-test-{}-{n}-{name}", std::process::id());
+        TempPath(std::env::temp_dir().join(unique))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
+    }
 }

@@ -1,55 +1,17 @@
-//! A conformance suite that any backend runs against itself.
-//!
-//! Each check takes a [`Harness`], which makes a fresh connected (client, server) session pair,
-//! and panics with a message naming the broken rule when the backend breaks the contract. The
-//! checks assert behaviour end to end: bytes round-trip exactly, codes and reasons arrive, and
-//! dropping every handle closes the session with code 0. Run them under a time limit (a check
-//! that hangs has failed too); [`run_all`] runs every check.
-//!
-//! ```no_run
-//! # async fn demo<H: wt_session::conformance::Harness>(harness: H) {
-//! wt_session::conformance::run_all(&harness).await;
-//! # }
-//! ```
+//! The checks of the session contract: echoes on every kind of stream and on datagrams, closes
+//! with codes and reasons, resets and stops, the drop-close, drains, and what fails after a
+//! close.
 
-use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::{join, select, Either};
 
+use super::echo::serve_bidi_echo;
+use super::{pattern, race, Harness};
 use crate::error::{CloseInfo, Closer, SessionError, StreamError};
 use crate::traits::{RecvStream, SendStream, Session};
-
-/// Makes connected session pairs for the checks.
-pub trait Harness: Sync {
-    /// The backend's session type.
-    type Session: Session;
-
-    /// A fresh pair: (client side, server side), both established.
-    fn pair(&self) -> impl Future<Output = (Self::Session, Self::Session)> + Send;
-
-    /// Sleeps; the suite has no runtime of its own.
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
-}
-
-/// Runs every check in this module, one pair each.
-pub async fn run_all<H: Harness>(h: &H) {
-    bidi_echo(h, 1 << 20).await;
-    uni_echo(h, 1 << 20).await;
-    datagram_echo(h).await;
-    close_code_and_reason(h, false).await;
-    close_code_and_reason(h, true).await;
-    long_reason_is_truncated(h).await;
-    for code in [0, 1, u32::MAX] {
-        reset_code_arrives(h, code).await;
-        stop_code_arrives(h, code).await;
-    }
-    drop_closes_with_code_zero(h).await;
-    operations_fail_after_local_close(h).await;
-    empty_write_lets_the_peer_speak_first(h).await;
-}
 
 /// A stream announced with an empty write reaches the peer, which can then answer before the
 /// opener sends any data (backends may hold a new stream back until its first write).
@@ -73,23 +35,6 @@ pub async fn empty_write_lets_the_peer_speak_first<H: Harness>(h: &H) {
     assert_eq!(request, b"then the client");
 }
 
-/// A deterministic test pattern that catches reordering and loss.
-pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8)
-        .collect()
-}
-
-/// Echoes every bidirectional stream the peer opens, until the session ends.
-async fn serve_bidi_echo<S: Session>(session: &S, limit: usize) {
-    while let Ok((mut send, mut recv)) = session.accept_bi().await {
-        if let Ok(data) = recv.read_to_end(limit).await {
-            let _ = send.write_all(&data).await;
-            let _ = send.finish();
-        }
-    }
-}
-
 /// `len` bytes through a bidirectional stream come back byte for byte.
 pub async fn bidi_echo<H: Harness>(h: &H, len: usize) {
     let (client, server) = h.pair().await;
@@ -103,7 +48,7 @@ pub async fn bidi_echo<H: Harness>(h: &H, len: usize) {
         let (_, back) = join(write, recv.read_to_end(len + 1)).await;
         back.expect("read echo")
     };
-    let back = race(exchange, serve_bidi_echo(&server, len)).await;
+    let back = race(exchange, serve_bidi_echo(&server)).await;
     assert!(
         back == data,
         "bidi echo of {len} bytes came back as {} different bytes",
@@ -271,7 +216,8 @@ pub async fn stop_code_arrives<H: Harness>(h: &H, code: u32) {
     assert_eq!(send.stopped().await, Ok(Some(code)), "stop code {code}");
 }
 
-/// Dropping every handle of one side closes the session with code 0 and an empty reason.
+/// Dropping every handle of one side closes the session with code 0 and an empty reason, and the
+/// peer learns it within a second.
 pub async fn drop_closes_with_code_zero<H: Harness>(h: &H) {
     let (client, server) = h.pair().await;
     let (send, recv) = client.open_bi().await.expect("open_bi");
@@ -279,14 +225,18 @@ pub async fn drop_closes_with_code_zero<H: Harness>(h: &H) {
     drop((client, send, recv));
     h.sleep(Duration::from_millis(20)).await;
     assert!(
-        server.close_reason().is_none(),
+        server.close_error().is_none(),
         "a live clone must keep the session open"
     );
     drop(extra);
-    assert_eq!(
-        server.closed().await,
-        SessionError::Closed(CloseInfo::new(Closer::Remote, 0, ""))
-    );
+    let closed = pin!(server.closed());
+    match select(closed, pin!(h.sleep(Duration::from_secs(1)))).await {
+        Either::Left((closed, _)) => assert_eq!(
+            closed,
+            SessionError::Closed(CloseInfo::new(Closer::Remote, 0, ""))
+        ),
+        Either::Right(_) => panic!("the peer did not see the drop-close within a second"),
+    }
 }
 
 /// After a local close, every operation fails at once with the local close.
@@ -320,18 +270,48 @@ pub async fn operations_fail_after_local_close<H: Harness>(h: &H) {
         Err(expected.clone()),
         "recv_datagram"
     );
-    assert_eq!(client.close_reason(), Some(expected));
+    assert_eq!(client.close_error(), Some(expected));
 }
 
-/// Runs `main` while `side` works; returns `main`'s output. `side` ending early is fine.
-async fn race<T>(main: impl Future<Output = T>, side: impl Future<Output = ()>) -> T {
-    let main = pin!(main);
-    let side = pin!(async {
-        side.await;
-        futures_util::future::pending::<()>().await
-    });
-    match select(main, side).await {
-        Either::Left((out, _)) => out,
-        Either::Right(((), _)) => unreachable!("side future never completes"),
-    }
+/// A drain from one side reaches the other (`draining` resolves on both sides), the session
+/// keeps working both ways, and the drained side's close then ends it.
+pub async fn drain_reaches_the_peer<H: Harness>(h: &H, server_drains: bool) {
+    let (client, server) = h.pair().await;
+    let (drainer, drained) = match server_drains {
+        true => (&server, &client),
+        false => (&client, &server),
+    };
+    drainer.drain();
+    drainer.draining().await;
+    drained.draining().await;
+    assert_eq!(drained.close_error(), None, "a drain does not close");
+    assert_eq!(
+        one_echo(drained, drainer, b"after the drain").await,
+        b"after the drain"
+    );
+    assert_eq!(one_echo(drainer, drained, b"and back").await, b"and back");
+    drained.close(0, "drained");
+    assert_eq!(
+        drainer.closed().await,
+        SessionError::Closed(CloseInfo::new(Closer::Remote, 0, "drained"))
+    );
+}
+
+/// `body` on a new bidirectional stream from `opener`, echoed by `peer`; what came back.
+async fn one_echo<S: Session>(opener: &S, peer: &S, body: &[u8]) -> Vec<u8> {
+    let ask = async {
+        let (mut send, mut recv) = opener.open_bi().await.expect("open_bi");
+        send.write_all(body).await.expect("write");
+        send.finish().expect("finish");
+        recv.read_to_end(body.len() + 1)
+            .await
+            .expect("read the echo")
+    };
+    let answer = async {
+        let (mut send, mut recv) = peer.accept_bi().await.expect("accept_bi");
+        let got = recv.read_to_end(body.len() + 1).await.expect("read");
+        send.write_all(&got).await.expect("write back");
+        send.finish().expect("finish");
+    };
+    join(ask, answer).await.0
 }
