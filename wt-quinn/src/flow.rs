@@ -31,6 +31,16 @@ struct State {
 /// One session's flow control.
 pub(crate) struct SessionFlow {
     state: Mutex<State>,
+    /// The limits last written on the CONNECT stream (see [`SessionFlow::is_stale`]).
+    written: Mutex<LimitsWritten>,
+}
+
+/// The WT_MAX_DATA and WT_MAX_STREAMS values last written on the CONNECT stream.
+#[derive(Default)]
+struct LimitsWritten {
+    data: u64,
+    bidi: u64,
+    uni: u64,
 }
 
 impl SessionFlow {
@@ -46,7 +56,30 @@ impl SessionFlow {
                 recv_bidi: RecvWindow::new(ours.max_streams_bidi),
                 waiters: Vec::new(),
             }),
+            written: Mutex::default(),
         }
+    }
+
+    /// Whether `capsule` raises a limit no further than one already written, and records it as
+    /// written otherwise. Call it under the CONNECT stream's lock, right before writing.
+    ///
+    /// Capsules are written by tasks that may run in another order than the one their values
+    /// were computed in, and the peer must close the session with WT_FLOW_CONTROL_ERROR on a
+    /// WT_MAX_DATA or WT_MAX_STREAMS that does not increase its limit (draft-14+, "Flow Control").
+    /// A stale one is not needed either: a higher limit already went out.
+    pub(crate) fn is_stale(&self, capsule: &Capsule) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, max) = match *capsule {
+            Capsule::MaxData(max) => (&mut written.data, max),
+            Capsule::MaxStreams { bidi: true, max } => (&mut written.bidi, max),
+            Capsule::MaxStreams { bidi: false, max } => (&mut written.uni, max),
+            _ => return false,
+        };
+        if max <= *last {
+            return true;
+        }
+        *last = max;
+        false
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -169,5 +202,34 @@ impl SessionFlow {
 fn register(waiters: &mut Vec<Waker>, cx: &Context<'_>) {
     if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
         waiters.push(cx.waker().clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_overtaken_by_higher_ones_are_stale() {
+        let limits = FlowLimits {
+            max_streams_uni: 4,
+            max_streams_bidi: 4,
+            max_data: 100,
+        };
+        let flow = SessionFlow::new(limits, limits);
+        assert!(!flow.is_stale(&Capsule::MaxData(300)));
+        assert!(flow.is_stale(&Capsule::MaxData(200)), "written after 300");
+        assert!(flow.is_stale(&Capsule::MaxData(300)), "not an increase");
+        assert!(!flow.is_stale(&Capsule::MaxData(301)));
+        // Each limit on its own.
+        assert!(!flow.is_stale(&Capsule::MaxStreams { bidi: true, max: 8 }));
+        assert!(!flow.is_stale(&Capsule::MaxStreams {
+            bidi: false,
+            max: 6
+        }));
+        assert!(flow.is_stale(&Capsule::MaxStreams { bidi: true, max: 7 }));
+        // Other capsules always go out.
+        assert!(!flow.is_stale(&Capsule::DataBlocked(1)));
+        assert!(!flow.is_stale(&Capsule::DataBlocked(1)));
     }
 }

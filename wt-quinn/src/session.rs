@@ -427,11 +427,17 @@ impl SessionShared {
         }
     }
 
-    /// Sends a capsule on the CONNECT stream, after those already queued.
+    /// Sends a capsule on the CONNECT stream. The tasks that write capsules may run in any
+    /// order; a flow-control limit overtaken by a higher one is dropped (see
+    /// [`SessionFlow::is_stale`]).
     pub(crate) fn send_capsule(self: &Arc<Self>, capsule: Capsule) {
         let shared = self.clone();
         self.conn.rt.spawn(async move {
             if let Some(send) = shared.connect_send.lock().await.as_mut() {
+                if shared.flow.as_ref().is_some_and(|f| f.is_stale(&capsule)) {
+                    tracing::trace!(?capsule, "not sent: a higher limit already went out");
+                    return;
+                }
                 let mut buf = BytesMut::new();
                 capsule.encode_in_data_frame(&mut buf);
                 let _ = send.write_all(&buf).await;
