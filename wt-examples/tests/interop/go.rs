@@ -1,0 +1,126 @@
+//! The webtransport-go peer (`tests/peers/webtransport-go`): built with `go build` into the
+//! cargo target directory, once per version of its sources, and started as a [`PeerProcess`].
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use super::process::PeerProcess;
+use super::tools;
+
+/// The webtransport-go version pinned by the peer's `go.mod`, as the README matrix names it.
+pub const VERSION: &str = "webtransport-go v0.12.0 (quic-go v0.61.0)";
+
+fn source_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/webtransport-go")
+}
+
+/// The peer's binary, built if its sources changed since the last build; `None` (outside CI)
+/// when Go is missing.
+pub fn peer_binary() -> Option<PathBuf> {
+    let Some(go) = tools::which("go") else {
+        return tools::missing(
+            "Go (the `go` command)",
+            "Go >= 1.25 is needed to build the webtransport-go peer (its go.mod); install it \
+             and run `go mod download` in wt-examples/tests/peers/webtransport-go",
+        );
+    };
+    let dir = source_dir();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("webtransport-go-peer-{:016x}", sources_hash(&dir)));
+    // Test processes run in parallel: one builds, the others wait on the lock.
+    let lock = std::fs::File::create(out.with_extension("lock")).unwrap();
+    // SAFETY: flock on a file descriptor we own; released when `lock` is closed.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    if !out.exists() {
+        let tmp = out.with_extension("building");
+        let status = std::process::Command::new(go)
+            .args(["build", "-mod=readonly", "-o"])
+            .arg(&tmp)
+            .arg(".")
+            .current_dir(&dir)
+            .status()
+            .expect("running go build");
+        assert!(
+            status.success(),
+            "go build of {} failed ({status}); `go mod download` there fetches its modules",
+            dir.display()
+        );
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    Some(out)
+}
+
+/// A hash of the peer's sources (Go files, go.mod, go.sum): the binary is rebuilt when it changes.
+fn sources_hash(dir: &Path) -> u64 {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "go")
+                || p.file_name()
+                    .is_some_and(|n| n == "go.mod" || n == "go.sum")
+        })
+        .collect();
+    files.sort();
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        file.file_name().hash(&mut hasher);
+        std::fs::read(&file).unwrap().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Starts the peer in `mode` ("server" or "client") with `args`.
+pub fn start(binary: &Path, mode: &str, args: &[String]) -> PeerProcess {
+    let mut command = Command::new(binary);
+    command.arg(mode).args(args);
+    PeerProcess::spawn(&format!("webtransport-go {mode}"), command)
+}
+
+/// webtransport-go's echo server (see `server.go`), on 127.0.0.1 with a port of its own.
+pub struct GoServer {
+    pub process: PeerProcess,
+    /// `https://127.0.0.1:<port>`, without a path.
+    pub base: String,
+    pub cert_hash: wt_quinn::CertHash,
+}
+
+impl GoServer {
+    /// Starts the server; `flow` are its flow-control flags (`--max-streams N` …, none: no flow
+    /// control).
+    pub async fn start(binary: &Path, flow: &[String]) -> Self {
+        let mut process = start(binary, "server", flow);
+        let listening = process.event("listening").await;
+        let addr = listening["addr"].as_str().unwrap().to_owned();
+        let cert_hash = wt_quinn::CertHash::from_hex(listening["cert_hash"].as_str().unwrap())
+            .expect("the peer prints a SHA-256 hex hash");
+        GoServer {
+            process,
+            base: format!("https://{addr}"),
+            cert_hash,
+        }
+    }
+}
+
+/// The `"check"` events of a client run; panics listing every failed one.
+pub fn assert_checks_pass(peer: &PeerProcess, events: &[Value]) -> Vec<Value> {
+    let checks: Vec<Value> = events
+        .iter()
+        .filter(|e| e["event"] == "check")
+        .cloned()
+        .collect();
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .map(Value::to_string)
+        .collect();
+    if !failed.is_empty() {
+        peer.fail(&format!("failed checks:\n  {}", failed.join("\n  ")));
+    }
+    checks
+}
