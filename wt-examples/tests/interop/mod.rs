@@ -66,19 +66,26 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
 
 /// Byte-for-byte equality that reports the first difference instead of dumping 256 KiB.
 pub fn assert_bytes(what: &str, got: &[u8], want: &[u8]) {
+    if let Some(difference) = difference(what, got, want) {
+        panic!("{difference}");
+    }
+}
+
+/// `None` when `got` equals `want`, else where they first differ.
+pub fn difference(what: &str, got: &[u8], want: &[u8]) -> Option<String> {
     if got == want {
-        return;
+        return None;
     }
     let at = got
         .iter()
         .zip(want)
         .position(|(a, b)| a != b)
         .unwrap_or(got.len().min(want.len()));
-    panic!(
+    Some(format!(
         "{what}: got {} bytes, expected {}; first difference at byte {at}",
         got.len(),
         want.len()
-    );
+    ))
 }
 
 /// A fresh self-signed ECDSA P-256 identity valid for a day: short enough for the browser rules
@@ -107,13 +114,7 @@ impl EchoServer {
     /// Our echo server on `bind` with `protocol` (drafts, sessions, flow control).
     pub fn start_with(bind: SocketAddr, protocol: Protocol) -> Self {
         let identity = identity();
-        let config = ServerConfig::builder()
-            .bind(bind)
-            .identity(identity.clone())
-            .protocol(protocol)
-            .build()
-            .expect("server config");
-        let endpoint = Arc::new(Endpoint::server(config).expect("server endpoint"));
+        let endpoint = Arc::new(server_endpoint(bind, identity.clone(), protocol));
         let addr = endpoint.local_addrs()[0];
         let (tx, sessions) = mpsc::unbounded_channel();
         // The accept task owns the endpoint; it lives as long as the test's runtime.
@@ -156,6 +157,18 @@ impl EchoServer {
     pub async fn session(&mut self) -> Session {
         self.sessions.recv().await.expect("echo server stopped")
     }
+}
+
+/// Our server endpoint on `bind` presenting `identity`. Every server of the interop tests is made
+/// here.
+pub fn server_endpoint(bind: SocketAddr, identity: Identity, protocol: Protocol) -> Endpoint {
+    let config = ServerConfig::builder()
+        .bind(bind)
+        .identity(identity)
+        .protocol(protocol)
+        .build()
+        .expect("server config");
+    Endpoint::server(config).expect("server endpoint")
 }
 
 /// Our client, pinning `cert_hash` the way browsers do.
