@@ -6,10 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use tokio::process::Command;
 
-use super::process::PeerProcess;
+use super::process::{PeerProcess, PeerServer};
 use super::tools;
 
 /// The webtransport-go version pinned by the peer's `go.mod`, as the README matrix names it.
@@ -82,45 +81,8 @@ pub fn start(binary: &Path, mode: &str, args: &[String]) -> PeerProcess {
     PeerProcess::spawn(&format!("webtransport-go {mode}"), command)
 }
 
-/// webtransport-go's echo server (see `server.go`), on 127.0.0.1 with a port of its own.
-pub struct GoServer {
-    pub process: PeerProcess,
-    /// `https://127.0.0.1:<port>`, without a path.
-    pub base: String,
-    pub cert_hash: wt_quinn::CertHash,
-}
-
-impl GoServer {
-    /// Starts the server; `flow` are its flow-control flags (`--max-streams N` …, none: no flow
-    /// control).
-    pub async fn start(binary: &Path, flow: &[String]) -> Self {
-        let mut process = start(binary, "server", flow);
-        let listening = process.event("listening").await;
-        let addr = listening["addr"].as_str().unwrap().to_owned();
-        let cert_hash = wt_quinn::CertHash::from_hex(listening["cert_hash"].as_str().unwrap())
-            .expect("the peer prints a SHA-256 hex hash");
-        GoServer {
-            process,
-            base: format!("https://{addr}"),
-            cert_hash,
-        }
-    }
-}
-
-/// The `"check"` events of a client run; panics listing every failed one.
-pub fn assert_checks_pass(peer: &PeerProcess, events: &[Value]) -> Vec<Value> {
-    let checks: Vec<Value> = events
-        .iter()
-        .filter(|e| e["event"] == "check")
-        .cloned()
-        .collect();
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|c| c["ok"] != true)
-        .map(Value::to_string)
-        .collect();
-    if !failed.is_empty() {
-        peer.fail(&format!("failed checks:\n  {}", failed.join("\n  ")));
-    }
-    checks
+/// webtransport-go's echo server (see `server.go`); `flow` are its flow-control flags
+/// (`--max-streams N` …, none: no flow control).
+pub async fn server(binary: &Path, flow: &[String]) -> PeerServer {
+    PeerServer::new(start(binary, "server", flow)).await
 }

@@ -126,3 +126,49 @@ impl PeerProcess {
         );
     }
 }
+
+/// A peer's echo server, once it printed its `listening` event (`addr`, `cert_hash`).
+pub struct PeerServer {
+    pub process: PeerProcess,
+    /// `https://127.0.0.1:<port>`, without a path.
+    pub base: String,
+    pub cert_hash: wt_quinn::CertHash,
+}
+
+impl PeerServer {
+    pub async fn new(mut process: PeerProcess) -> Self {
+        let listening = process.event("listening").await;
+        let addr = listening["addr"].as_str().unwrap().to_owned();
+        let cert_hash = wt_quinn::CertHash::from_hex(listening["cert_hash"].as_str().unwrap())
+            .expect("the peer prints a SHA-256 hex hash");
+        PeerServer {
+            process,
+            base: format!("https://{addr}"),
+            cert_hash,
+        }
+    }
+
+    /// The URL of `path` on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The `"check"` events of a client run, after checking that every one passed and that those
+/// named in `expected` ran; panics listing what failed.
+pub fn assert_checks_pass(peer: &PeerProcess, events: &[Value], expected: &[&str]) {
+    let checks: Vec<&Value> = events.iter().filter(|e| e["event"] == "check").collect();
+    let mut failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .map(|c| c.to_string())
+        .collect();
+    for name in expected {
+        if !checks.iter().any(|c| c["name"] == *name) {
+            failed.push(format!("check {name} did not run"));
+        }
+    }
+    if !failed.is_empty() {
+        peer.fail(&format!("failed checks:\n  {}", failed.join("\n  ")));
+    }
+}
