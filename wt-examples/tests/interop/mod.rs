@@ -11,6 +11,7 @@
 pub mod go;
 pub mod process;
 pub mod python;
+pub mod raw;
 pub mod tools;
 
 use std::future::Future;
