@@ -18,11 +18,8 @@ mod interop;
 use std::path::PathBuf;
 
 use interop::python;
-use interop::{
-    check_echo, check_many_streams, check_stream_codes, client, close_command, EchoServer,
-};
-use serde_json::Value;
-use wt_quinn::{CloseInfo, Closer, Draft, SessionError};
+use interop::{check_echo, check_many_streams, check_stream_codes, client, EchoServer};
+use wt_quinn::Draft;
 
 fn peer() -> Option<PathBuf> {
     python::python_with_aioquic()
@@ -49,37 +46,12 @@ async fn our_client_echo_codes_and_closes() {
         check_many_streams(&ours, 100, 1).await;
         interop::check_largest_datagrams(&ours, &mut server).await;
         check_stream_codes(&ours).await;
-        for code in interop::CODES {
-            for kind in ["reset", "stopped"] {
-                let event = server.process.event(kind).await;
-                assert_eq!(event["code"], code, "{kind} code aioquic saw");
-            }
-        }
+        interop::assert_peer_saw_codes(&mut server).await;
 
-        ours.close(4242, "closed by wt ✓");
-        let closed = server.process.event("closed").await;
-        assert_eq!(
-            (&closed["code"], &closed["reason"], &closed["remote"]),
-            (
-                &Value::from(4242),
-                &Value::from("closed by wt ✓"),
-                &Value::from(true)
-            ),
-        );
+        interop::close_and_assert_peer_saw(&ours, &mut server, 4242, "closed by wt ✓").await;
 
         let theirs = client.connect(&server.url("/echo")).await.unwrap();
-        let (mut send, _recv) = theirs.open_bi().await.unwrap();
-        send.write_all(&close_command(u32::MAX, "closed by aioquic ✓"))
-            .await
-            .unwrap();
-        assert_eq!(
-            theirs.closed().await,
-            SessionError::Closed(CloseInfo::new(
-                Closer::Remote,
-                u32::MAX,
-                "closed by aioquic ✓"
-            ))
-        );
+        interop::assert_peer_closes(&theirs, u32::MAX, "closed by aioquic ✓").await;
     })
     .await;
 }

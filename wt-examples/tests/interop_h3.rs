@@ -188,22 +188,10 @@ async fn our_client_sees_h3_server_end_session() {
 /// An HTTP/3 client to our server trusting its self-signed certificate as a root (h3 has no
 /// hash pinning of its own).
 async fn h3_client(server: &EchoServer) -> quinn::Connection {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server.identity.chain()[0].clone()).unwrap();
-    let mut tls = rustls::ClientConfig::builder_with_provider(ring())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![wt_quinn::ALPN_H3.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let config = interop::quinn_client_config(&server.identity.chain()[0]);
     let endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
     endpoint
-        .connect_with(
-            quinn::ClientConfig::new(Arc::new(crypto)),
-            server.addr,
-            "localhost",
-        )
+        .connect_with(config, server.addr, "localhost")
         .unwrap()
         .await
         .expect("QUIC handshake with our server")

@@ -44,6 +44,19 @@ async fn bidi_echo(client: &SafariClient, data: &[u8]) -> Vec<u8> {
     echoed
 }
 
+/// `n` bidi streams echoed at once, of `len`, `len + 1` … bytes, each with its own data.
+async fn many_echoes(client: &SafariClient, n: u32, len: usize) {
+    let streams = (0..n).map(|k| async move {
+        let data = pattern(len + k as usize, 100 + k);
+        assert_bytes(
+            &format!("stream {k}"),
+            &bidi_echo(client, &data).await,
+            &data,
+        );
+    });
+    interop::futures_join_all(streams).await;
+}
+
 /// Our default server's SETTINGS satisfy Safari (WT_MAX_SESSIONS 16 with the three initial
 /// flow-control settings); without flow control, whatever `max_sessions` says, it announces
 /// exactly one session (more would need flow control, and Safari refuses them).
@@ -88,18 +101,7 @@ async fn echo_codes_and_closes() {
             .unwrap();
         assert_bytes("uni echo", &back, &data);
 
-        let streams = (0..100u32).map(|k| {
-            let client = &client;
-            async move {
-                let data = pattern(1000 + k as usize, 100 + k);
-                assert_bytes(
-                    &format!("stream {k}"),
-                    &bidi_echo(client, &data).await,
-                    &data,
-                );
-            }
-        });
-        interop::futures_join_all(streams).await;
+        many_echoes(&client, 100, 1000).await;
 
         let data = Bytes::from(pattern(client.max_datagram_size(), 3));
         let echoed = async {
@@ -168,18 +170,7 @@ async fn credit_from_capsules() {
         assert_eq!(client.credit().bidi, 2);
         assert_eq!(client.credit().data, 16 * 1024);
 
-        let streams = (0..20u32).map(|k| {
-            let client = &client;
-            async move {
-                let data = pattern(4000 + k as usize, 200 + k);
-                assert_bytes(
-                    &format!("stream {k}"),
-                    &bidi_echo(client, &data).await,
-                    &data,
-                );
-            }
-        });
-        interop::futures_join_all(streams).await;
+        many_echoes(&client, 20, 4000).await;
         let data = pattern(256 * 1024, 9);
         assert_bytes("256 KiB", &bidi_echo(&client, &data).await, &data);
 

@@ -22,12 +22,12 @@ mod interop;
 
 use interop::go;
 use interop::{
-    assert_bytes, check_echo_seeded, check_many_streams, check_stream_codes, client_with,
-    close_command, pattern, roundtrip, small_windows, EchoServer,
+    assert_bytes, check_echo_seeded, check_many_streams, check_stream_codes, client_with, pattern,
+    roundtrip, small_windows, EchoServer,
 };
 use serde_json::Value;
 use std::path::PathBuf;
-use wt_quinn::{CloseInfo, Closer, Draft, SessionError};
+use wt_quinn::Draft;
 
 /// The peer binary, or `None` (outside CI, after a loud notice) without Go.
 fn peer() -> Option<PathBuf> {
@@ -88,41 +88,15 @@ async fn our_client_echo_codes_and_closes() {
         interop::check_largest_datagrams(&ours, &mut server).await;
         check_stream_codes(&ours).await;
         // webtransport-go reports each code it saw, in order, as it passed it back.
-        for code in interop::CODES {
-            for kind in ["reset", "stopped"] {
-                let event = server.process.event(kind).await;
-                assert_eq!(event["code"], code, "{kind} code webtransport-go saw");
-            }
-        }
+        interop::assert_peer_saw_codes(&mut server).await;
 
-        ours.close(4242, "closed by wt ✓");
-        let closed = server.process.event("closed").await;
-        assert_eq!(
-            (&closed["code"], &closed["reason"], &closed["remote"]),
-            (
-                &Value::from(4242),
-                &Value::from("closed by wt ✓"),
-                &Value::from(true)
-            ),
-        );
+        interop::close_and_assert_peer_saw(&ours, &mut server, 4242, "closed by wt ✓").await;
 
-        // Its close, asked for with the echo's command, on a second session.
         let theirs = client
             .connect(&format!("{}/echo", server.base))
             .await
             .unwrap();
-        let (mut send, _recv) = theirs.open_bi().await.unwrap();
-        send.write_all(&close_command(u32::MAX, "closed by webtransport-go ✓"))
-            .await
-            .unwrap();
-        assert_eq!(
-            theirs.closed().await,
-            SessionError::Closed(CloseInfo::new(
-                Closer::Remote,
-                u32::MAX,
-                "closed by webtransport-go ✓"
-            ))
-        );
+        interop::assert_peer_closes(&theirs, u32::MAX, "closed by webtransport-go ✓").await;
     })
     .await;
 }

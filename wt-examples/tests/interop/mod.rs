@@ -173,6 +173,24 @@ pub fn server_endpoint(bind: SocketAddr, identity: Identity, protocol: Protocol)
     Endpoint::server(config).expect("server endpoint")
 }
 
+/// A plain quinn client configuration (rustls with ring, TLS 1.3, ALPN h3) trusting exactly
+/// `cert`, a server's self-signed certificate: for the raw and `h3` clients.
+pub fn quinn_client_config(
+    cert: &rustls::pki_types::CertificateDer<'static>,
+) -> quinn::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![wt_quinn::ALPN_H3.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    quinn::ClientConfig::new(Arc::new(crypto))
+}
+
 /// Our client, pinning `cert_hash` the way browsers do.
 pub fn client(cert_hash: CertHash) -> Endpoint {
     client_with(cert_hash, |config| config)
@@ -397,6 +415,41 @@ pub async fn check_largest_datagrams(ours: &Session, server: &mut process::PeerS
         }
     }
     panic!("our {size}-byte datagram never came back");
+}
+
+/// Our session to a peer's echo server: the peer reports (`reset` / `stopped` events) every code
+/// of [`check_stream_codes`], in order, as it passes them back.
+pub async fn assert_peer_saw_codes(server: &mut process::PeerServer) {
+    for code in CODES {
+        for kind in ["reset", "stopped"] {
+            let event = server.process.event(kind).await;
+            assert_eq!(event["code"], code, "{kind} code the peer saw");
+        }
+    }
+}
+
+/// Closes `ours` and checks that the peer's echo server reports our code and reason.
+pub async fn close_and_assert_peer_saw(
+    ours: &Session,
+    server: &mut process::PeerServer,
+    code: u32,
+    reason: &str,
+) {
+    ours.close(code, reason);
+    let closed = server.process.event("closed").await;
+    let got = (&closed["code"], &closed["reason"], &closed["remote"]);
+    let want = (&code.into(), &reason.into(), &true.into());
+    assert_eq!(got, want, "the peer's report of our close: {closed}");
+}
+
+/// Asks the peer's echo server behind `theirs` to close with `code` and `reason` (the echo's
+/// `close` command) and checks that our session ends so.
+pub async fn assert_peer_closes(theirs: &Session, code: u32, reason: &str) {
+    let (mut send, _recv) = Session::open_bi(theirs).await.expect("open bidi");
+    send.write_all(&close_command(code, reason))
+        .await
+        .expect("write");
+    assert_closed_by_peer(theirs, code, reason).await;
 }
 
 /// The stream codes every peer is tried with: 0, 1 and the largest.

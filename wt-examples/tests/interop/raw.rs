@@ -86,19 +86,10 @@ pub struct SafariClient {
     _control: quinn::SendStream,
 }
 
-/// quinn's client configuration trusting exactly `cert` (the server's self-signed certificate).
+/// quinn's client configuration trusting exactly `cert`, with room for the uni streams the
+/// echo server opens.
 fn client_config(cert: &rustls::pki_types::CertificateDer<'static>) -> quinn::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![wt_quinn::ALPN_H3.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut config = super::quinn_client_config(cert);
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_uni_streams(1000u32.into());
     config.transport_config(Arc::new(transport));
