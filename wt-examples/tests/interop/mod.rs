@@ -270,6 +270,90 @@ pub async fn echo_uni<S: AsyncWrite + Unpin>(
     write_and_finish(open.await, &data).await;
 }
 
+/// A peer's receiving stream as far as stream codes go (implemented in each peer's test file).
+/// A code is the peer's own value: a WebTransport code for peers that map codes, the raw QUIC
+/// code for those that do not.
+pub trait CodeRecv: Unpin {
+    /// Reads some bytes: `Ok(0)` at the end, `Err(Some(code))` when the stream was reset.
+    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Option<u64>>;
+    /// Stops the stream (STOP_SENDING) with `code`.
+    fn stop_with(self, code: u64);
+}
+
+/// A peer's sending stream as far as stream codes go (implemented in each peer's test file).
+pub trait CodeSend: AsyncWrite + Unpin {
+    /// Resets the stream with `code`.
+    fn reset_with(&mut self, code: u64);
+    /// Waits for a STOP_SENDING: its code, or `None` when the stream ended otherwise.
+    async fn stopped_code(&mut self) -> Option<u64>;
+}
+
+/// The echo of one bidi stream for peers' echo servers, codes included: the data goes back, a
+/// reset comes back as a reset with the same code, a STOP_SENDING as a STOP_SENDING with the
+/// same code.
+pub async fn echo_with_codes(mut recv: impl CodeRecv, mut send: impl CodeSend) {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        tokio::select! {
+            read = recv.read_some(&mut buf) => match read {
+                Ok(0) => return drop(send.shutdown().await),
+                Ok(n) => {
+                    if send.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(Some(code)) => return send.reset_with(code),
+                Err(None) => return,
+            },
+            stopped = send.stopped_code() => {
+                if let Some(code) = stopped {
+                    recv.stop_with(code);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// A peer's client against our echo server: for each of [`CODES`], a reset and a stop, each on a
+/// stream whose first bytes were echoed, come back with the same code. `wire` turns a code into
+/// the peer's value for it (the identity for peers that map codes, [`wt_proto::error_code::app_to_h3`]
+/// for those that send raw QUIC codes, whose users must map them).
+pub async fn check_their_codes<C>(client: &C, wire: impl Fn(u32) -> u64)
+where
+    C: EchoClient,
+    C::Send: CodeSend,
+    C::Recv: CodeRecv,
+{
+    const HELLO: &[u8] = b"some data before the codes";
+    for code in CODES.map(&wire) {
+        let (mut send, mut recv) = client.open_bi().await;
+        send.write_all(HELLO).await.expect("write");
+        let mut echo = vec![0; HELLO.len()];
+        let mut at = 0;
+        while at < echo.len() {
+            at += recv.read_some(&mut echo[at..]).await.expect("the echo");
+        }
+        assert_bytes("echo before the codes", &echo, HELLO);
+        send.reset_with(code);
+        assert_eq!(
+            recv.read_some(&mut echo).await,
+            Err(Some(code)),
+            "echoed reset"
+        );
+
+        let (mut send, mut recv) = client.open_bi().await;
+        send.write_all(HELLO).await.expect("write");
+        let mut at = 0;
+        while at < echo.len() {
+            at += recv.read_some(&mut echo[at..]).await.expect("the echo");
+        }
+        recv.stop_with(code);
+        assert_eq!(send.stopped_code().await, Some(code), "echoed STOP_SENDING");
+    }
+    tracing::debug!("their reset and stop codes echoed");
+}
+
 /// What [`check_echo`] needs from a client's session: implemented here for ours and in each test
 /// file for the peer's. The methods panic on failure, as the checks would.
 pub trait EchoClient {
@@ -281,6 +365,8 @@ pub trait EchoClient {
     fn send_datagram(&self, payload: Bytes);
     /// Must be cancel-safe: a wait that times out is dropped before the next attempt.
     async fn recv_datagram(&self) -> Bytes;
+    /// The largest datagram payload the client can send now.
+    async fn max_datagram_size(&self) -> usize;
 }
 
 impl EchoClient for Session {
@@ -302,6 +388,9 @@ impl EchoClient for Session {
         Session::recv_datagram(self)
             .await
             .expect("receive datagram")
+    }
+    async fn max_datagram_size(&self) -> usize {
+        Session::max_datagram_size(self).await
     }
 }
 
@@ -376,6 +465,14 @@ pub async fn futures_join_all<F: Future<Output = ()>>(futures: impl IntoIterator
         }
     })
     .await
+}
+
+/// A datagram of the largest size `client` can send, echoed byte for byte by an echo server whose
+/// own limit is at least as high (quinn-based peers on the same loopback path).
+pub async fn check_largest_datagram(client: &impl EchoClient) {
+    let size = client.max_datagram_size().await;
+    assert!(size >= DATAGRAM_LEN, "max datagram size {size}");
+    check_datagram_echo(client, Bytes::from(pattern(size, 77))).await;
 }
 
 /// The largest datagram each side can send, byte for byte, against a peer's echo server
