@@ -1,10 +1,15 @@
-//! Shared by the interop tests (`tests/interop_*.rs`): our echo server and client with a pinned
-//! self-signed certificate, test data, and the stream, datagram and close checks.
+//! Shared by the interop tests (`tests/interop_*.rs`, `tests/browser.rs`): our echo server and
+//! client with a pinned self-signed certificate (every endpoint of ours is made by
+//! [`server_endpoint`] or [`client_with`]), test data, and the stream, datagram, code and close
+//! checks. Submodules: [`tools`] (finding external tools, the CI rule for missing ones),
+//! [`process`] (peers run as child processes reporting JSON events), [`go`] and [`python`] (the
+//! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client).
 //!
 //! The stream helpers are written against tokio's `AsyncRead`/`AsyncWrite`, which the streams of
-//! every peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so one helper
-//! drives all of them. Session-level calls differ per peer: a client's are behind [`EchoClient`],
-//! so every client runs the same [`check_echo`]; servers and closes are written per peer.
+//! every in-process peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so
+//! one helper drives all of them; stream codes go through [`CodeRecv`] / [`CodeSend`]. Session-level
+//! calls differ per peer: a client's are behind [`EchoClient`], so every client runs the same
+//! [`check_echo`]; servers and closes are written per peer.
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 

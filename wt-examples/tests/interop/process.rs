@@ -66,7 +66,7 @@ impl PeerProcess {
         }
     }
 
-    /// The next event named `event`, skipping others (they stay in [`PeerProcess::seen`]);
+    /// The next event named `event`, skipping others (kept for failure messages);
     /// panics with the peer's output when it does not come within [`EVENT_WAIT`].
     pub async fn event(&mut self, event: &str) -> Value {
         loop {
@@ -95,11 +95,6 @@ impl PeerProcess {
         let from = self.seen.len();
         self.event(last).await;
         self.seen[from..].to_vec()
-    }
-
-    /// The events seen so far.
-    pub fn seen(&self) -> &[Value] {
-        &self.seen
     }
 
     /// What the peer wrote on stderr so far.
