@@ -11,9 +11,6 @@ use tokio::process::Command;
 use super::process::{PeerProcess, PeerServer};
 use super::tools;
 
-/// The webtransport-go version pinned by the peer's `go.mod`, as the README matrix names it.
-pub const VERSION: &str = "webtransport-go v0.12.0 (quic-go v0.61.0)";
-
 fn source_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/webtransport-go")
 }

@@ -8,9 +8,6 @@ use tokio::process::Command;
 use super::process::{PeerProcess, PeerServer};
 use super::tools;
 
-/// The aioquic version pinned by `requirements.txt`, as the README matrix names it.
-pub const VERSION: &str = "aioquic 1.7.2";
-
 fn peer_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/aioquic")
 }
