@@ -39,28 +39,16 @@ fn peer() -> Option<PathBuf> {
 const SMALL_STREAMS: u64 = 4;
 const SMALL_DATA: u64 = 16 * 1024;
 
-fn their_small_windows() -> Vec<String> {
+/// The peer's flags granting `streams` streams of each kind and `data` bytes per session.
+fn their_windows(streams: u64, data: u64) -> Vec<String> {
+    let (streams, data) = (streams.to_string(), data.to_string());
     [
         "--max-streams",
-        &SMALL_STREAMS.to_string(),
+        &streams,
         "--max-uni-streams",
-        &SMALL_STREAMS.to_string(),
+        &streams,
         "--max-data",
-        &SMALL_DATA.to_string(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// The peer's flags for flow control with roomy windows (needed for pooling).
-fn their_roomy_windows() -> Vec<String> {
-    [
-        "--max-streams",
-        "256",
-        "--max-uni-streams",
-        "256",
-        "--max-data",
-        "16777216",
+        &data,
     ]
     .map(str::to_owned)
     .to_vec()
@@ -74,9 +62,9 @@ async fn our_client_echo_codes_and_closes() {
     let Some(binary) = peer() else { return };
     interop::run(async {
         let mut server = go::server(&binary, &[]).await;
-        let client = client_with(server.cert_hash, |c| c);
+        let client = interop::client(server.cert_hash);
         let ours = client
-            .connect(&format!("{}/echo", server.base))
+            .connect(&server.url("/echo"))
             .await
             .expect("our client connects to webtransport-go");
         assert_eq!(ours.draft(), Draft::Draft16);
@@ -92,10 +80,7 @@ async fn our_client_echo_codes_and_closes() {
 
         interop::close_and_assert_peer_saw(&ours, &mut server, 4242, "closed by wt ✓").await;
 
-        let theirs = client
-            .connect(&format!("{}/echo", server.base))
-            .await
-            .unwrap();
+        let theirs = client.connect(&server.url("/echo")).await.unwrap();
         interop::assert_peer_closes(&theirs, u32::MAX, "closed by webtransport-go ✓").await;
     })
     .await;
@@ -108,13 +93,13 @@ async fn our_client_echo_codes_and_closes() {
 async fn our_client_pooled_sessions() {
     let Some(binary) = peer() else { return };
     interop::run(async {
-        let mut server = go::server(&binary, &their_roomy_windows()).await;
+        let mut server = go::server(&binary, &their_windows(256, 16 << 20)).await;
         let client = client_with(server.cert_hash, |c| c.pool(true));
         const SESSIONS: u32 = 3;
         let mut sessions = Vec::new();
         for _ in 0..SESSIONS {
             let session = client
-                .connect(&format!("{}/echo", server.base))
+                .connect(&server.url("/echo"))
                 .await
                 .expect("a pooled session");
             assert_eq!(session.draft(), Draft::Draft16);
@@ -154,14 +139,11 @@ async fn our_client_pooled_sessions() {
 async fn flow_control_under_pressure() {
     let Some(binary) = peer() else { return };
     interop::run(async {
-        let server = go::server(&binary, &their_small_windows()).await;
+        let server = go::server(&binary, &their_windows(SMALL_STREAMS, SMALL_DATA)).await;
         let client = client_with(server.cert_hash, |c| {
             c.protocol(small_windows(SMALL_STREAMS, SMALL_DATA))
         });
-        let ours = client
-            .connect(&format!("{}/echo", server.base))
-            .await
-            .unwrap();
+        let ours = client.connect(&server.url("/echo")).await.unwrap();
         assert_eq!(ours.draft(), Draft::Draft16);
 
         let data = pattern(1 << 20, 5);
@@ -225,7 +207,7 @@ async fn their_client_pooled_echo() {
     interop::run(async {
         let mut server = EchoServer::start();
         let mut args = client_args(&server, 3);
-        args.extend(their_roomy_windows());
+        args.extend(their_windows(256, 16 << 20));
         let mut client = go::start(&binary, "client", &args);
         let events = client.events_until("done").await;
         let mut expected = vec!["bidi-echo", "uni-echo", "streams-100", "datagram-max"];
