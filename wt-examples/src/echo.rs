@@ -1,7 +1,8 @@
 //! The echo service, per session:
 //!
 //! - a bidirectional stream echoes every byte back as it arrives and finishes when the peer
-//!   finishes;
+//!   finishes; a reset of the peer's side comes back as a reset with the same code, and a
+//!   STOP_SENDING as a STOP_SENDING with the same code, so clients can test stream codes;
 //! - a unidirectional stream is read to its end and the same bytes go back on a new
 //!   unidirectional stream;
 //! - each datagram is sent straight back;
@@ -85,12 +86,25 @@ async fn echo_bidi<S: Session>(session: S, mut send: S::SendStream, mut recv: S:
         return;
     }
     loop {
-        match recv.read_chunk(64 * 1024).await {
-            Ok(Some(chunk)) => {
-                if send.write_chunk(chunk).await.is_err() {
+        // A STOP_SENDING may come while no write is under way: wait for it alongside the read.
+        let read = tokio::select! {
+            read = recv.read_chunk(64 * 1024) => read,
+            stopped = send.stopped() => {
+                if let Ok(Some(code)) = stopped {
+                    let _ = recv.stop(code);
+                }
+                return;
+            }
+        };
+        match read {
+            Ok(Some(chunk)) => match send.write_chunk(chunk).await {
+                Ok(()) => {}
+                Err(StreamError::Stopped(code)) => {
+                    let _ = recv.stop(code);
                     return;
                 }
-            }
+                Err(_) => return,
+            },
             Ok(None) => {
                 let _ = send.finish();
                 return;

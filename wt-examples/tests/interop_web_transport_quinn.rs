@@ -17,11 +17,12 @@ mod interop;
 
 use bytes::Bytes;
 use interop::{
-    assert_closed_by_peer, assert_closed_locally, check_echo, close_command, echo_stream, echo_uni,
-    EchoClient, EchoServer,
+    assert_closed_by_peer, assert_closed_locally, check_echo, check_largest_datagram,
+    check_many_streams, check_stream_codes, check_their_codes, close_command, echo_uni,
+    echo_with_codes, CodeRecv, CodeSend, EchoClient, EchoServer,
 };
 use tokio::task::JoinHandle;
-use web_transport_quinn::{SessionError, WebTransportError};
+use web_transport_quinn::{ReadError, SessionError, WebTransportError};
 use wt_quinn::Draft;
 
 /// Connects web-transport-quinn's client, pinning our server's certificate hash: (theirs, ours).
@@ -63,6 +64,31 @@ impl EchoClient for web_transport_quinn::Session {
     async fn recv_datagram(&self) -> Bytes {
         self.read_datagram().await.expect("receive datagram")
     }
+    async fn max_datagram_size(&self) -> usize {
+        web_transport_quinn::Session::max_datagram_size(self)
+    }
+}
+
+impl CodeRecv for web_transport_quinn::RecvStream {
+    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Option<u64>> {
+        match self.read(buf).await {
+            Ok(n) => Ok(n.unwrap_or(0)),
+            Err(ReadError::Reset(code)) => Err(Some(code.into())),
+            Err(_) => Err(None),
+        }
+    }
+    fn stop_with(mut self, code: u64) {
+        let _ = self.stop(code.try_into().unwrap());
+    }
+}
+
+impl CodeSend for web_transport_quinn::SendStream {
+    fn reset_with(&mut self, code: u64) {
+        let _ = self.reset(code.try_into().unwrap());
+    }
+    async fn stopped_code(&mut self) -> Option<u64> {
+        self.stopped().await.ok().flatten().map(u64::from)
+    }
 }
 
 /// Checks that `error` is web-transport-quinn's report of a session closed with `code` and
@@ -86,6 +112,9 @@ async fn their_client_echo_and_close() {
         assert_eq!(ours.draft(), Draft::Draft07);
 
         check_echo(&theirs).await;
+        check_many_streams(&theirs, 100, 1).await;
+        check_largest_datagram(&theirs).await;
+        check_their_codes(&theirs, u64::from).await;
 
         theirs.close(7, b"done");
         assert_closed_by_peer(&ours, 7, "done").await;
@@ -168,7 +197,7 @@ async fn serve_echo(session: web_transport_quinn::Session) -> SessionError {
     loop {
         match session.accept_bi().await {
             Ok((send, recv)) => {
-                tokio::spawn(echo_stream(recv, send));
+                tokio::spawn(echo_with_codes(recv, send));
             }
             Err(e) => return e,
         }
@@ -184,6 +213,9 @@ async fn our_client_echo_and_close() {
         let (ours, _theirs, echo) = server.session().await;
         assert_eq!(ours.draft(), Draft::Draft07);
         check_echo(&ours).await;
+        check_many_streams(&ours, 100, 1).await;
+        check_largest_datagram(&ours).await;
+        check_stream_codes(&ours).await;
 
         ours.close(7, "done");
         assert_closed_with(echo.await.unwrap(), 7, "done");

@@ -19,13 +19,14 @@ mod interop;
 
 use bytes::Bytes;
 use interop::{
-    assert_closed_by_peer, assert_closed_locally, check_echo, close_command, echo_stream, echo_uni,
-    EchoClient, EchoServer,
+    assert_closed_by_peer, assert_closed_locally, check_echo, check_largest_datagram,
+    check_many_streams, check_stream_codes, check_their_codes, close_command, echo_uni,
+    echo_with_codes, CodeRecv, CodeSend, EchoClient, EchoServer,
 };
 use tokio::task::JoinHandle;
 use wt_proto::error_code::app_to_h3;
 use wt_quinn::{Draft, SessionError};
-use wtransport::error::ConnectionError;
+use wtransport::error::{ConnectionError, StreamReadError, StreamWriteError};
 use wtransport::tls::{Certificate, PrivateKey, Sha256Digest};
 use wtransport::VarInt;
 
@@ -86,6 +87,34 @@ impl EchoClient for wtransport::Connection {
         let datagram = self.receive_datagram().await.expect("receive datagram");
         datagram.payload()
     }
+    async fn max_datagram_size(&self) -> usize {
+        wtransport::Connection::max_datagram_size(self).expect("datagrams enabled")
+    }
+}
+
+impl CodeRecv for wtransport::RecvStream {
+    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Option<u64>> {
+        match self.read(buf).await {
+            Ok(n) => Ok(n.unwrap_or(0)),
+            Err(StreamReadError::Reset(code)) => Err(Some(code.into_inner())),
+            Err(_) => Err(None),
+        }
+    }
+    fn stop_with(self, code: u64) {
+        self.stop(VarInt::try_from_u64(code).unwrap());
+    }
+}
+
+impl CodeSend for wtransport::SendStream {
+    fn reset_with(&mut self, code: u64) {
+        let _ = self.reset(VarInt::try_from_u64(code).unwrap());
+    }
+    async fn stopped_code(&mut self) -> Option<u64> {
+        match self.stopped().await {
+            StreamWriteError::Stopped(code) => Some(code.into_inner()),
+            _ => None,
+        }
+    }
 }
 
 /// Checks that `error` is wtransport's report of a session we closed with `code` and `reason`.
@@ -136,6 +165,10 @@ async fn their_client_echo_and_raw_close() {
         assert_eq!(ours.draft(), Draft::Draft07);
 
         check_echo(&conn).await;
+        check_many_streams(&conn, 100, 1).await;
+        check_largest_datagram(&conn).await;
+        // wtransport's codes are raw QUIC codes: its user maps them, as for closes.
+        check_their_codes(&conn, app_to_h3).await;
 
         conn.close(VarInt::from_u32(7), b"done");
         assert_raw_close_seen(&ours, 7, "done").await;
@@ -248,7 +281,7 @@ async fn serve_echo(conn: wtransport::Connection) -> ConnectionError {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                tokio::spawn(echo_stream(recv, send));
+                tokio::spawn(echo_with_codes(recv, send));
             }
             Err(e) => return e,
         }
@@ -264,6 +297,10 @@ async fn our_client_echo_and_close() {
         let (ours, _theirs, echo) = server.session().await;
         assert_eq!(ours.draft(), Draft::Draft07);
         check_echo(&ours).await;
+        check_many_streams(&ours, 100, 1).await;
+        check_largest_datagram(&ours).await;
+        // Its echo passes the raw codes back, so ours come back mapped as they went.
+        check_stream_codes(&ours).await;
 
         ours.close(7, "done");
         assert_closed_by_us(echo.await.unwrap(), 7, "done");

@@ -337,7 +337,8 @@ impl Default for LocalConfig {
 /// - `ENABLE_CONNECT_PROTOCOL` = 1 from a server (RFC 9220; required by draft-07+).
 /// - `H3_DATAGRAM` = 1, and `H3_DATAGRAM_DRAFT04` = 1 too when draft-02 is on, for its peers.
 /// - For each configured draft, oldest first, its announcing setting: `ENABLE_WEBTRANSPORT` = 1,
-///   `WEBTRANSPORT_MAX_SESSIONS` = sessions, `WT_MAX_SESSIONS` = sessions, `WT_ENABLED` = 1.
+///   `WEBTRANSPORT_MAX_SESSIONS` = sessions, `WT_MAX_SESSIONS` = sessions (1 unless all three
+///   initial limits below are sent: more sessions need flow control), `WT_ENABLED` = 1.
 /// - When a draft with flow control is on, the non-zero `WT_INITIAL_*` limits.
 /// - One reserved (grease) setting, as browsers send.
 ///
@@ -365,10 +366,16 @@ pub fn local_settings(cfg: &LocalConfig) -> Settings {
         s.set(id::H3_DATAGRAM_DRAFT04, 1);
     }
     let sessions = cfg.max_sessions.max(1);
+    // Under draft-14 several sessions need flow control: without all three initial limits the
+    // protocol's limit is one session, and Safari refuses a server announcing more.
+    let initial = &cfg.initial;
+    let all_limits =
+        initial.max_streams_uni > 0 && initial.max_streams_bidi > 0 && initial.max_data > 0;
     for draft in Draft::ALL.into_iter().filter(|&d| on(d)) {
         match draft {
             Draft::Draft02 => s.set(id::ENABLE_WEBTRANSPORT, 1),
             Draft::Draft07 => s.set(id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07, sessions),
+            Draft::Draft14 if !all_limits => s.set(id::WT_MAX_SESSIONS, 1),
             Draft::Draft14 => s.set(id::WT_MAX_SESSIONS, sessions),
             Draft::Draft16 => s.set(id::WT_ENABLED, 1),
         };
@@ -574,6 +581,28 @@ pub(crate) mod tests {
             ..config(Role::Client, &[])
         });
         assert_eq!(entries(&none), vec![(id::H3_DATAGRAM, 1), GREASE]);
+    }
+
+    /// Several draft-14 sessions need all three initial limits (Safari refuses a server that
+    /// announces more than one session without them); draft-07 has no flow control to need.
+    #[test]
+    fn draft14_sessions_need_flow_control() {
+        let without = |initial| {
+            local_settings(&LocalConfig {
+                initial,
+                ..LocalConfig::default()
+            })
+        };
+        let none = without(FlowLimits::default());
+        assert_eq!(none.get(id::WT_MAX_SESSIONS), Some(1));
+        assert_eq!(none.max_sessions(Draft::Draft07), Some(16));
+        let partial = without(FlowLimits {
+            max_data: 1 << 20,
+            ..FlowLimits::default()
+        });
+        assert_eq!(partial.get(id::WT_MAX_SESSIONS), Some(1));
+        let all = local_settings(&LocalConfig::default());
+        assert_eq!(all.get(id::WT_MAX_SESSIONS), Some(16));
     }
 
     /// A client SETTINGS frame as Chromium writes it (quiche's FillSettingsFrame with

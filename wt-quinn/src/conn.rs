@@ -327,13 +327,6 @@ impl Conn {
             slot.push_datagrams(&self.datagram_budget, batch);
         }
     }
-
-    /// The connection was lost (a stream or datagram operation found out before the driver):
-    /// every session learns how now, as the driver would tell them.
-    pub(crate) fn connection_lost(self: &Arc<Self>, error: &quinn::ConnectionError) {
-        let end = connection_end(error);
-        self.with_state(|st, now| st.engine.on_connection_closed(end, now));
-    }
 }
 
 /// How the engine sees the end of a quinn connection: an application close with its code (a

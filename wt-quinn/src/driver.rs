@@ -30,6 +30,8 @@ use crate::slot::{code, Incoming};
 const FIRST_READ: usize = 64 * 1024;
 /// Datagrams the driver takes from quinn per wake-up before it looks at its other work.
 const DATAGRAM_BATCH: usize = 64;
+/// The most completed operations carried out after the connection ended.
+const MAX_DRAIN: usize = 1024;
 /// The most bytes read at a time from a stream the engine reads.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -156,6 +158,7 @@ pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<quinn::ZeroRttAccep
     };
     let error = driver.run().await;
     tracing::debug!(remote = %conn.remote_address(), %error, "connection closed");
+    driver.drain_received();
     driver.finish(error);
 }
 
@@ -637,6 +640,19 @@ impl Driver {
             }
         }
         self.conn.route_datagrams(batch, None);
+    }
+
+    /// What arrived before the connection ended is still readable: a peer that closes a
+    /// session and then at once the connection sends the close capsule in the same flight, and
+    /// the session must end with its code, not as lost. Reads that are ready are carried out
+    /// (each read takes data or fails, so this ends).
+    fn drain_received(&mut self) {
+        for _ in 0..MAX_DRAIN {
+            match self.tasks.next().now_or_never() {
+                Some(Some(done)) => self.on_done(done),
+                _ => return,
+            }
+        }
     }
 
     /// The connection ended: every session learns how; what the driver held goes.

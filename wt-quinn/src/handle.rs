@@ -13,6 +13,10 @@ use wt_session::SessionError;
 use crate::conn::Conn;
 use crate::slot::SessionSlot;
 
+/// How long an operation that found the connection lost waits for the driver to record how the
+/// session ended (it does so as soon as it sees the connection's end).
+const LOST_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// See the module documentation.
 pub(crate) struct Handle {
     pub(crate) conn: Arc<Conn>,
@@ -34,13 +38,23 @@ impl Handle {
             .unwrap_or_else(|| SessionError::ConnectionLost("session gone".into()))
     }
 
-    /// The connection was lost: the session's end, recorded now if the driver has not yet.
-    pub(crate) fn lost(&self, e: &quinn::ConnectionError) -> SessionError {
-        self.conn.connection_lost(e);
-        self.slot
-            .check()
-            .err()
-            .unwrap_or_else(|| SessionError::ConnectionLost(e.to_string()))
+    /// The connection was lost: the session's end as the driver records it. The driver first
+    /// reads what arrived before the connection's end (a close capsule sent in the same flight
+    /// as the CONNECTION_CLOSE), so the end is the peer's close when there was one; should the
+    /// driver not record it promptly, `e` says.
+    pub(crate) async fn lost(&self, e: &quinn::ConnectionError) -> SessionError {
+        match tokio::time::timeout(LOST_WAIT, self.slot.ended()).await {
+            Ok(end) => end,
+            Err(_) => self.lost_now(e),
+        }
+    }
+
+    /// [`Handle::lost`] without waiting (for calls that cannot): the end already recorded, or
+    /// what `e` says.
+    pub(crate) fn lost_now(&self, e: &quinn::ConnectionError) -> SessionError {
+        self.slot.check().err().unwrap_or_else(|| {
+            crate::slot::session_error(&crate::conn::connection_end(e).session_end())
+        })
     }
 
     /// Takes credit to open one stream, waiting while the peer's limit is reached.

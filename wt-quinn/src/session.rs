@@ -127,11 +127,10 @@ impl Session {
     pub async fn open_uni(&self) -> Result<SendStream, SessionError> {
         let open = async {
             self.handle.stream_credit(false).await?;
-            self.conn()
-                .quic
-                .open_uni()
-                .await
-                .map_err(|e| self.handle.lost(&e))
+            match self.conn().quic.open_uni().await {
+                Ok(send) => Ok(send),
+                Err(e) => Err(self.handle.lost(&e).await),
+            }
         };
         let send = self.or_ended(open).await?;
         self.slot().counters.on_stream_opened(false);
@@ -150,11 +149,10 @@ impl Session {
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let open = async {
             self.handle.stream_credit(true).await?;
-            self.conn()
-                .quic
-                .open_bi()
-                .await
-                .map_err(|e| self.handle.lost(&e))
+            match self.conn().quic.open_bi().await {
+                Ok(streams) => Ok(streams),
+                Err(e) => Err(self.handle.lost(&e).await),
+            }
         };
         let (send, recv) = self.or_ended(open).await?;
         self.slot().counters.on_stream_opened(true);
@@ -259,7 +257,7 @@ impl Session {
                             return Ok(mine);
                         }
                     }
-                    Err(e) => return Err(self.handle.lost(&e)),
+                    Err(e) => return Err(self.handle.lost(&e).await),
                 },
                 // Queued by another reader or the driver, or the session ended: look again.
                 () = queued => {}
@@ -409,7 +407,7 @@ impl Session {
     /// What a failed datagram send of `size` payload bytes means for the application.
     fn datagram_error(&self, e: quinn::SendDatagramError, size: usize) -> SessionError {
         match e {
-            quinn::SendDatagramError::ConnectionLost(e) => self.handle.lost(&e),
+            quinn::SendDatagramError::ConnectionLost(e) => self.handle.lost_now(&e),
             quinn::SendDatagramError::TooLarge => SessionError::DatagramTooLarge {
                 size,
                 max: self

@@ -165,6 +165,17 @@ impl SendStream {
         session_error(&self.session)
     }
 
+    /// What a failed write means; a lost connection is the session's end, as the driver records
+    /// it (see `Handle::lost`).
+    async fn fail(&self, e: quinn::WriteError) -> StreamError {
+        match e {
+            quinn::WriteError::ConnectionLost(e) => {
+                StreamError::Session(self.session.lost(&e).await)
+            }
+            other => self.error(other),
+        }
+    }
+
     fn error(&self, e: quinn::WriteError) -> StreamError {
         match e {
             quinn::WriteError::Stopped(c) => {
@@ -184,7 +195,8 @@ impl SendStream {
         self.live()?;
         let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
         let n = match until_ended(&session.slot, write_some(inner, header, session, buf)).await {
-            Some(r) => r.map_err(|e| self.error(e))?,
+            Some(Err(e)) => return Err(self.fail(e).await),
+            Some(Ok(r)) => r,
             None => return Err(self.gone()),
         };
         self.session.slot.counters.on_bytes_sent(n);
@@ -208,7 +220,8 @@ impl SendStream {
             Ok(())
         };
         match until_ended(&session.slot, write).await {
-            Some(r) => r.map_err(|e| self.error(e))?,
+            Some(Err(e)) => return Err(self.fail(e).await),
+            Some(Ok(r)) => r,
             None => return Err(self.gone()),
         }
         self.session.slot.counters.on_bytes_sent(buf.len());
@@ -237,7 +250,8 @@ impl SendStream {
             Ok(())
         };
         match until_ended(&session.slot, write).await {
-            Some(r) => r.map_err(|e| self.error(e))?,
+            Some(Err(e)) => return Err(self.fail(e).await),
+            Some(Ok(r)) => r,
             None => return Err(self.gone()),
         }
         self.session.slot.counters.on_bytes_sent(len);
@@ -267,7 +281,9 @@ impl SendStream {
         match stopped {
             Ok(None) => Ok(None),
             Ok(Some(c)) => app_code(c).map(Some).ok_or_else(|| self.session_error()),
-            Err(quinn::StoppedError::ConnectionLost(e)) => Err(lost(&self.session, &e)),
+            Err(quinn::StoppedError::ConnectionLost(e)) => {
+                Err(StreamError::Session(self.session.lost(&e).await))
+            }
             Err(quinn::StoppedError::ZeroRttRejected) => Err(StreamError::Session(
                 SessionError::ConnectionLost("0-RTT rejected".into()),
             )),
@@ -307,11 +323,14 @@ impl Drop for SendStream {
 impl Drop for RecvStream {
     fn drop(&mut self) {
         // SAFETY: `inner` is taken exactly once, here, and not touched afterwards.
-        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        let mut inner = unsafe { ManuallyDrop::take(&mut self.inner) };
         if self.session.slot.is_ended() {
             self.session.slot.bury(Buried::Recv(inner));
-        } else {
-            // quinn stops a stream dropped before its end; its unread bytes no longer count.
+        } else if !self.done {
+            // Dropped before its end: stopped with the application's code 0, mapped (quinn's
+            // own drop would send a raw 0, which is no WebTransport code); its unread bytes no
+            // longer count against flow control.
+            let _ = inner.stop(wire_code(0));
             self.abandon();
         }
     }
@@ -432,6 +451,17 @@ impl RecvStream {
         }
     }
 
+    /// What a failed read means; a lost connection is the session's end, as the driver records
+    /// it (see `Handle::lost`).
+    async fn fail(&mut self, e: quinn::ReadError) -> StreamError {
+        match e {
+            quinn::ReadError::ConnectionLost(e) => {
+                StreamError::Session(self.session.lost(&e).await)
+            }
+            other => self.error(other),
+        }
+    }
+
     fn error(&mut self, e: quinn::ReadError) -> StreamError {
         match e {
             quinn::ReadError::Reset(c) => {
@@ -480,7 +510,7 @@ impl RecvStream {
                 self.finished();
                 Ok(None)
             }
-            Some(Err(e)) => Err(self.error(e)),
+            Some(Err(e)) => Err(self.fail(e).await),
             None => Err(self.gone()),
         }
     }
@@ -501,7 +531,7 @@ impl RecvStream {
                 self.finished();
                 Ok(None)
             }
-            Some(Err(e)) => Err(self.error(e)),
+            Some(Err(e)) => Err(self.fail(e).await),
             None => Err(self.gone()),
         }
     }
@@ -561,9 +591,9 @@ impl tokio::io::AsyncRead for RecvStream {
     }
 }
 
-/// The session's end, learned from a lost connection.
+/// The session's end, learned from a lost connection by a call that cannot wait.
 fn lost(session: &Handle, e: &quinn::ConnectionError) -> StreamError {
-    StreamError::Session(session.lost(e))
+    StreamError::Session(session.lost_now(e))
 }
 
 impl wt_session::SendStream for SendStream {

@@ -164,6 +164,37 @@ pub enum ConnectionEnd {
     Other(String),
 }
 
+impl ConnectionEnd {
+    /// How a session ends with the connection: a close with the application code the peer
+    /// mapped into CONNECTION_CLOSE (the capsule may not have arrived first), or lost.
+    ///
+    /// ```
+    /// use wt_proto::engine::{ConnectionEnd, End, Side};
+    /// let code = wt_proto::error_code::app_to_h3(7);
+    /// let end = ConnectionEnd::Application { code, reason: "bye".into() };
+    /// assert_eq!(end.session_end(), End::Closed { code: 7, reason: "bye".into(), by: Side::Remote });
+    /// ```
+    pub fn session_end(&self) -> End {
+        match self {
+            ConnectionEnd::Application { code, reason } => {
+                match crate::error_code::h3_to_app(*code) {
+                    Some(app) => End::Closed {
+                        code: app,
+                        reason: String::from_utf8_lossy(reason).into_owned(),
+                        by: Side::Remote,
+                    },
+                    None => End::Lost(format!(
+                        "connection closed by the peer with code {code} ({}){}",
+                        H3Code(*code),
+                        reason_suffix(reason)
+                    )),
+                }
+            }
+            ConnectionEnd::Other(text) => End::Lost(text.clone()),
+        }
+    }
+}
+
 /// Why a client's session request did not establish a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -498,23 +529,7 @@ impl Engine {
         if self.closed && self.sessions.is_empty() {
             return;
         }
-        let session_end = match &end {
-            ConnectionEnd::Application { code, reason } => {
-                match crate::error_code::h3_to_app(*code) {
-                    Some(code) => End::Closed {
-                        code,
-                        reason: String::from_utf8_lossy(reason).into_owned(),
-                        by: Side::Remote,
-                    },
-                    None => End::Lost(format!(
-                        "connection closed by the peer with code {code} ({}){}",
-                        H3Code(*code),
-                        reason_suffix(reason)
-                    )),
-                }
-            }
-            ConnectionEnd::Other(text) => End::Lost(text.clone()),
-        };
+        let session_end = end.session_end();
         self.end_everything(&session_end);
     }
 
