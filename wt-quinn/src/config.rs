@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wt_proto::draft::Draft;
+use wt_proto::engine::{Limits as PeerLimits, Timeouts};
 
 use crate::cert::{CertHash, Identity};
 use crate::error::CertError;
@@ -51,6 +52,7 @@ pub struct Transport {
     pub(crate) session_datagram_buffer: usize,
     pub(crate) socket_buffer: Option<usize>,
     pub(crate) setup_timeout: Duration,
+    pub(crate) receive_window: u32,
 }
 
 impl Default for Transport {
@@ -65,6 +67,7 @@ impl Default for Transport {
             session_datagram_buffer: 1 << 20,
             socket_buffer: None,
             setup_timeout: Duration::from_secs(10),
+            receive_window: 16 << 20,
         }
     }
 }
@@ -140,11 +143,20 @@ impl Transport {
         self
     }
 
+    /// The most bytes of stream data a peer may send on a connection that the application has
+    /// not read yet (QUIC's connection flow-control window): what a connection's unread data
+    /// can cost at most. Each stream's own window is 1.25 MB. Default 16 MiB.
+    pub fn receive_window(mut self, bytes: u32) -> Self {
+        self.receive_window = bytes;
+        self
+    }
+
     /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
     /// accepts on a connection) come on top of the data streams.
     pub(crate) fn quinn(&self, sessions: u64) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
         t.stream_receive_window(STREAM_WINDOW.into());
+        t.receive_window(self.receive_window.into());
         let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
             .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::MAX));
         t.max_idle_timeout(Some(idle));
@@ -186,6 +198,8 @@ pub struct Protocol {
     pub(crate) drafts: Vec<Draft>,
     pub(crate) max_sessions: u64,
     pub(crate) flow_control: Option<FlowControl>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) limits: PeerLimits,
 }
 
 impl Default for Protocol {
@@ -194,6 +208,8 @@ impl Default for Protocol {
             drafts: Draft::ALL.to_vec(),
             max_sessions: 16,
             flow_control: Some(FlowControl::default()),
+            timeouts: Timeouts::default(),
+            limits: PeerLimits::default(),
         }
     }
 }
@@ -223,6 +239,31 @@ impl Protocol {
     /// cannot share a connection). Default: [`FlowControl::default`].
     pub fn flow_control(mut self, flow_control: Option<FlowControl>) -> Self {
         self.flow_control = flow_control;
+        self
+    }
+
+    /// The deadline of every wait on the peer (its SETTINGS, its first request, a request's
+    /// HEADERS, a stream's header, streams held for a session not open yet, a CONNECT's
+    /// response, each step of a close, a connection left without sessions). Default:
+    /// [`Timeouts::default`] (each field names its default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut timeouts = wt_quinn::Timeouts::default();
+    /// timeouts.settings = Duration::from_secs(2);
+    /// let protocol = wt_quinn::Protocol::default().timeouts(timeouts);
+    /// # let _ = protocol;
+    /// ```
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Bounds on what a peer can make a connection hold (streams and datagrams held for
+    /// sessions not open yet, frame, capsule and field-section sizes, requests and stream
+    /// headers in progress). Default: [`PeerLimits::default`] (each field names its default).
+    pub fn peer_limits(mut self, limits: PeerLimits) -> Self {
+        self.limits = limits;
         self
     }
 }
@@ -288,6 +329,23 @@ pub struct ServerConfig {
     pub(crate) engine: Arc<wt_proto::engine::Config>,
     pub(crate) key_log: Option<Arc<dyn rustls::KeyLog>>,
     pub(crate) qlog: QlogDir,
+    pub(crate) limits: ServerLimits,
+}
+
+/// How many connections a server takes at once, and how many of them may be in their handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ServerLimits {
+    pub(crate) connections: usize,
+    pub(crate) handshakes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            connections: 4096,
+            handshakes: 256,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -352,6 +410,7 @@ impl ServerConfig {
 /// ```
 #[derive(Default)]
 pub struct ServerConfigBuilder {
+    limits: ServerLimits,
     addrs: Vec<SocketAddr>,
     identity: Option<Result<ServerIdentity, CertError>>,
     policy: Option<Arc<dyn AllowConnection>>,
@@ -512,6 +571,24 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// The most connections the server holds at once; a new one past it is refused
+    /// (CONNECTION_REFUSED) before its handshake. Default 4096. With the other defaults an idle
+    /// connection costs about 45 KiB, and no connection more than
+    /// [`Transport::receive_window`] plus its datagram buffers (see the README).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.connections = max;
+        self
+    }
+
+    /// The most connections in their handshake at once. Past it, a client whose address is not
+    /// validated yet is asked to prove it (a QUIC Retry, one round trip), and one whose address
+    /// is validated is refused: a flood of Initial packets from spoofed addresses costs no
+    /// handshake state. Default 256.
+    pub fn max_handshakes(mut self, max: usize) -> Self {
+        self.limits.handshakes = max;
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
@@ -537,6 +614,7 @@ impl ServerConfigBuilder {
             protocol: self.protocol,
             key_log: self.key_log.build()?,
             qlog: self.qlog,
+            limits: self.limits,
         })
     }
 }
@@ -732,5 +810,7 @@ pub(crate) fn engine_config(
             max_data: f.max_data,
         });
     cfg.stream_window = transport.stream_window();
+    cfg.timeouts = protocol.timeouts;
+    cfg.limits = protocol.limits;
     cfg
 }

@@ -9,6 +9,7 @@
 //! stop the engine asks for takes effect even while a write is stuck on a peer that does not
 //! read.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::oneshot;
 use wt_proto::engine::{Action, Head, SessionId, StreamId};
@@ -141,13 +142,20 @@ struct Driver {
     reads: HashMap<StreamId, oneshot::Sender<H3Code>>,
     /// Streams the engine holds for a session not open yet.
     held: HashMap<StreamId, Incoming>,
-    /// On a server connection used before its handshake completed (0.5-RTT): resolves when it
-    /// has.
-    handshake: Option<quinn::ZeroRttAccepted>,
+    /// On a server connection used before its handshake completed (0.5-RTT).
+    handshake: Option<Handshake>,
+}
+
+/// A handshake still in progress on a connection already in use (a server's, at 0.5-RTT).
+pub(crate) struct Handshake {
+    /// Resolves when the handshake completes.
+    pub(crate) done: Shared<quinn::ZeroRttAccepted>,
+    /// Kept until then (the server counts handshakes in progress with it).
+    pub(crate) _until_done: Box<dyn Any + Send>,
 }
 
 /// Runs the connection until it closes.
-pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<quinn::ZeroRttAccepted>) {
+pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<Handshake>) {
     let mut driver = Driver {
         conn: conn.clone(),
         tasks: FuturesUnordered::new(),
@@ -174,6 +182,7 @@ impl Driver {
         let mut datagram = pin!(quic.read_datagram());
         // Boxed, and only while the engine has a deadline: an idle connection has none.
         let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut handshake = self.handshake.as_ref().map(|h| h.done.clone());
         loop {
             let deadline = self.carry_out();
             match (deadline, &mut sleep) {
@@ -211,6 +220,16 @@ impl Driver {
                     }
                 }
                 Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_done(done),
+                _ = async {
+                    match handshake.as_mut() {
+                        Some(done) => done.await,
+                        None => std::future::pending().await,
+                    }
+                }, if handshake.is_some() => {
+                    handshake = None;
+                    // The handshake completed: what was kept until then goes.
+                    self.handshake = None;
+                }
                 () = async {
                     match sleep.as_mut() {
                         Some(s) => s.await,
@@ -279,7 +298,7 @@ impl Driver {
     /// Opens our control stream and writes its first bytes, off the loop.
     fn open_control(&mut self, data: Bytes) {
         let quic = self.conn.quic.clone();
-        let handshake = self.handshake.take();
+        let handshake = self.handshake.as_ref().map(|h| h.done.clone());
         self.tasks.push(Box::pin(async move {
             let opened = match handshake {
                 None => quic.open_uni().await,

@@ -87,6 +87,7 @@ pub use stats::{SessionStats, TransportStats};
 pub use stream::{RecvStream, SendStream};
 pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3};
 pub use wt_proto::draft::{Draft, ParseDraftError};
+pub use wt_proto::engine::{Limits as PeerLimits, Timeouts};
 pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};
 
 pub use bytes;

@@ -3,6 +3,7 @@
 //! [`Endpoint::close`], [`Endpoint::wait_idle`]). [`crate::Server`] and [`crate::Client`] each
 //! own one.
 
+pub(crate) mod admission;
 pub(crate) mod client;
 pub(crate) mod identity;
 pub(crate) mod server;

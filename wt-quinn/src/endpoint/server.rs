@@ -6,13 +6,15 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, Mutex};
 use tracing::Instrument;
 
 use crate::cert::{CertHash, Identity};
 use crate::config::ServerConfig;
 use crate::conn::{Conn, PendingRequest, ServerSide};
-use crate::driver::drive;
+use crate::driver::{drive, Handshake};
+use crate::endpoint::admission::{Admission, Counted, Verdict};
 use crate::endpoint::identity::{rotate_periodically, ServerTls};
 use crate::endpoint::new_conn;
 use crate::endpoint::{bind, Endpoint};
@@ -86,6 +88,7 @@ impl Server {
         let tls = Arc::new(ServerTls::new(config.clone())?);
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let active = Arc::new(AtomicUsize::new(0));
+        let admission = Arc::new(Admission::default());
         let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
         let shutting_down = Arc::new(AtomicBool::new(false));
         let mut quic = Vec::new();
@@ -97,6 +100,7 @@ impl Server {
                 config.transport.socket_buffer,
             )?;
             let acceptor = Acceptor {
+                admission: admission.clone(),
                 shutting_down: shutting_down.clone(),
                 conns: conns.clone(),
                 config: config.clone(),
@@ -256,6 +260,7 @@ async fn established(
 
 /// The server's per-socket accept loop.
 struct Acceptor {
+    admission: Arc<Admission>,
     shutting_down: Arc<AtomicBool>,
     conns: Arc<std::sync::Mutex<Vec<Weak<Conn>>>>,
     config: Arc<ServerConfig>,
@@ -272,6 +277,20 @@ impl Acceptor {
                 // Refused at once (CONNECTION_REFUSED), so clients fail fast rather than time out.
                 incoming.refuse();
                 continue;
+            }
+            let validated = incoming.remote_address_validated();
+            match self.admission.judge(&self.config.limits, validated) {
+                Verdict::Accept => {}
+                Verdict::Retry if incoming.may_retry() => {
+                    tracing::debug!(%remote, "handshake limit reached; asking the client to validate its address");
+                    let _ = incoming.retry();
+                    continue;
+                }
+                Verdict::Retry | Verdict::Refuse => {
+                    tracing::info!(%remote, connections = self.admission.connections(), "connection or handshake limit reached; refusing a connection");
+                    incoming.refuse();
+                    continue;
+                }
             }
             let require_auth = match self.config.policy.connection(remote) {
                 ConnectionDecision::Refuse => {
@@ -292,7 +311,9 @@ impl Acceptor {
             );
             match incoming.accept_with(server) {
                 Ok(connecting) => {
-                    let connection = self.connection(connecting, require_auth, span.clone());
+                    let counted = self.admission.admit();
+                    let connection =
+                        self.connection(connecting, require_auth, counted, span.clone());
                     tokio::spawn(connection.instrument(span));
                 }
                 Err(e) => {
@@ -302,10 +323,13 @@ impl Acceptor {
         }
     }
 
+    /// A connection's task: the handshake (counted as one while it lasts), then the driver;
+    /// the connection is counted until the task ends.
     fn connection(
         &self,
         connecting: quinn::Connecting,
         require_auth: bool,
+        (connection, handshake): (Counted, Counted),
         span: tracing::Span,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let side = ServerSide {
@@ -316,9 +340,16 @@ impl Acceptor {
         let config = self.config.clone();
         let conns = self.conns.clone();
         async move {
-            let Some((quic, handshake)) = established(connecting, require_auth).await else {
+            let _connection = connection;
+            let Some((quic, zero_rtt)) = established(connecting, require_auth).await else {
                 return;
             };
+            // At 0.5-RTT the handshake goes on while the connection is in use: it counts as one
+            // until it completes.
+            let handshake = zero_rtt.map(|z| Handshake {
+                done: z.shared(),
+                _until_done: Box::new(handshake),
+            });
             let raw = matches!(config.client_auth, ClientAuth::RawPublicKey);
             let peer_key = if require_auth {
                 crate::tls::peer_spki(&quic, raw)
