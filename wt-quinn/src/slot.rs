@@ -452,10 +452,44 @@ pub(crate) fn session_error(end: &End) -> SessionError {
     }
 }
 
+/// The stream headers of the first sessions of a connection (ids 0, 4, …, 60: one-byte ids),
+/// uni then bidi for each, so that their sessions share them without an allocation.
+static SMALL_HEADERS: [[u8; 6]; 16] = small_headers();
+
+const fn small_headers() -> [[u8; 6]; 16] {
+    let mut table = [[0u8; 6]; 16];
+    let mut i = 0;
+    while i < 16 {
+        let id = (i * 4) as u8;
+        // 0x54 and 0x41 are two-byte varints (0x40 0x54, 0x40 0x41); ids below 64 are one byte.
+        table[i] = [0x40, 0x54, id, 0x40, 0x41, id];
+        i += 1;
+    }
+    table
+}
+
 /// Both headers of a session's outgoing streams in one buffer: uni, then bidi (same length).
 fn encode_stream_headers(id: u64) -> Bytes {
+    if let Some(headers) = SMALL_HEADERS.get((id / 4) as usize).filter(|_| id < 64) {
+        return Bytes::from_static(headers);
+    }
     let mut buf = BytesMut::with_capacity(2 * wt_proto::stream::wt_header_len(id));
     wt_proto::stream::encode_wt_uni_header(id, &mut buf);
     wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
     buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_stream_headers_are_the_encoded_ones() {
+        for id in (0..80).step_by(4) {
+            let mut buf = BytesMut::new();
+            wt_proto::stream::encode_wt_uni_header(id, &mut buf);
+            wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
+            assert_eq!(encode_stream_headers(id), buf.freeze(), "session {id}");
+        }
+    }
 }

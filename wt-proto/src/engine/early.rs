@@ -13,9 +13,15 @@ use bytes::Bytes;
 use super::config::Limits;
 use super::{SessionId, StreamId};
 
-/// See the module documentation.
+/// See the module documentation. Allocated only while something is held: a connection
+/// usually holds nothing for most of its life.
 #[derive(Debug, Default)]
 pub(crate) struct Early {
+    held: Option<Box<Held>>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
     /// In arrival order, so the front expires first.
     streams: VecDeque<(Instant, StreamId, SessionId)>,
     datagrams: VecDeque<(Instant, SessionId, Bytes)>,
@@ -23,8 +29,110 @@ pub(crate) struct Early {
 }
 
 impl Early {
+    fn held(&mut self) -> &mut Held {
+        self.held.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the buffer once nothing is held.
+    fn tidy(&mut self) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.streams.is_empty() && h.datagrams.is_empty())
+        {
+            self.held = None;
+        }
+    }
+
     /// Holds `stream` for `session` until `expiry`; false when the hold is full.
     pub(crate) fn push_stream(
+        &mut self,
+        limits: &Limits,
+        stream: StreamId,
+        session: SessionId,
+        expiry: Instant,
+    ) -> bool {
+        let fits = self.held().push_stream(limits, stream, session, expiry);
+        self.tidy();
+        fits
+    }
+
+    /// Holds a datagram payload for `session` until `expiry`; false (dropped) when full.
+    pub(crate) fn push_datagram(
+        &mut self,
+        limits: &Limits,
+        session: SessionId,
+        payload: Bytes,
+        expiry: Instant,
+    ) -> bool {
+        let fits = self.held().push_datagram(limits, session, payload, expiry);
+        self.tidy();
+        fits
+    }
+
+    /// Takes everything held for `session`, in arrival order.
+    pub(crate) fn take(&mut self, session: SessionId) -> (Vec<StreamId>, Vec<Bytes>) {
+        let Some(held) = self.held.as_mut() else {
+            return (Vec::new(), Vec::new());
+        };
+        let taken = held.take(session);
+        self.tidy();
+        taken
+    }
+
+    /// Removes what expired by `now`; returns the expired streams (to refuse) and how many
+    /// datagrams were dropped.
+    pub(crate) fn expire(&mut self, now: Instant) -> (Vec<StreamId>, usize) {
+        let Some(held) = self.held.as_mut() else {
+            return (Vec::new(), 0);
+        };
+        let expired = held.expire(now);
+        self.tidy();
+        expired
+    }
+
+    /// When the oldest entry expires.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.held.as_ref()?.next_expiry()
+    }
+
+    /// True when a stream with this id is held.
+    pub(crate) fn holds_stream(&self, stream: StreamId) -> bool {
+        self.held.as_ref().is_some_and(|h| h.holds_stream(stream))
+    }
+
+    /// Forgets a held stream (the peer reset it); true when it was held.
+    pub(crate) fn forget_stream(&mut self, stream: StreamId) -> bool {
+        let Some(held) = self.held.as_mut() else {
+            return false;
+        };
+        let forgot = held.forget_stream(stream);
+        self.tidy();
+        forgot
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.held = None;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.held.is_none()
+    }
+
+    pub(crate) fn assert_bounds(&self, limits: &Limits) {
+        if let Some(held) = &self.held {
+            assert!(
+                !held.streams.is_empty() || !held.datagrams.is_empty(),
+                "empty hold kept"
+            );
+            held.assert_bounds(limits);
+        }
+    }
+}
+
+impl Held {
+    /// Holds `stream` for `session` until `expiry`; false when the hold is full.
+    fn push_stream(
         &mut self,
         limits: &Limits,
         stream: StreamId,
@@ -39,7 +147,7 @@ impl Early {
     }
 
     /// Holds a datagram payload for `session` until `expiry`; false (dropped) when full.
-    pub(crate) fn push_datagram(
+    fn push_datagram(
         &mut self,
         limits: &Limits,
         session: SessionId,
@@ -56,7 +164,7 @@ impl Early {
     }
 
     /// Takes everything held for `session`, in arrival order.
-    pub(crate) fn take(&mut self, session: SessionId) -> (Vec<StreamId>, Vec<Bytes>) {
+    fn take(&mut self, session: SessionId) -> (Vec<StreamId>, Vec<Bytes>) {
         let mut streams = Vec::new();
         self.streams.retain(|&(_, stream, s)| {
             let mine = s == session;
@@ -81,7 +189,7 @@ impl Early {
 
     /// Removes what expired by `now`; returns the expired streams (to refuse) and how many
     /// datagrams were dropped.
-    pub(crate) fn expire(&mut self, now: Instant) -> (Vec<StreamId>, usize) {
+    fn expire(&mut self, now: Instant) -> (Vec<StreamId>, usize) {
         let mut streams = Vec::new();
         while let Some(&(expiry, stream, _)) = self.streams.front() {
             if expiry > now {
@@ -103,7 +211,7 @@ impl Early {
     }
 
     /// When the oldest entry expires.
-    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+    fn next_expiry(&self) -> Option<Instant> {
         let stream = self.streams.front().map(|e| e.0);
         let datagram = self.datagrams.front().map(|e| e.0);
         match (stream, datagram) {
@@ -113,26 +221,18 @@ impl Early {
     }
 
     /// True when a stream with this id is held.
-    pub(crate) fn holds_stream(&self, stream: StreamId) -> bool {
+    fn holds_stream(&self, stream: StreamId) -> bool {
         self.streams.iter().any(|&(_, s, _)| s == stream)
     }
 
     /// Forgets a held stream (the peer reset it); true when it was held.
-    pub(crate) fn forget_stream(&mut self, stream: StreamId) -> bool {
+    fn forget_stream(&mut self, stream: StreamId) -> bool {
         let before = self.streams.len();
         self.streams.retain(|&(_, s, _)| s != stream);
         self.streams.len() != before
     }
 
-    pub(crate) fn clear(&mut self) {
-        *self = Early::default();
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.streams.is_empty() && self.datagrams.is_empty()
-    }
-
-    pub(crate) fn assert_bounds(&self, limits: &Limits) {
+    fn assert_bounds(&self, limits: &Limits) {
         assert!(
             self.streams.len() <= limits.early_streams,
             "early streams over the bound"

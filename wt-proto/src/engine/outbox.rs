@@ -84,7 +84,8 @@ impl Outbox {
         if let Some(head) = self.head.take() {
             out.extend_from_slice(&head);
         }
-        for (kind, value) in self.pending.drain(..) {
+        // Taken, not drained: an idle session keeps no capacity.
+        for (kind, value) in std::mem::take(&mut self.pending) {
             let capsule = match kind {
                 Kind::Drain => Capsule::DrainSession,
                 Kind::MaxData => Capsule::MaxData(value),

@@ -1499,3 +1499,18 @@ fn a_server_waits_for_the_clients_close_then_closes_with_the_code() {
         Some(crate::error_code::app_to_h3(11))
     );
 }
+
+#[test]
+fn an_idle_connection_with_a_session_has_no_deadline() {
+    // No timer runs (and none is allocated by the driver) while a session is simply open.
+    let mut sim = Sim::default_pair();
+    sim.session();
+    for side in [CLIENT, SERVER] {
+        assert_eq!(
+            sim.sides[side].engine.poll_timeout(),
+            None,
+            "side {side}: {:?}",
+            sim.sides[side].engine.timers
+        );
+    }
+}

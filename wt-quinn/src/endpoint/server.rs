@@ -340,7 +340,6 @@ impl Acceptor {
         let config = self.config.clone();
         let conns = self.conns.clone();
         async move {
-            let _connection = connection;
             let Some((quic, zero_rtt)) = established(connecting, require_auth).await else {
                 return;
             };
@@ -363,14 +362,20 @@ impl Acceptor {
                 peer_key,
                 Some(side),
                 None,
-                span,
+                span.clone(),
             );
             {
                 let mut conns = conns.lock().unwrap_or_else(|e| e.into_inner());
                 conns.retain(|c| c.strong_count() > 0);
                 conns.push(Arc::downgrade(&conn));
             }
-            drive(conn, handshake).await;
+            // The driver is a task of its own: this one, with what only the handshake needed,
+            // ends here.
+            let driven = async move {
+                let _connection = connection;
+                drive(conn, handshake).await;
+            };
+            tokio::spawn(driven.instrument(span));
         }
     }
 }
