@@ -18,7 +18,7 @@ pub(crate) async fn open_session(
     uri: http::Uri,
 ) -> Result<Arc<SessionSlot>, ConnectError> {
     conn.settings.wait().await;
-    conn.with_state(|st, _| st.engine.check_request())
+    conn.with_state_untimed(|st| st.engine.check_request())
         .map_err(|e| request_error(conn, e))?;
     let (send, recv) = conn.quic.open_bi().await.map_err(|_| lost(conn))?;
     let stream = StreamId(send.id().into());

@@ -8,7 +8,7 @@
 //! actions for the driver, waking it. So a `close` takes effect before it returns, and only the
 //! driver touches the streams the engine reads and writes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -106,10 +106,10 @@ impl Conn {
             client,
             state: Mutex::new(State {
                 engine,
-                slots: HashMap::new(),
+                slots: HashMap::default(),
                 adopt: Vec::new(),
                 actions: Vec::new(),
-                opens: HashMap::new(),
+                opens: HashMap::default(),
             }),
             wake: Notify::new(),
             settings: Latch::default(),
@@ -128,12 +128,23 @@ impl Conn {
     /// Runs `f` on the shared state at the current time; then the engine's events reach the
     /// application and its actions the driver (see the module documentation).
     pub(crate) fn with_state<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
-        let now = Instant::now();
-        // What the engine logs belongs to this connection, whichever task calls.
-        let _span = self.span.enter();
+        self.locked(|st, clock| f(st, clock.now()))
+    }
+
+    /// [`Conn::with_state`] for calls that need no time (flow-control credit, reads counted,
+    /// lookups): the hot path reads no clock.
+    pub(crate) fn with_state_untimed<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
+        self.locked(|st, _| f(st))
+    }
+
+    fn locked<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, &mut Clock) -> R) -> R {
+        let mut clock = Clock(None);
+        // What the engine logs belongs to this connection, whichever task calls (entered only
+        // when something listens: entering a disabled span still costs its `log` bridge).
+        let _span = (!self.span.is_disabled()).then(|| self.span.enter());
         let mut st = self.lock();
-        let result = f(&mut st, now);
-        let wake = self.process(&mut st, now);
+        let result = f(&mut st, &mut clock);
+        let wake = self.process(&mut st, &mut clock);
         drop(st);
         if wake {
             self.wake.notify_one();
@@ -142,9 +153,12 @@ impl Conn {
     }
 
     /// Hands out the engine's output; true when the driver has actions to carry out.
-    fn process(self: &Arc<Self>, st: &mut State, now: Instant) -> bool {
+    fn process(self: &Arc<Self>, st: &mut State, clock: &mut Clock) -> bool {
+        if !st.engine.has_output() {
+            return !st.actions.is_empty() || !st.adopt.is_empty();
+        }
         while let Some(event) = st.engine.poll_event() {
-            self.on_event(st, event, now);
+            self.on_event(st, event, clock.now());
         }
         while let Some(action) = st.engine.poll_action() {
             st.actions.push(action);
@@ -341,12 +355,21 @@ pub(crate) fn connection_end(error: &quinn::ConnectionError) -> ConnectionEnd {
     }
 }
 
+/// The time, read once and only if needed.
+struct Clock(Option<Instant>);
+
+impl Clock {
+    fn now(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
 /// Takes a request's waiter; the table keeps no memory once empty (a connection usually has
 /// one request at a time, and keeps its sessions for long).
 fn take_opening(st: &mut State, id: SessionId) -> Option<Opening> {
     let opening = st.opens.remove(&id);
     if st.opens.is_empty() {
-        st.opens = HashMap::new();
+        st.opens = HashMap::default();
     }
     opening
 }

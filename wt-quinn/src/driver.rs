@@ -9,8 +9,8 @@
 //! stop the engine asks for takes effect even while a write is stuck on a peer that does not
 //! read.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::any::Any;
-use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -159,9 +159,9 @@ pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<Handshake>) {
     let mut driver = Driver {
         conn: conn.clone(),
         tasks: FuturesUnordered::new(),
-        writers: HashMap::new(),
-        reads: HashMap::new(),
-        held: HashMap::new(),
+        writers: HashMap::default(),
+        reads: HashMap::default(),
+        held: HashMap::default(),
         handshake,
     };
     let error = driver.run().await;
@@ -245,7 +245,7 @@ impl Driver {
     /// Takes over new streams and carries out the engine's actions; returns its next deadline.
     fn carry_out(&mut self) -> Option<Instant> {
         loop {
-            let (adopt, actions, deadline) = self.conn.with_state(|st, _| {
+            let (adopt, actions, deadline) = self.conn.with_state_untimed(|st| {
                 (
                     std::mem::take(&mut st.adopt),
                     std::mem::take(&mut st.actions),
@@ -283,7 +283,7 @@ impl Driver {
                 None => self.stop(stream, c),
             },
             Action::ReleaseStreams { session } => {
-                let slot = self.conn.with_state(|st, _| st.slots.remove(&session));
+                let slot = self.conn.with_state_untimed(|st| st.slots.remove(&session));
                 if let Some(slot) = slot {
                     slot.release_buried();
                 }
@@ -344,9 +344,19 @@ impl Driver {
         data: Bytes,
         fin: bool,
     ) {
-        let head = self
-            .conn
-            .with_state(|st, now| st.engine.on_stream_head(id, &data, fin, now));
+        // One visit to the engine: what the stream is, and for a stream of an open session its
+        // first bytes counted and the session's slot found.
+        let (head, slot) = self.conn.with_state(|st, now| {
+            let head = st.engine.on_stream_head(id, &data, fin, now);
+            let Head::Deliver { session, header } = head else {
+                return (head, None);
+            };
+            let first = data.len().saturating_sub(header) as u64;
+            if first > 0 {
+                st.engine.data_received(session, first, now);
+            }
+            (head, st.slots.get(&session).cloned())
+        });
         let incoming = |send: Option<quinn::SendStream>, recv, first| match send {
             Some(send) => Incoming::Bi(send, recv, first),
             None => Incoming::Uni(recv, first),
@@ -370,8 +380,12 @@ impl Driver {
                     self.read(id, recv, Reading::Engine, cancel);
                 }
             }
-            Head::Deliver { session, header } => {
-                self.deliver(session, incoming(send, recv, data.slice(header..)))
+            Head::Deliver { header, .. } => {
+                let stream = incoming(send, recv, data.slice(header..));
+                match slot {
+                    Some(slot) => slot.deliver(stream),
+                    None => stream.refuse(H3Code::WT_SESSION_GONE),
+                }
             }
             Head::Hold { header } => {
                 self.held
@@ -449,7 +463,7 @@ impl Driver {
                 // Keep it open: closing the control stream is a connection error for the peer.
                 self.writers.insert(id, Box::new(Writer::with(send)));
                 self.conn
-                    .with_state(|st, _| st.engine.on_control_opened(id));
+                    .with_state_untimed(|st| st.engine.on_control_opened(id));
             }
             Done::ControlOpened(Err(e)) => {
                 tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
@@ -680,7 +694,7 @@ impl Driver {
         // Its events end every session (first, while the slots are still there).
         self.conn
             .with_state(|st, now| st.engine.on_connection_closed(end, now));
-        let (slots, opens) = self.conn.with_state(|st, _| {
+        let (slots, opens) = self.conn.with_state_untimed(|st| {
             st.actions.clear();
             st.adopt.clear();
             (std::mem::take(&mut st.slots), std::mem::take(&mut st.opens))

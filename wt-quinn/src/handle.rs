@@ -43,7 +43,9 @@ impl Handle {
     /// as the CONNECTION_CLOSE), so the end is the peer's close when there was one; should the
     /// driver not record it promptly, `e` says.
     pub(crate) async fn lost(&self, e: &quinn::ConnectionError) -> SessionError {
-        match tokio::time::timeout(LOST_WAIT, self.slot.ended()).await {
+        // Boxed: a rare path, kept out of the future of every stream and session operation.
+        let wait = Box::pin(tokio::time::timeout(LOST_WAIT, self.slot.ended()));
+        match wait.await {
             Ok(end) => end,
             Err(_) => self.lost_now(e),
         }
@@ -69,7 +71,7 @@ impl Handle {
         let id = self.slot.id;
         let take = || {
             self.conn
-                .with_state(|st, _| st.engine.take_stream_credit(id, bidi))
+                .with_state_untimed(|st| st.engine.take_stream_credit(id, bidi))
         };
         let mut credit = take();
         if credit == Credit::Blocked {
@@ -97,7 +99,7 @@ impl Handle {
         let id = self.slot.id;
         let take = || {
             self.conn
-                .with_state(|st, _| st.engine.take_data_credit(id, want as u64) as usize)
+                .with_state_untimed(|st| st.engine.take_data_credit(id, want as u64) as usize)
         };
         let mut granted = take();
         if granted == 0 {
@@ -121,7 +123,7 @@ impl Handle {
         if self.slot.flow && n > 0 {
             let id = self.slot.id;
             self.conn
-                .with_state(|st, _| st.engine.give_back_data_credit(id, n as u64));
+                .with_state_untimed(|st| st.engine.give_back_data_credit(id, n as u64));
         }
     }
 
@@ -132,17 +134,22 @@ impl Handle {
             return;
         }
         let id = self.slot.id;
-        self.conn.with_state(|st, now| match arrived_now {
-            true => st.engine.data_read(id, n as u64, now),
-            false => st.engine.data_consumed(id, n as u64),
-        });
+        match arrived_now {
+            true => self
+                .conn
+                .with_state(|st, now| st.engine.data_read(id, n as u64, now)),
+            false => self
+                .conn
+                .with_state_untimed(|st| st.engine.data_consumed(id, n as u64)),
+        }
     }
 
     /// A stream the peer sends on ended before all of it was read.
     pub(crate) fn abandoned(&self) {
         if self.slot.flow && !self.slot.is_ended() {
             let id = self.slot.id;
-            self.conn.with_state(|st, _| st.engine.stream_abandoned(id));
+            self.conn
+                .with_state_untimed(|st| st.engine.stream_abandoned(id));
         }
     }
 
@@ -151,7 +158,7 @@ impl Handle {
         if self.slot.flow {
             let id = self.slot.id;
             self.conn
-                .with_state(|st, _| st.engine.stream_accepted(id, bidi));
+                .with_state_untimed(|st| st.engine.stream_accepted(id, bidi));
         }
     }
 }

@@ -302,7 +302,7 @@ impl Session {
     /// it is doing and close. The session keeps working meanwhile; nothing is refused.
     pub fn drain(&self) {
         let id = self.slot().id;
-        self.conn().with_state(|st, _| st.engine.drain(id));
+        self.conn().with_state_untimed(|st| st.engine.drain(id));
     }
 
     /// Resolves when the session is asked to wind down (by the peer's WT_DRAIN_SESSION, by an

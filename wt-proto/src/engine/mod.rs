@@ -50,7 +50,9 @@ mod session;
 mod streams;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -422,8 +424,8 @@ impl Engine {
         let mut engine = Engine {
             peer: None,
             control: Control::default(),
-            streams: HashMap::new(),
-            sessions: HashMap::new(),
+            streams: HashMap::default(),
+            sessions: HashMap::default(),
             early: Early::default(),
             timers: Timers::default(),
             actions: VecDeque::new(),
