@@ -1453,6 +1453,28 @@ fn an_incomplete_stream_header_is_refused_at_the_deadline() {
     assert!(sim.closed(SERVER, id).is_none());
 }
 
+/// Found by the `engine` fuzz target: quinn can hand out a stream before its first byte, so the
+/// engine first hears of the peer's control and QPACK streams without their type. Once the type
+/// came, the header deadline still ran, and at its expiry dropped the control stream's reader
+/// and refused the stream (a critical stream stopped).
+#[test]
+fn critical_streams_whose_type_comes_late_outlive_the_header_deadline() {
+    let mut sim = Sim::with_raw_client(Config::new(Role::Server));
+    for stream in [2, 6, 10] {
+        sim.raw(CLIENT, StreamId(stream), &[], false);
+    }
+    sim.raw_settings(&chromium_settings());
+    sim.raw(CLIENT, StreamId(6), &[0x02], false);
+    sim.raw(CLIENT, StreamId(10), &[0x03], false);
+    sim.advance(Duration::from_secs(6));
+    // A grease frame on the control stream is still read, and nothing was refused or stopped.
+    sim.raw(CLIENT, StreamId(2), &[0x21, 0x00], false);
+    assert_eq!(sim.sides[SERVER].refused, vec![]);
+    assert_eq!(sim.sides[CLIENT].stops, vec![]);
+    sim.raw_connect(StreamId(0), "webtransport", "/", b"");
+    assert_eq!(sim.take_request().map(|r| r.0), Some(SessionId(0)));
+}
+
 #[test]
 fn a_connection_left_without_sessions_closes_after_the_grace() {
     let mut sim = Sim::with_raw_client(Config::new(Role::Server));
