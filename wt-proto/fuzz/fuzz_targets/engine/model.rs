@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::arbitrary::Unstructured;
 use wt_proto::engine::{
-    Config, ConnectionEnd, Credit, DatagramRoute, Engine, Head, Limits, RequestOptions, SessionId,
+    AnswerError, Config, ConnectionEnd, Credit, DatagramRoute, Engine, Head, Limits, RequestOptions, SessionId,
     StreamId, Timeouts,
 };
 use wt_proto::http::{HeaderMap, StatusCode};
@@ -420,6 +420,10 @@ impl Harness {
             Op::Accept { session, protocol } => {
                 let id = self.app_session(session, |s| s.state == AppState::Offered);
                 let result = self.engine.accept(id, &HeaderMap::new(), protocol, now);
+                if let Err(AnswerError::InvalidProtocol(_)) = result {
+                    // Refused before anything changed: the request is still held.
+                    return self.settle(was_closed);
+                }
                 self.answered(id, result.is_ok(), "accept");
                 if result.is_ok() {
                     let s = self
