@@ -20,16 +20,14 @@ mod checks;
 mod model;
 #[path = "engine/ops.rs"]
 mod ops;
+#[path = "engine/run.rs"]
+mod run;
 #[path = "engine/wire.rs"]
 mod wire;
 
 use std::sync::OnceLock;
 
-use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-
-/// Operations per input: enough for a handful of sessions through their lives.
-const MAX_OPS: usize = 400;
 
 fn trace() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
@@ -37,19 +35,5 @@ fn trace() -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut u = Unstructured::new(data);
-    let (cfg, open_control) = model::config(&mut u);
-    if trace() {
-        eprintln!("config {cfg:?}, control opened at once: {open_control}");
-    }
-    let role = cfg.role;
-    let mut harness = model::Harness::new(cfg, open_control, trace());
-    for _ in 0..MAX_OPS {
-        if u.is_empty() {
-            break;
-        }
-        let op = ops::next(&mut u, role, &harness.known_ids());
-        harness.apply(op);
-    }
-    harness.quiesce();
+    run::run(data, trace());
 });

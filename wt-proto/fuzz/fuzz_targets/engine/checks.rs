@@ -60,8 +60,10 @@ impl Harness {
             Event::Settings { .. } => {
                 assert!(!self.settings_seen, "a second Settings event");
                 self.settings_seen = true;
+                self.reached.insert("settings");
             }
             Event::Request { session, .. } => {
+                self.reached.insert("request");
                 assert_eq!(role, Role::Server, "a client was offered a session request");
                 let id = session.get();
                 assert!(
@@ -86,6 +88,7 @@ impl Harness {
                 );
             }
             Event::Established { session, .. } => {
+                self.reached.insert("established");
                 assert_eq!(role, Role::Client, "a server got Established");
                 let s = self.session_mut(session, "Established");
                 assert_eq!(
@@ -97,6 +100,7 @@ impl Harness {
                 s.opened = true;
             }
             Event::Refused { session, .. } => {
+                self.reached.insert("refused");
                 assert_eq!(role, Role::Client, "a server got Refused");
                 let s = self.session_mut(session, "Refused");
                 assert_eq!(
@@ -107,6 +111,14 @@ impl Harness {
                 s.state = AppState::Ended;
             }
             Event::Closed { session, end } => {
+                self.reached.insert(match &end {
+                    End::Closed {
+                        by: Side::Local, ..
+                    } => "closed-locally",
+                    End::Closed { .. } => "closed-by-peer",
+                    End::Lost(why) if why.contains("flow control") => "flow-control-violation",
+                    End::Lost(_) => "lost",
+                });
                 let s = self.session_mut(session, "Closed");
                 let before = s.state;
                 assert!(
@@ -126,21 +138,25 @@ impl Harness {
                 s.state = AppState::Ended;
             }
             Event::Draining { session } => {
+                self.reached.insert("draining");
                 let s = self.session_mut(session, "Draining");
                 assert_eq!(s.state, AppState::Open, "{session}: Draining when not open");
                 assert!(!s.draining, "{session}: Draining twice");
                 s.draining = true;
             }
             Event::GoAway => {
+                self.reached.insert("goaway-received");
                 assert_eq!(role, Role::Client, "a server reported the peer's GOAWAY");
                 assert!(!self.goaway_seen, "GoAway twice");
                 self.goaway_seen = true;
             }
             Event::Credit { session } => {
+                self.reached.insert("credit");
                 let s = self.session_mut(session, "Credit");
                 assert_eq!(s.state, AppState::Open, "{session}: Credit when not open");
             }
             Event::Datagram { session, .. } => {
+                self.reached.insert("datagram-event");
                 let s = self.session_mut(session, "Datagram");
                 assert_eq!(
                     s.state,
@@ -165,14 +181,17 @@ impl Harness {
                 assert!(!send.reset, "{stream}: Write after Reset");
                 assert!(!send.finished, "{stream}: Write after Finish");
                 assert!(!send.stopped, "{stream}: Write after the peer stopped it");
-                if send.outstanding > 0 {
-                    send.overlap = true;
-                }
+                let behind = send.outstanding > 0;
+                send.overlap |= behind;
                 send.outstanding += 1;
                 send.written.extend_from_slice(&data);
                 let stop = send.stop_pending.take();
+                send.stopped |= stop.is_some();
+                if behind {
+                    self.reached.insert("write-behind-write");
+                }
                 if let Some(code) = stop {
-                    send.stopped = true;
+                    // The write fails on the stopped stream: the engine learns of the stop.
                     self.deferred.push(Deferred::Stopped(id, code));
                 }
                 match control {
@@ -186,8 +205,9 @@ impl Harness {
                 assert!(!send.finished, "{stream}: Finish twice");
                 send.finished = true;
                 send.overlap = false;
-                if let Some(code) = send.stop_pending.take() {
-                    send.stopped = true;
+                let stop = send.stop_pending.take();
+                send.stopped |= stop.is_some();
+                if let Some(code) = stop {
                     self.deferred.push(Deferred::Stopped(stream.0, code));
                 }
             }
@@ -195,6 +215,7 @@ impl Harness {
                 let send = self.writer(stream, "Reset");
                 assert!(!send.reset, "{stream}: Reset twice");
                 send.reset = true;
+                self.reached.insert("reset");
             }
             Action::Stop { stream, .. } => {
                 let Some(s) = self.streams.get_mut(&stream.0) else {
@@ -206,6 +227,7 @@ impl Harness {
                 }
             }
             Action::Deliver { stream, session } => {
+                self.reached.insert("held-delivered");
                 let Some(held) = self.held.remove(&stream.0) else {
                     panic!("Deliver of {stream}, which is not held");
                 };
@@ -247,6 +269,11 @@ impl Harness {
                     s.recv
                 );
                 s.recv = Recv::Gone;
+                self.reached.insert(if held {
+                    "held-refused"
+                } else {
+                    "header-refused"
+                });
             }
             Action::ReleaseStreams { session } => {
                 let s = self.session_mut(session, "ReleaseStreams");
@@ -256,10 +283,12 @@ impl Harness {
                 );
                 assert!(!s.released, "{session}: ReleaseStreams twice");
                 s.released = true;
+                self.reached.insert("released");
             }
             Action::CloseConnection { .. } => {
                 assert!(!self.close_connection_seen, "CloseConnection twice");
                 self.close_connection_seen = true;
+                self.reached.insert("connection-closed");
                 self.deferred.push(Deferred::ConnectionClosed);
             }
         }

@@ -6,14 +6,14 @@
 //! write or the wait for acknowledgement is outstanding), so that what `checks.rs` asserts is
 //! what a real driver relies on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::arbitrary::Unstructured;
 use wt_proto::engine::{
-    AnswerError, Config, ConnectionEnd, Credit, DatagramRoute, Engine, Head, Limits, RequestOptions, SessionId,
-    StreamId, Timeouts,
+    AnswerError, Config, ConnectionEnd, Credit, DatagramRoute, Engine, Head, Limits,
+    RequestOptions, SessionId, StreamId, Timeouts,
 };
 use wt_proto::http::{HeaderMap, StatusCode};
 use wt_proto::settings::{FlowLimits, Role};
@@ -151,6 +151,8 @@ pub struct Harness {
     /// Calls the driver makes in reaction to actions, after it carried them out.
     pub deferred: Vec<Deferred>,
     pub trace: bool,
+    /// The states this run reached, by name (the seed generator keeps an input per name).
+    pub reached: BTreeSet<&'static str>,
 }
 
 /// A call into the engine that an action leads the driver to make.
@@ -248,6 +250,7 @@ impl Harness {
             lost: false,
             deferred: Vec::new(),
             trace,
+            reached: BTreeSet::new(),
         };
         h.settle(false);
         if open_control {
@@ -376,6 +379,7 @@ impl Harness {
                 let done = self.writers(|s| s.live() && s.finished && s.outstanding == 0);
                 if let Some(id) = choose(&done, stream) {
                     self.send_mut(id).acked = true;
+                    self.reached.insert("acked");
                     self.engine.on_send_acked(StreamId(id), now);
                 }
             }
@@ -426,6 +430,7 @@ impl Harness {
                 }
                 self.answered(id, result.is_ok(), "accept");
                 if result.is_ok() {
+                    self.reached.insert("accepted");
                     let s = self
                         .sessions
                         .get_mut(&id.get())
@@ -439,6 +444,9 @@ impl Harness {
                 let id = self.app_session(session, |s| s.state == AppState::Offered);
                 let status = StatusCode::from_u16(status).expect("a valid status");
                 let result = self.engine.reject(id, status, now);
+                if result.is_ok() {
+                    self.reached.insert("rejected");
+                }
                 match status.as_u16() >= 300 {
                     true => self.answered(id, result.is_ok(), "reject"),
                     false => assert!(result.is_err(), "reject with {status} succeeded"),
@@ -473,7 +481,12 @@ impl Harness {
                     "drain({id}) answered {drained} for an open, not draining session: {open}"
                 );
             }
-            Op::GoAway => self.engine.goaway(now),
+            Op::GoAway => {
+                self.engine.goaway(now);
+                if self.engine.goaway_sent() {
+                    self.reached.insert("goaway-sent");
+                }
+            }
             Op::Flow { session, call } => self.flow(session, call),
             Op::ForgetHeld { stream } => {
                 let held: Vec<u64> = self.held.keys().copied().collect();
@@ -653,6 +666,7 @@ impl Harness {
                     "{stream}: header beyond the bytes given"
                 );
                 self.check_deliverable(session, "Head::Deliver");
+                self.reached.insert("stream-delivered");
                 self.stream_mut(id).recv = Recv::App;
                 self.delivered.push(Delivered {
                     stream: id,
@@ -666,6 +680,7 @@ impl Harness {
                 }
             }
             Head::Hold { header } => {
+                self.reached.insert("held");
                 assert!(
                     header <= data.len(),
                     "{stream}: header beyond the bytes given"
@@ -710,6 +725,7 @@ impl Harness {
         match send.outstanding > 0 || send.finished {
             true => {
                 send.stopped = true;
+                self.reached.insert("stopped");
                 self.engine.on_stream_stopped(StreamId(id), code, self.now);
             }
             false => send.stop_pending = Some(code),
@@ -718,8 +734,12 @@ impl Harness {
 
     fn datagram(&mut self, d: Bytes) {
         let route = self.engine.on_datagram(&d, self.now);
+        if route == DatagramRoute::Held {
+            self.reached.insert("datagram-held");
+        }
         if let DatagramRoute::Deliver(session, payload) = &route {
             self.check_deliverable(*session, "DatagramRoute::Deliver");
+            self.reached.insert("datagram-delivered");
             let (id, n) = wt_proto::datagram::decode(&d).expect("a delivered datagram decodes");
             assert_eq!(id, session.get(), "datagram routed to another session");
             assert_eq!(
@@ -834,6 +854,9 @@ impl Harness {
                 match call {
                     Flow::TakeStream { bidi } => {
                         let credit = self.engine.take_stream_credit(id, bidi);
+                        if credit == Credit::Blocked {
+                            self.reached.insert("streams-blocked");
+                        }
                         assert_eq!(
                             credit == Credit::Gone,
                             !open,
@@ -843,6 +866,9 @@ impl Harness {
                     Flow::TakeData(want) => {
                         let got = self.engine.take_data_credit(id, want);
                         assert!(got <= want, "granted more data credit than asked");
+                        if open && want > 0 && got == 0 {
+                            self.reached.insert("data-blocked");
+                        }
                         assert!(
                             open || got == 0,
                             "data credit granted in a session that is not open"
