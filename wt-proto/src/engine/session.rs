@@ -385,17 +385,27 @@ impl Engine {
         let (streams, datagrams) = self.early.take(id);
         self.arm_early_timer();
         for stream in streams {
-            let action = match self.admit_held_stream(id, stream.is_bidi(), now) {
-                true => Action::Deliver {
-                    stream,
-                    session: id,
-                },
+            // A held stream past the limit ends the session: those behind it are refused too.
+            let action = match self.sessions.contains_key(&id) {
                 false => Action::Refuse {
                     stream,
-                    code: H3Code::WT_FLOW_CONTROL_ERROR,
+                    code: H3Code::WT_SESSION_GONE,
+                },
+                true => match self.admit_held_stream(id, stream.is_bidi(), now) {
+                    true => Action::Deliver {
+                        stream,
+                        session: id,
+                    },
+                    false => Action::Refuse {
+                        stream,
+                        code: H3Code::WT_FLOW_CONTROL_ERROR,
+                    },
                 },
             };
             self.actions.push_back(action);
+        }
+        if !self.sessions.contains_key(&id) {
+            return;
         }
         for payload in datagrams {
             self.events.push_back(Event::Datagram {

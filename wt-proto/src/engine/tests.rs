@@ -956,6 +956,32 @@ fn a_stream_beyond_the_limit_closes_the_session() {
 }
 
 #[test]
+fn held_streams_beyond_the_limit_end_the_session_and_nothing_reaches_it_after() {
+    let mut sim = Sim::new(
+        config(Role::Client, small_window),
+        config(Role::Server, small_window),
+    );
+    let id = sim.request("/");
+    assert_eq!(sim.take_request().map(|r| r.0), Some(id));
+    // Ten uni streams and a datagram before the answer, against a limit of eight streams.
+    let streams: Vec<StreamId> = (0..10)
+        .map(|_| sim.data_stream(CLIENT, id.get(), false, b"early"))
+        .collect();
+    sim.datagram(CLIENT, id.get(), b"early datagram");
+    assert_eq!(sim.sides[SERVER].held, streams);
+    sim.accept(id);
+    assert!(matches!(sim.closed(SERVER, id), Some(End::Lost(why)) if why.contains("flow control")));
+    // The first eight went to the session before it ended; the rest are refused, and the held
+    // datagram is dropped rather than reported for a session already closed.
+    let delivered: Vec<StreamId> = sim.sides[SERVER].delivered.iter().map(|d| d.0).collect();
+    assert_eq!(delivered, streams[..8]);
+    for stream in &streams[8..] {
+        assert!(sim.sides[SERVER].refused.iter().any(|r| r.0 == *stream));
+    }
+    assert_eq!(sim.sides[SERVER].datagrams, vec![]);
+}
+
+#[test]
 fn blocked_opener_gets_credit_when_the_peer_accepts() {
     let mut sim = Sim::new(
         config(Role::Client, small_window),
