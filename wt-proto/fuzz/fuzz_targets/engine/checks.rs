@@ -13,6 +13,7 @@ use wt_proto::engine::{Action, End, Event, SessionId, Side, StreamId};
 use wt_proto::frame::{Frame, FrameDecoder};
 use wt_proto::settings::Role;
 use wt_proto::stream::{decode_uni_header, UniStream};
+use wt_proto::H3Code;
 
 use crate::model::{AppSession, AppState, Deferred, Harness, Recv};
 
@@ -258,7 +259,10 @@ impl Harness {
                         .push(Deferred::Received(session.get(), held.first));
                 }
             }
-            Action::Refuse { stream, .. } => {
+            Action::Refuse { stream, code } => {
+                if code == H3Code::WT_FLOW_CONTROL_ERROR {
+                    self.reached.insert("stream-over-limit");
+                }
                 let held = self.held.remove(&stream.0).is_some();
                 let Some(s) = self.streams.get_mut(&stream.0) else {
                     panic!("Refuse of {stream}, which was never opened");
