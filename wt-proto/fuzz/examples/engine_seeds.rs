@@ -35,8 +35,8 @@ use wt_proto::settings::{id, Role};
 use wt_proto::stream::uni_ty;
 use wt_proto::varint;
 
-/// Inputs tried by default: about a minute on one core.
-const DEFAULT_RUNS: u64 = 400_000;
+/// Inputs tried by default: about half a minute on one core.
+const DEFAULT_RUNS: u64 = 1_000_000;
 
 /// SplitMix64: small, fast, and the same everywhere.
 struct Rng(u64);

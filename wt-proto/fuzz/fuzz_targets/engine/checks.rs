@@ -99,6 +99,9 @@ impl Harness {
                 );
                 s.state = AppState::Open;
                 s.opened = true;
+                if self.engine.has_flow_control(session) {
+                    self.reached.insert("flow-controlled-session");
+                }
             }
             Event::Refused { session, .. } => {
                 self.reached.insert("refused");

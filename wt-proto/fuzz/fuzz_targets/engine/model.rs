@@ -431,6 +431,9 @@ impl Harness {
                 self.answered(id, result.is_ok(), "accept");
                 if result.is_ok() {
                     self.reached.insert("accepted");
+                    if self.engine.has_flow_control(id) {
+                        self.reached.insert("flow-controlled-session");
+                    }
                     let s = self
                         .sessions
                         .get_mut(&id.get())
