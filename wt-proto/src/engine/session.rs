@@ -413,6 +413,11 @@ impl Engine {
                 payload,
             });
         }
+        if self.control.goaway_received {
+            // The peer's GOAWAY asks every session to wind down (draft-16 §4.7), this one
+            // too, although its request was still in flight when it came.
+            self.set_draining(id, false);
+        }
     }
 
     /// A held stream of a session that just opened counts against its stream limit.

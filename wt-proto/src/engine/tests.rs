@@ -1422,6 +1422,33 @@ fn goaway_drains_sessions_refuses_new_requests_and_closes_when_idle() {
     assert!(sim.sides[SERVER].engine.is_closed());
 }
 
+/// Draft-16 §4.7: GOAWAY signals the shutdown of every session, including one whose request was
+/// in flight when it came (its id is below the GOAWAY's, so the server still serves it).
+#[test]
+fn a_request_in_flight_at_goaway_is_served_and_its_session_drains() {
+    let mut sim = Sim::default_pair();
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().expect("the request reached the server");
+    let now = sim.now;
+    sim.s().goaway(now);
+    sim.pump();
+    assert!(sim.has(CLIENT, |e| matches!(e, Event::GoAway)));
+    sim.accept(sid);
+    assert!(sim.has(
+        CLIENT,
+        |e| matches!(e, Event::Established { session, .. } if *session == id)
+    ));
+    assert!(sim.has(
+        CLIENT,
+        |e| matches!(e, Event::Draining { session } if *session == id)
+    ));
+    // Draining, not closed: streams still flow both ways.
+    let up = sim.data_stream(CLIENT, id.get(), true, b"up");
+    assert!(sim.sides[SERVER].delivered.contains(&(up, id)));
+    let down = sim.data_stream(SERVER, id.get(), false, b"down");
+    assert!(sim.sides[CLIENT].delivered.contains(&(down, id)));
+}
+
 #[test]
 fn missing_settings_close_the_connection_at_the_deadline() {
     let mut sim = Sim::with_raw_client(Config::new(Role::Server));
