@@ -343,6 +343,12 @@ impl Engine {
             // It will read no more: as good as an acknowledgement.
             return self.on_close_acked(id, now);
         }
+        if matches!(s.phase, Phase::Requested(_)) && code == H3Code::NO_ERROR.0 {
+            // A server that answered stops the request stream with H3_NO_ERROR (RFC 9114
+            // §4.1); the stop can overtake the answer, which is on its way: wait for it, under
+            // the response deadline.
+            return;
+        }
         let why = format!("CONNECT stream stopped by the peer with {}", H3Code(code));
         self.abort_session(id, H3Code::WT_SESSION_GONE, why, now);
     }

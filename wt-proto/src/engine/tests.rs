@@ -839,6 +839,42 @@ fn a_refused_request_refuses_its_held_streams() {
     );
 }
 
+/// A server answers a refused request with the status, FIN, and STOP_SENDING with H3_NO_ERROR
+/// (RFC 9114 §4.1). When the stop overtakes the response, the client still waits for the
+/// response and reports its status, instead of a request "stopped by the peer".
+#[test]
+fn a_refusal_whose_stop_overtakes_the_response_reports_the_status() {
+    let mut sim = Sim::default_pair();
+    // An open session keeps the connection up after the refusals.
+    sim.session();
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    let now = sim.now;
+    sim.s()
+        .reject(sid, StatusCode::TOO_MANY_REQUESTS, now)
+        .unwrap();
+    sim.pump();
+    assert!(sim.sides[CLIENT]
+        .stops
+        .contains(&(id.stream(), H3Code::NO_ERROR)));
+    assert_eq!(sim.refused(id), None, "still waiting for the response");
+    sim.unstall(SERVER, id.stream());
+    assert_eq!(
+        sim.refused(id),
+        Some(Refusal::Status(StatusCode::TOO_MANY_REQUESTS))
+    );
+    // Had the response never come, the response deadline would have ended the wait.
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    let now = sim.now;
+    sim.s().reject(sid, StatusCode::NOT_FOUND, now).unwrap();
+    sim.pump();
+    sim.advance(Duration::from_secs(11));
+    assert!(matches!(sim.refused(id), Some(Refusal::Failed(_))));
+}
+
 #[test]
 fn reject_refuses_a_success_status() {
     let mut sim = Sim::default_pair();
