@@ -730,6 +730,35 @@ fn max_sessions_counts_requests_not_answered_yet() {
 }
 
 #[test]
+fn requests_being_received_are_bounded() {
+    let mut sim = Sim::with_raw_client(Config::new(Role::Server));
+    sim.raw_settings(&chromium_settings());
+    // Half a HEADERS frame on each request stream: each waits for the rest, within the bound.
+    let mut half = BytesMut::new();
+    crate::frame::encode_header(crate::frame::ty::HEADERS, 100, &mut half);
+    half.extend_from_slice(&[0; 10]);
+    let limit = Limits::default().pending_requests as u64;
+    for i in 0..=limit {
+        sim.raw(CLIENT, StreamId(4 * i), &half, false);
+    }
+    let over = StreamId(4 * limit);
+    assert_eq!(
+        sim.sides[CLIENT].resets,
+        vec![(over, H3Code::REQUEST_REJECTED)],
+        "only the request past the bound is refused"
+    );
+    // Once one of them goes (its client resets it), a new request is taken again.
+    let now = sim.now;
+    sim.s()
+        .on_stream_reset(StreamId(0), H3Code::REQUEST_CANCELLED.0, now);
+    sim.raw_connect(StreamId(4 * (limit + 1)), "webtransport", "/", b"");
+    assert!(sim.sides[CLIENT]
+        .resets
+        .iter()
+        .all(|r| r.0 != StreamId(4 * (limit + 1))));
+}
+
+#[test]
 fn client_counts_its_requests_in_flight_against_the_servers_limit() {
     let mut sim = Sim::new(
         config(Role::Client, no_flow_draft02),
@@ -837,6 +866,51 @@ fn a_refused_request_refuses_its_held_streams() {
         sim.s().reject(sid, StatusCode::FORBIDDEN, now),
         Err(AnswerError::Gone)
     );
+}
+
+/// The client's side of the early buffer: the server's streams and datagrams can overtake its
+/// response; they wait for it, and go to the session or are refused with the answer.
+#[test]
+fn a_client_holds_what_overtakes_the_response_until_the_answer() {
+    let mut sim = Sim::default_pair();
+    // Accepted: a stream and a datagram ahead of the 200 (stalled on the CONNECT stream).
+    let id = sim.request("/a");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    sim.accept(sid);
+    let early = sim.data_stream(SERVER, id.get(), false, b"early");
+    sim.datagram(SERVER, id.get(), b"dgram");
+    assert_eq!(sim.sides[CLIENT].held, vec![early]);
+    assert!(!sim.has(CLIENT, |e| matches!(e, Event::Established { .. })));
+    sim.unstall(SERVER, id.stream());
+    assert!(sim.sides[CLIENT].delivered.contains(&(early, id)));
+    assert_eq!(
+        sim.sides[CLIENT].datagrams,
+        vec![(id, Bytes::from_static(b"dgram"))]
+    );
+    // Refused: what came ahead of a 404 is refused, never delivered.
+    let other = sim.request("/b");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(other.stream());
+    let now = sim.now;
+    sim.s().reject(sid, StatusCode::NOT_FOUND, now).unwrap();
+    let early = sim.data_stream(SERVER, other.get(), true, b"early");
+    assert!(sim.sides[CLIENT].held.contains(&early));
+    sim.unstall(SERVER, other.stream());
+    assert_eq!(
+        sim.refused(other),
+        Some(Refusal::Status(StatusCode::NOT_FOUND))
+    );
+    assert!(sim.sides[CLIENT]
+        .refused
+        .contains(&(early, H3Code::WT_BUFFERED_STREAM_REJECTED)));
+    assert!(!sim.sides[CLIENT].delivered.iter().any(|d| d.0 == early));
+    // A stream for a session the client never requested is gone at once, not held.
+    let stray = sim.data_stream(SERVER, 400, false, b"");
+    assert!(sim.sides[CLIENT]
+        .refused
+        .contains(&(stray, H3Code::WT_SESSION_GONE)));
+    assert!(!sim.sides[CLIENT].engine.is_held(stray));
 }
 
 /// A server answers a refused request with the status, FIN, and STOP_SENDING with H3_NO_ERROR
@@ -1041,6 +1115,53 @@ fn blocked_opener_gets_credit_when_the_peer_accepts() {
         |e| matches!(e, Event::Credit { session } if *session == id)
     ));
     assert_eq!(sim.c().take_stream_credit(id, true), Credit::Granted);
+}
+
+/// The same limits with the server as the sender: the client grants them, counts the server's
+/// streams and data, and raises them as its application consumes.
+#[test]
+fn flow_control_holds_a_sending_server_too() {
+    let mut sim = Sim::new(
+        config(Role::Client, small_window),
+        config(Role::Server, small_window),
+    );
+    let id = sim.session();
+    for _ in 0..8 {
+        assert_eq!(sim.s().take_stream_credit(id, false), Credit::Granted);
+        let stream = sim.data_stream(SERVER, id.get(), false, b"");
+        assert!(sim.sides[CLIENT].delivered.contains(&(stream, id)));
+    }
+    assert_eq!(sim.s().take_stream_credit(id, false), Credit::Blocked);
+    assert_eq!(sim.s().take_data_credit(id, 100_000), 64 * 1024);
+    assert_eq!(sim.s().take_data_credit(id, 1), 0);
+    sim.pump();
+    let capsules = received(&sim, CLIENT, id.stream()).1;
+    assert!(capsules.contains(&Capsule::StreamsBlocked {
+        bidi: false,
+        max: 8
+    }));
+    assert!(capsules.contains(&Capsule::DataBlocked(64 * 1024)));
+    // The client's application takes the streams and reads the data: credit comes back.
+    let now = sim.now;
+    for _ in 0..8 {
+        sim.c().stream_accepted(id, false);
+    }
+    sim.c().data_read(id, 64 * 1024, now);
+    sim.pump();
+    assert!(sim.has(
+        SERVER,
+        |e| matches!(e, Event::Credit { session } if *session == id)
+    ));
+    assert_eq!(sim.s().take_stream_credit(id, false), Credit::Granted);
+    assert!(sim.s().take_data_credit(id, 100_000) > 0);
+    // A server that ignores the limits loses the session at the client.
+    for _ in 0..9 {
+        sim.data_stream(SERVER, id.get(), false, b"");
+    }
+    assert!(matches!(sim.closed(CLIENT, id), Some(End::Lost(why)) if why.contains("flow control")));
+    assert!(sim.sides[SERVER]
+        .resets
+        .contains(&(id.stream(), H3Code::WT_FLOW_CONTROL_ERROR)));
 }
 
 #[test]
