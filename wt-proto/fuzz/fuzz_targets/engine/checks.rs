@@ -398,6 +398,15 @@ impl Harness {
     /// The bounds and the agreement between the engine and the driver's view, after each step.
     pub fn check_state(&mut self) {
         self.engine.assert_invariants();
+        if self.goaway_seen {
+            // GOAWAY asks every session to wind down, those established after it too.
+            for (id, s) in &self.sessions {
+                assert!(
+                    s.state != AppState::Open || s.draining,
+                    "session {id}: open after the peer's GOAWAY, and not draining"
+                );
+            }
+        }
         let closed = self.engine.is_closed();
         assert!(
             !closed || self.close_connection_seen || self.lost,
