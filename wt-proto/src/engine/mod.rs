@@ -222,9 +222,11 @@ pub enum Action {
         /// The first bytes of the control stream.
         data: Bytes,
     },
-    /// Write `data` on a stream the engine writes (control or CONNECT). At most one write per
-    /// stream is outstanding: report its completion with [`Engine::on_write_done`] (or the
-    /// stream's stop with [`Engine::on_stream_stopped`]).
+    /// Write `data` on a stream the engine writes (control or CONNECT), after what was written
+    /// before. At most one write per stream is outstanding, except the last one: a close goes
+    /// out behind a write still in progress, and only a [`Action::Finish`] follows it. Report
+    /// each completion with [`Engine::on_write_done`] (or the stream's stop with
+    /// [`Engine::on_stream_stopped`]).
     Write {
         /// The stream.
         stream: StreamId,

@@ -343,6 +343,12 @@ impl Engine {
             // It will read no more: as good as an acknowledgement.
             return self.on_close_acked(id, now);
         }
+        if matches!(s.phase, Phase::Requested(_)) && code == H3Code::NO_ERROR.0 {
+            // A server that answered stops the request stream with H3_NO_ERROR (RFC 9114
+            // §4.1); the stop can overtake the answer, which is on its way: wait for it, under
+            // the response deadline.
+            return;
+        }
         let why = format!("CONNECT stream stopped by the peer with {}", H3Code(code));
         self.abort_session(id, H3Code::WT_SESSION_GONE, why, now);
     }
@@ -385,23 +391,38 @@ impl Engine {
         let (streams, datagrams) = self.early.take(id);
         self.arm_early_timer();
         for stream in streams {
-            let action = match self.admit_held_stream(id, stream.is_bidi(), now) {
-                true => Action::Deliver {
-                    stream,
-                    session: id,
-                },
+            // A held stream past the limit ends the session: those behind it are refused too.
+            let action = match self.sessions.contains_key(&id) {
                 false => Action::Refuse {
                     stream,
-                    code: H3Code::WT_FLOW_CONTROL_ERROR,
+                    code: H3Code::WT_SESSION_GONE,
+                },
+                true => match self.admit_held_stream(id, stream.is_bidi(), now) {
+                    true => Action::Deliver {
+                        stream,
+                        session: id,
+                    },
+                    false => Action::Refuse {
+                        stream,
+                        code: H3Code::WT_FLOW_CONTROL_ERROR,
+                    },
                 },
             };
             self.actions.push_back(action);
+        }
+        if !self.sessions.contains_key(&id) {
+            return;
         }
         for payload in datagrams {
             self.events.push_back(Event::Datagram {
                 session: id,
                 payload,
             });
+        }
+        if self.control.goaway_received {
+            // The peer's GOAWAY asks every session to wind down (draft-16 §4.7), this one
+            // too, although its request was still in flight when it came.
+            self.set_draining(id, false);
         }
     }
 

@@ -56,10 +56,13 @@ impl Engine {
             true => self.bidi_head(stream, data, fin, now),
             false => self.uni_head(stream, data, fin, now),
         };
-        if head != Head::NeedMore && matches!(self.streams.get(&stream), Some(EngineStream::Header))
-        {
-            self.streams.remove(&stream);
+        if head != Head::NeedMore {
+            // The header is complete: its deadline goes, whatever the stream became (a control
+            // or QPACK stream has already replaced its `Header` entry by its reader).
             self.timers.cancel(Timer::StreamHeader(stream));
+            if matches!(self.streams.get(&stream), Some(EngineStream::Header)) {
+                self.streams.remove(&stream);
+            }
         }
         head
     }
@@ -93,9 +96,10 @@ impl Engine {
 
     /// A stream's header did not complete in time.
     pub(crate) fn stream_header_expired(&mut self, stream: StreamId) {
-        if self.streams.remove(&stream).is_none() {
+        if !matches!(self.streams.get(&stream), Some(EngineStream::Header)) {
             return;
         }
+        self.streams.remove(&stream);
         let code = match stream.is_bidi() {
             true => H3Code::REQUEST_INCOMPLETE,
             false => H3Code::STREAM_CREATION_ERROR,

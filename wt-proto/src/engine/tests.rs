@@ -730,6 +730,35 @@ fn max_sessions_counts_requests_not_answered_yet() {
 }
 
 #[test]
+fn requests_being_received_are_bounded() {
+    let mut sim = Sim::with_raw_client(Config::new(Role::Server));
+    sim.raw_settings(&chromium_settings());
+    // Half a HEADERS frame on each request stream: each waits for the rest, within the bound.
+    let mut half = BytesMut::new();
+    crate::frame::encode_header(crate::frame::ty::HEADERS, 100, &mut half);
+    half.extend_from_slice(&[0; 10]);
+    let limit = Limits::default().pending_requests as u64;
+    for i in 0..=limit {
+        sim.raw(CLIENT, StreamId(4 * i), &half, false);
+    }
+    let over = StreamId(4 * limit);
+    assert_eq!(
+        sim.sides[CLIENT].resets,
+        vec![(over, H3Code::REQUEST_REJECTED)],
+        "only the request past the bound is refused"
+    );
+    // Once one of them goes (its client resets it), a new request is taken again.
+    let now = sim.now;
+    sim.s()
+        .on_stream_reset(StreamId(0), H3Code::REQUEST_CANCELLED.0, now);
+    sim.raw_connect(StreamId(4 * (limit + 1)), "webtransport", "/", b"");
+    assert!(sim.sides[CLIENT]
+        .resets
+        .iter()
+        .all(|r| r.0 != StreamId(4 * (limit + 1))));
+}
+
+#[test]
 fn client_counts_its_requests_in_flight_against_the_servers_limit() {
     let mut sim = Sim::new(
         config(Role::Client, no_flow_draft02),
@@ -837,6 +866,87 @@ fn a_refused_request_refuses_its_held_streams() {
         sim.s().reject(sid, StatusCode::FORBIDDEN, now),
         Err(AnswerError::Gone)
     );
+}
+
+/// The client's side of the early buffer: the server's streams and datagrams can overtake its
+/// response; they wait for it, and go to the session or are refused with the answer.
+#[test]
+fn a_client_holds_what_overtakes_the_response_until_the_answer() {
+    let mut sim = Sim::default_pair();
+    // Accepted: a stream and a datagram ahead of the 200 (stalled on the CONNECT stream).
+    let id = sim.request("/a");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    sim.accept(sid);
+    let early = sim.data_stream(SERVER, id.get(), false, b"early");
+    sim.datagram(SERVER, id.get(), b"dgram");
+    assert_eq!(sim.sides[CLIENT].held, vec![early]);
+    assert!(!sim.has(CLIENT, |e| matches!(e, Event::Established { .. })));
+    sim.unstall(SERVER, id.stream());
+    assert!(sim.sides[CLIENT].delivered.contains(&(early, id)));
+    assert_eq!(
+        sim.sides[CLIENT].datagrams,
+        vec![(id, Bytes::from_static(b"dgram"))]
+    );
+    // Refused: what came ahead of a 404 is refused, never delivered.
+    let other = sim.request("/b");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(other.stream());
+    let now = sim.now;
+    sim.s().reject(sid, StatusCode::NOT_FOUND, now).unwrap();
+    let early = sim.data_stream(SERVER, other.get(), true, b"early");
+    assert!(sim.sides[CLIENT].held.contains(&early));
+    sim.unstall(SERVER, other.stream());
+    assert_eq!(
+        sim.refused(other),
+        Some(Refusal::Status(StatusCode::NOT_FOUND))
+    );
+    assert!(sim.sides[CLIENT]
+        .refused
+        .contains(&(early, H3Code::WT_BUFFERED_STREAM_REJECTED)));
+    assert!(!sim.sides[CLIENT].delivered.iter().any(|d| d.0 == early));
+    // A stream for a session the client never requested is gone at once, not held.
+    let stray = sim.data_stream(SERVER, 400, false, b"");
+    assert!(sim.sides[CLIENT]
+        .refused
+        .contains(&(stray, H3Code::WT_SESSION_GONE)));
+    assert!(!sim.sides[CLIENT].engine.is_held(stray));
+}
+
+/// A server answers a refused request with the status, FIN, and STOP_SENDING with H3_NO_ERROR
+/// (RFC 9114 §4.1). When the stop overtakes the response, the client still waits for the
+/// response and reports its status, instead of a request "stopped by the peer".
+#[test]
+fn a_refusal_whose_stop_overtakes_the_response_reports_the_status() {
+    let mut sim = Sim::default_pair();
+    // An open session keeps the connection up after the refusals.
+    sim.session();
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    let now = sim.now;
+    sim.s()
+        .reject(sid, StatusCode::TOO_MANY_REQUESTS, now)
+        .unwrap();
+    sim.pump();
+    assert!(sim.sides[CLIENT]
+        .stops
+        .contains(&(id.stream(), H3Code::NO_ERROR)));
+    assert_eq!(sim.refused(id), None, "still waiting for the response");
+    sim.unstall(SERVER, id.stream());
+    assert_eq!(
+        sim.refused(id),
+        Some(Refusal::Status(StatusCode::TOO_MANY_REQUESTS))
+    );
+    // Had the response never come, the response deadline would have ended the wait.
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().unwrap();
+    sim.sides[SERVER].stalled.insert(id.stream());
+    let now = sim.now;
+    sim.s().reject(sid, StatusCode::NOT_FOUND, now).unwrap();
+    sim.pump();
+    sim.advance(Duration::from_secs(11));
+    assert!(matches!(sim.refused(id), Some(Refusal::Failed(_))));
 }
 
 #[test]
@@ -956,6 +1066,32 @@ fn a_stream_beyond_the_limit_closes_the_session() {
 }
 
 #[test]
+fn held_streams_beyond_the_limit_end_the_session_and_nothing_reaches_it_after() {
+    let mut sim = Sim::new(
+        config(Role::Client, small_window),
+        config(Role::Server, small_window),
+    );
+    let id = sim.request("/");
+    assert_eq!(sim.take_request().map(|r| r.0), Some(id));
+    // Ten uni streams and a datagram before the answer, against a limit of eight streams.
+    let streams: Vec<StreamId> = (0..10)
+        .map(|_| sim.data_stream(CLIENT, id.get(), false, b"early"))
+        .collect();
+    sim.datagram(CLIENT, id.get(), b"early datagram");
+    assert_eq!(sim.sides[SERVER].held, streams);
+    sim.accept(id);
+    assert!(matches!(sim.closed(SERVER, id), Some(End::Lost(why)) if why.contains("flow control")));
+    // The first eight went to the session before it ended; the rest are refused, and the held
+    // datagram is dropped rather than reported for a session already closed.
+    let delivered: Vec<StreamId> = sim.sides[SERVER].delivered.iter().map(|d| d.0).collect();
+    assert_eq!(delivered, streams[..8]);
+    for stream in &streams[8..] {
+        assert!(sim.sides[SERVER].refused.iter().any(|r| r.0 == *stream));
+    }
+    assert_eq!(sim.sides[SERVER].datagrams, vec![]);
+}
+
+#[test]
 fn blocked_opener_gets_credit_when_the_peer_accepts() {
     let mut sim = Sim::new(
         config(Role::Client, small_window),
@@ -979,6 +1115,53 @@ fn blocked_opener_gets_credit_when_the_peer_accepts() {
         |e| matches!(e, Event::Credit { session } if *session == id)
     ));
     assert_eq!(sim.c().take_stream_credit(id, true), Credit::Granted);
+}
+
+/// The same limits with the server as the sender: the client grants them, counts the server's
+/// streams and data, and raises them as its application consumes.
+#[test]
+fn flow_control_holds_a_sending_server_too() {
+    let mut sim = Sim::new(
+        config(Role::Client, small_window),
+        config(Role::Server, small_window),
+    );
+    let id = sim.session();
+    for _ in 0..8 {
+        assert_eq!(sim.s().take_stream_credit(id, false), Credit::Granted);
+        let stream = sim.data_stream(SERVER, id.get(), false, b"");
+        assert!(sim.sides[CLIENT].delivered.contains(&(stream, id)));
+    }
+    assert_eq!(sim.s().take_stream_credit(id, false), Credit::Blocked);
+    assert_eq!(sim.s().take_data_credit(id, 100_000), 64 * 1024);
+    assert_eq!(sim.s().take_data_credit(id, 1), 0);
+    sim.pump();
+    let capsules = received(&sim, CLIENT, id.stream()).1;
+    assert!(capsules.contains(&Capsule::StreamsBlocked {
+        bidi: false,
+        max: 8
+    }));
+    assert!(capsules.contains(&Capsule::DataBlocked(64 * 1024)));
+    // The client's application takes the streams and reads the data: credit comes back.
+    let now = sim.now;
+    for _ in 0..8 {
+        sim.c().stream_accepted(id, false);
+    }
+    sim.c().data_read(id, 64 * 1024, now);
+    sim.pump();
+    assert!(sim.has(
+        SERVER,
+        |e| matches!(e, Event::Credit { session } if *session == id)
+    ));
+    assert_eq!(sim.s().take_stream_credit(id, false), Credit::Granted);
+    assert!(sim.s().take_data_credit(id, 100_000) > 0);
+    // A server that ignores the limits loses the session at the client.
+    for _ in 0..9 {
+        sim.data_stream(SERVER, id.get(), false, b"");
+    }
+    assert!(matches!(sim.closed(CLIENT, id), Some(End::Lost(why)) if why.contains("flow control")));
+    assert!(sim.sides[SERVER]
+        .resets
+        .contains(&(id.stream(), H3Code::WT_FLOW_CONTROL_ERROR)));
 }
 
 #[test]
@@ -1396,6 +1579,33 @@ fn goaway_drains_sessions_refuses_new_requests_and_closes_when_idle() {
     assert!(sim.sides[SERVER].engine.is_closed());
 }
 
+/// Draft-16 §4.7: GOAWAY signals the shutdown of every session, including one whose request was
+/// in flight when it came (its id is below the GOAWAY's, so the server still serves it).
+#[test]
+fn a_request_in_flight_at_goaway_is_served_and_its_session_drains() {
+    let mut sim = Sim::default_pair();
+    let id = sim.request("/");
+    let (sid, _) = sim.take_request().expect("the request reached the server");
+    let now = sim.now;
+    sim.s().goaway(now);
+    sim.pump();
+    assert!(sim.has(CLIENT, |e| matches!(e, Event::GoAway)));
+    sim.accept(sid);
+    assert!(sim.has(
+        CLIENT,
+        |e| matches!(e, Event::Established { session, .. } if *session == id)
+    ));
+    assert!(sim.has(
+        CLIENT,
+        |e| matches!(e, Event::Draining { session } if *session == id)
+    ));
+    // Draining, not closed: streams still flow both ways.
+    let up = sim.data_stream(CLIENT, id.get(), true, b"up");
+    assert!(sim.sides[SERVER].delivered.contains(&(up, id)));
+    let down = sim.data_stream(SERVER, id.get(), false, b"down");
+    assert!(sim.sides[CLIENT].delivered.contains(&(down, id)));
+}
+
 #[test]
 fn missing_settings_close_the_connection_at_the_deadline() {
     let mut sim = Sim::with_raw_client(Config::new(Role::Server));
@@ -1451,6 +1661,28 @@ fn an_incomplete_stream_header_is_refused_at_the_deadline() {
         .refused
         .contains(&(StreamId(6), H3Code::STREAM_CREATION_ERROR)));
     assert!(sim.closed(SERVER, id).is_none());
+}
+
+/// Found by the `engine` fuzz target: quinn can hand out a stream before its first byte, so the
+/// engine first hears of the peer's control and QPACK streams without their type. Once the type
+/// came, the header deadline still ran, and at its expiry dropped the control stream's reader
+/// and refused the stream (a critical stream stopped).
+#[test]
+fn critical_streams_whose_type_comes_late_outlive_the_header_deadline() {
+    let mut sim = Sim::with_raw_client(Config::new(Role::Server));
+    for stream in [2, 6, 10] {
+        sim.raw(CLIENT, StreamId(stream), &[], false);
+    }
+    sim.raw_settings(&chromium_settings());
+    sim.raw(CLIENT, StreamId(6), &[0x02], false);
+    sim.raw(CLIENT, StreamId(10), &[0x03], false);
+    sim.advance(Duration::from_secs(6));
+    // A grease frame on the control stream is still read, and nothing was refused or stopped.
+    sim.raw(CLIENT, StreamId(2), &[0x21, 0x00], false);
+    assert_eq!(sim.sides[SERVER].refused, vec![]);
+    assert_eq!(sim.sides[CLIENT].stops, vec![]);
+    sim.raw_connect(StreamId(0), "webtransport", "/", b"");
+    assert_eq!(sim.take_request().map(|r| r.0), Some(SessionId(0)));
 }
 
 #[test]
