@@ -1,4 +1,4 @@
-//! Command-line parsing, by hand: four subcommands and three options do not need a crate.
+//! Command-line parsing, by hand: a few subcommands and options do not need a crate.
 
 pub const USAGE: &str = "\
 Usage: cargo xtask <COMMAND>
@@ -8,7 +8,11 @@ Commands:
         fmt check, clippy, the test suite (nextest + doctests), then a fuzz smoke run of every
         target in wt-proto/fuzz for N seconds each (default 5). This is what CI runs.
   fuzz <TARGET> [SECONDS] [-- <libFuzzer args>...]
-        run one fuzz target of wt-proto/fuzz for SECONDS (default 600)
+        run one fuzz target of wt-proto/fuzz for SECONDS (default 600), from its committed seeds
+        and dictionary; e.g. `-- -runs=10000000` also stops it after that many executions
+  fuzz --all [--minutes N] [-- <libFuzzer args>...]
+        run every fuzz target, one after another, N minutes each (default 10), then print a
+        table of executions, coverage and crashes per target
   bench [--quick] [--rounds N] [--only SCENARIO]...
         release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
         a table of medians (also in target/bench/*.json); `bench --help` for more
@@ -37,9 +41,17 @@ pub struct TestOptions {
     pub fuzz_seconds: u64,
 }
 
+/// Which fuzz targets to run.
+#[derive(Debug, PartialEq)]
+pub enum FuzzTargets {
+    One(String),
+    All,
+}
+
 #[derive(Debug, PartialEq)]
 pub struct FuzzOptions {
-    pub target: String,
+    pub targets: FuzzTargets,
+    /// Per target.
     pub seconds: u64,
     /// Passed to libFuzzer after the options xtask sets.
     pub libfuzzer_args: Vec<String>,
@@ -85,21 +97,29 @@ fn parse_fuzz(args: &[String]) -> Result<FuzzOptions, String> {
         Some(i) => (&args[..i], args[i + 1..].to_vec()),
         None => (args, Vec::new()),
     };
+    let options = |targets, seconds| FuzzOptions {
+        targets,
+        seconds,
+        libfuzzer_args: libfuzzer_args.clone(),
+    };
     match ours {
+        [all] if all == "--all" => Ok(options(FuzzTargets::All, DEFAULT_FUZZ_SECONDS)),
+        [all, minutes, n] if all == "--all" && minutes == "--minutes" => {
+            Ok(options(FuzzTargets::All, 60 * self::seconds(n)?))
+        }
+        [all, ..] if all == "--all" => Err(format!(
+            "`fuzz --all` takes only `--minutes N`, got {:?}",
+            &ours[1..]
+        )),
         [target] | [target, _] if target.starts_with('-') => {
             Err(format!("unknown option `{target}` for `fuzz`"))
         }
-        [target] => Ok(FuzzOptions {
-            target: target.clone(),
-            seconds: DEFAULT_FUZZ_SECONDS,
-            libfuzzer_args,
-        }),
-        [target, secs] => Ok(FuzzOptions {
-            target: target.clone(),
-            seconds: seconds(secs)?,
-            libfuzzer_args,
-        }),
-        [] => Err("`fuzz` needs a target name (list them with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
+        [target] => Ok(options(
+            FuzzTargets::One(target.clone()),
+            DEFAULT_FUZZ_SECONDS,
+        )),
+        [target, secs] => Ok(options(FuzzTargets::One(target.clone()), seconds(secs)?)),
+        [] => Err("`fuzz` needs a target name or `--all` (list the targets with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
         _ => Err(format!("`fuzz` takes <TARGET> [SECONDS], got {ours:?}")),
     }
 }
@@ -107,9 +127,7 @@ fn parse_fuzz(args: &[String]) -> Result<FuzzOptions, String> {
 fn seconds(value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "expected a positive number of seconds, got `{value}`"
-        )),
+        _ => Err(format!("expected a positive number, got `{value}`")),
     }
 }
 
@@ -155,7 +173,7 @@ mod tests {
         assert_eq!(
             parse_str("fuzz varint 3600 -- -jobs=2"),
             Ok(Command::Fuzz(FuzzOptions {
-                target: "varint".into(),
+                targets: FuzzTargets::One("varint".into()),
                 seconds: 3600,
                 libfuzzer_args: vec!["-jobs=2".into()],
             }))
@@ -163,7 +181,23 @@ mod tests {
         assert_eq!(
             parse_str("fuzz varint"),
             Ok(Command::Fuzz(FuzzOptions {
-                target: "varint".into(),
+                targets: FuzzTargets::One("varint".into()),
+                seconds: DEFAULT_FUZZ_SECONDS,
+                libfuzzer_args: vec![],
+            }))
+        );
+        assert_eq!(
+            parse_str("fuzz --all --minutes 60 -- -runs=10000000"),
+            Ok(Command::Fuzz(FuzzOptions {
+                targets: FuzzTargets::All,
+                seconds: 3600,
+                libfuzzer_args: vec!["-runs=10000000".into()],
+            }))
+        );
+        assert_eq!(
+            parse_str("fuzz --all"),
+            Ok(Command::Fuzz(FuzzOptions {
+                targets: FuzzTargets::All,
                 seconds: DEFAULT_FUZZ_SECONDS,
                 libfuzzer_args: vec![],
             }))
@@ -172,6 +206,9 @@ mod tests {
         assert!(parse_str("fuzz varint ten").is_err());
         assert!(parse_str("fuzz --seconds 5").is_err());
         assert!(parse_str("fuzz a 1 2").is_err());
+        assert!(parse_str("fuzz --all --minutes").is_err());
+        assert!(parse_str("fuzz --all --minutes 0").is_err());
+        assert!(parse_str("fuzz --all 60").is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Test(options) => test::run(&options),
-        Command::Fuzz(options) => fuzz::run_one(&options),
+        Command::Fuzz(options) => fuzz::run(&options),
         Command::Bench(options) => bench::run(&options),
     };
     match result {
