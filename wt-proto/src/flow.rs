@@ -196,12 +196,24 @@ mod tests {
         let mut huge = RecvWindow::new(u64::MAX);
         let most = u64::MAX / 2 + 10;
         huge.receive(most).unwrap();
-        assert_eq!(huge.consume(most), None, "the limit cannot grow past u64::MAX");
-        assert_eq!(huge.max(), u64::MAX, "and must not shrink to the varint maximum");
+        assert_eq!(
+            huge.consume(most),
+            None,
+            "the limit cannot grow past u64::MAX"
+        );
+        assert_eq!(
+            huge.max(),
+            u64::MAX,
+            "and must not shrink to the varint maximum"
+        );
 
         let mut at_top = RecvWindow::new(crate::varint::MAX);
         at_top.receive(crate::varint::MAX).unwrap();
-        assert_eq!(at_top.consume(crate::varint::MAX), None, "already the largest limit");
+        assert_eq!(
+            at_top.consume(crate::varint::MAX),
+            None,
+            "already the largest limit"
+        );
     }
 
     proptest! {

@@ -36,19 +36,38 @@ fn var(v: u64) -> Vec<u8> {
 
 /// Frame types, the WebTransport stream signals and stream types, as varints.
 fn frame_tokens() -> Vec<Vec<u8>> {
-    [ty::DATA, ty::HEADERS, ty::CANCEL_PUSH, ty::SETTINGS, ty::PUSH_PROMISE, ty::GOAWAY, ty::MAX_PUSH_ID, ty::WEBTRANSPORT_STREAM, 0x54, 0x21]
-        .iter()
-        .map(|&t| var(t))
-        .collect()
+    [
+        ty::DATA,
+        ty::HEADERS,
+        ty::CANCEL_PUSH,
+        ty::SETTINGS,
+        ty::PUSH_PROMISE,
+        ty::GOAWAY,
+        ty::MAX_PUSH_ID,
+        ty::WEBTRANSPORT_STREAM,
+        0x54,
+        0x21,
+    ]
+    .iter()
+    .map(|&t| var(t))
+    .collect()
 }
 
 /// Setting identifiers, as varints.
 fn setting_tokens() -> Vec<Vec<u8>> {
     [
-        id::QPACK_MAX_TABLE_CAPACITY, id::MAX_FIELD_SECTION_SIZE, id::QPACK_BLOCKED_STREAMS,
-        id::ENABLE_CONNECT_PROTOCOL, id::H3_DATAGRAM, id::H3_DATAGRAM_DRAFT04,
-        id::ENABLE_WEBTRANSPORT, id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07, id::WT_MAX_SESSIONS,
-        id::WT_ENABLED, id::WT_INITIAL_MAX_STREAMS_UNI, id::WT_INITIAL_MAX_STREAMS_BIDI,
+        id::QPACK_MAX_TABLE_CAPACITY,
+        id::MAX_FIELD_SECTION_SIZE,
+        id::QPACK_BLOCKED_STREAMS,
+        id::ENABLE_CONNECT_PROTOCOL,
+        id::H3_DATAGRAM,
+        id::H3_DATAGRAM_DRAFT04,
+        id::ENABLE_WEBTRANSPORT,
+        id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
+        id::WT_MAX_SESSIONS,
+        id::WT_ENABLED,
+        id::WT_INITIAL_MAX_STREAMS_UNI,
+        id::WT_INITIAL_MAX_STREAMS_BIDI,
         id::WT_INITIAL_MAX_DATA,
     ]
     .iter()
@@ -59,39 +78,93 @@ fn setting_tokens() -> Vec<Vec<u8>> {
 /// Capsule types, as varints.
 fn capsule_tokens() -> Vec<Vec<u8>> {
     use wt_proto::capsule::ty as c;
-    [c::DATAGRAM, c::CLOSE_SESSION, c::DRAIN_SESSION, c::MAX_STREAMS_BIDI, c::MAX_STREAMS_UNI, c::STREAMS_BLOCKED_BIDI, c::STREAMS_BLOCKED_UNI, c::MAX_DATA, c::DATA_BLOCKED]
-        .iter()
-        .map(|&t| var(t))
-        .collect()
+    [
+        c::DATAGRAM,
+        c::CLOSE_SESSION,
+        c::DRAIN_SESSION,
+        c::MAX_STREAMS_BIDI,
+        c::MAX_STREAMS_UNI,
+        c::STREAMS_BLOCKED_BIDI,
+        c::STREAMS_BLOCKED_UNI,
+        c::MAX_DATA,
+        c::DATA_BLOCKED,
+    ]
+    .iter()
+    .map(|&t| var(t))
+    .collect()
 }
 
 /// Field names and values of a CONNECT exchange, and QPACK's prefix and static-table entries
 /// (indexed field lines 0xc0 | index for the pairs a CONNECT uses).
 fn field_tokens() -> Vec<Vec<u8>> {
     let text = [
-        ":method", "CONNECT", ":scheme", "https", ":authority", ":path", ":protocol", ":status",
-        "200", "429", "webtransport", "webtransport-h3", "origin", "wt-available-protocols",
-        "wt-protocol", "sec-webtransport-http3-draft", "draft02", "te", "trailers", "connection",
+        ":method",
+        "CONNECT",
+        ":scheme",
+        "https",
+        ":authority",
+        ":path",
+        ":protocol",
+        ":status",
+        "200",
+        "429",
+        "webtransport",
+        "webtransport-h3",
+        "origin",
+        "wt-available-protocols",
+        "wt-protocol",
+        "sec-webtransport-http3-draft",
+        "draft02",
+        "te",
+        "trailers",
+        "connection",
     ];
     let mut tokens: Vec<Vec<u8>> = text.iter().map(|t| t.as_bytes().to_vec()).collect();
     // Section prefix; indexed :method CONNECT (15), :scheme https (23), :status 200 (25); a
     // literal with a static name reference to :authority (0); a literal name.
-    tokens.extend([vec![0, 0], vec![0xcf], vec![0xd7], vec![0xd9], vec![0x50], vec![0x51], vec![0x20]]);
+    tokens.extend([
+        vec![0, 0],
+        vec![0xcf],
+        vec![0xd7],
+        vec![0xd9],
+        vec![0x50],
+        vec![0x51],
+        vec![0x20],
+    ]);
     tokens
 }
 
 /// RFC 9651 syntax.
 fn structured_field_tokens() -> Vec<Vec<u8>> {
-    ["\"", ", ", ";", "=", "(", ")", "?1", "?0", ":aGk=:", "@1700000000", "%\"", "*", "\\", "1.5", "-7", "q=1"]
-        .iter()
-        .map(|t| t.as_bytes().to_vec())
-        .collect()
+    [
+        "\"",
+        ", ",
+        ";",
+        "=",
+        "(",
+        ")",
+        "?1",
+        "?0",
+        ":aGk=:",
+        "@1700000000",
+        "%\"",
+        "*",
+        "\\",
+        "1.5",
+        "-7",
+        "q=1",
+    ]
+    .iter()
+    .map(|t| t.as_bytes().to_vec())
+    .collect()
 }
 
 /// The dictionary of a target, from the token groups it reads.
 fn dictionary(target: &str) -> Vec<Vec<u8>> {
     match target {
-        "varint" | "datagram" | "flow" => vec![var(63), var(16_383), var(varint::MAX), var(1 << 30)],
+        "varint" | "datagram" | "flow" => {
+            vec![var(63), var(16_383), var(varint::MAX), var(1 << 30)]
+        }
         "stream" => frame_tokens(),
         "settings" => setting_tokens(),
         "frame" => [frame_tokens(), setting_tokens(), capsule_tokens()].concat(),
@@ -119,7 +192,17 @@ fn dictionary_text(tokens: &[Vec<u8>]) -> String {
 }
 
 fn varints() -> Vec<Vec<u8>> {
-    let values = [0, 1, 63, 64, 16_383, 16_384, (1 << 30) - 1, 1 << 30, varint::MAX];
+    let values = [
+        0,
+        1,
+        63,
+        64,
+        16_383,
+        16_384,
+        (1 << 30) - 1,
+        1 << 30,
+        varint::MAX,
+    ];
     let mut seeds: Vec<Vec<u8>> = values
         .iter()
         .map(|&v| {
@@ -129,7 +212,11 @@ fn varints() -> Vec<Vec<u8>> {
         })
         .collect();
     // Non-minimal encodings of 5, and a truncated 8-byte one.
-    seeds.extend([vec![0x40, 0x05], vec![0x80, 0, 0, 5], vec![0xc0, 0, 0, 0, 0, 0, 0]]);
+    seeds.extend([
+        vec![0x40, 0x05],
+        vec![0x80, 0, 0, 5],
+        vec![0xc0, 0, 0, 0, 0, 0, 0],
+    ]);
     seeds
 }
 
@@ -144,9 +231,16 @@ fn settings_list() -> Vec<Settings> {
         .set(id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07, 1);
     let mut list = vec![chromium];
     for role in [Role::Client, Role::Server] {
-        list.push(local_settings(&LocalConfig { role, ..LocalConfig::default() }));
+        list.push(local_settings(&LocalConfig {
+            role,
+            ..LocalConfig::default()
+        }));
         for draft in Draft::ALL {
-            list.push(local_settings(&LocalConfig { role, drafts: vec![draft], ..LocalConfig::default() }));
+            list.push(local_settings(&LocalConfig {
+                role,
+                drafts: vec![draft],
+                ..LocalConfig::default()
+            }));
         }
     }
     list
@@ -184,7 +278,9 @@ fn responses() -> Vec<ConnectResponse> {
     let ok = ConnectResponse::new(http::StatusCode::OK);
     vec![
         ok.clone(),
-        ok.clone().with_protocol("chat.v1").expect("static protocol"),
+        ok.clone()
+            .with_protocol("chat.v1")
+            .expect("static protocol"),
         ok.with_header(
             http::HeaderName::from_static(wt_proto::connect::DRAFT02_RESPONSE_HEADER),
             http::HeaderValue::from_static(wt_proto::connect::DRAFT02_RESPONSE_VALUE),
@@ -212,10 +308,19 @@ fn capsules() -> Vec<Capsule> {
         Capsule::close_session(u32::MAX, &"é".repeat(512)),
         Capsule::DrainSession,
         Capsule::MaxData(64 << 10),
-        Capsule::MaxStreams { bidi: true, max: 100 },
-        Capsule::MaxStreams { bidi: false, max: 1 << 60 },
+        Capsule::MaxStreams {
+            bidi: true,
+            max: 100,
+        },
+        Capsule::MaxStreams {
+            bidi: false,
+            max: 1 << 60,
+        },
         Capsule::DataBlocked(65_536),
-        Capsule::StreamsBlocked { bidi: false, max: 16 },
+        Capsule::StreamsBlocked {
+            bidi: false,
+            max: 16,
+        },
         Capsule::Datagram(bytes::Bytes::from_static(b"hello")),
     ]
 }
@@ -282,7 +387,13 @@ fn frames() -> Vec<Vec<u8>> {
 }
 
 fn stream_headers() -> Vec<Vec<u8>> {
-    let mut seeds = vec![vec![0x00], vec![0x01, 0x00], vec![0x02], vec![0x03], grease_tlv(3, b"")];
+    let mut seeds = vec![
+        vec![0x00],
+        vec![0x01, 0x00],
+        vec![0x02],
+        vec![0x03],
+        grease_tlv(3, b""),
+    ];
     for id in [0, 4, 400, 1 << 20] {
         let (mut uni, mut bidi) = (Vec::new(), Vec::new());
         stream::encode_wt_uni_header(id, &mut uni);
@@ -307,10 +418,7 @@ fn datagrams() -> Vec<Vec<u8>> {
 
 /// `prefix` in front of every seed (the targets that read a few control bytes first).
 fn prefixed(prefix: &[u8], seeds: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    seeds
-        .into_iter()
-        .map(|s| [prefix, &s].concat())
-        .collect()
+    seeds.into_iter().map(|s| [prefix, &s].concat()).collect()
 }
 
 fn subprotocol_fields() -> Vec<Vec<u8>> {
@@ -335,7 +443,9 @@ fn flow_ops() -> Vec<Vec<u8>> {
         // Small window; take, consume, deliver, blocked.
         vec![0, 64, 0, 40, 1, 40, 2, 0, 0, 60, 5, 0],
         // A 3-byte window (64 KiB); repeated take/consume with late and lost updates.
-        vec![1, 0, 0, 1, 0, 0xff, 1, 0xff, 0, 0xff, 3, 0, 1, 0xff, 2, 0, 5, 0],
+        vec![
+            1, 0, 0, 1, 0, 0xff, 1, 0xff, 0, 0xff, 3, 0, 1, 0xff, 2, 0, 5, 0,
+        ],
         // Near the varint maximum.
         vec![2, 1, 0, 0x20, 0xff, 0xff, 1, 0xff, 2, 0, 4, 3],
         // Zero window.
@@ -346,39 +456,92 @@ fn flow_ops() -> Vec<Vec<u8>> {
 fn targets() -> Vec<Target> {
     let request_blocks = encoded(&requests(), ConnectRequest::encode);
     let response_blocks = encoded(&responses(), ConnectResponse::encode);
-    let blocks: Vec<Vec<u8>> = request_blocks.iter().chain(&response_blocks).cloned().collect();
+    let blocks: Vec<Vec<u8>> = request_blocks
+        .iter()
+        .chain(&response_blocks)
+        .cloned()
+        .collect();
     let settings = settings_list().iter().map(settings_payload).collect();
     let connect_stream = connect_stream_bytes();
     vec![
-        Target { name: "varint", seeds: varints() },
-        Target { name: "stream", seeds: stream_headers() },
-        Target { name: "datagram", seeds: datagrams() },
-        Target { name: "settings", seeds: settings },
+        Target {
+            name: "varint",
+            seeds: varints(),
+        },
+        Target {
+            name: "stream",
+            seeds: stream_headers(),
+        },
+        Target {
+            name: "datagram",
+            seeds: datagrams(),
+        },
+        Target {
+            name: "settings",
+            seeds: settings,
+        },
         // Chunk-size byte first: 7 -> 8-byte reads.
-        Target { name: "frame", seeds: prefixed(&[7], frames()) },
+        Target {
+            name: "frame",
+            seeds: prefixed(&[7], frames()),
+        },
         Target {
             name: "capsule",
             seeds: prefixed(&[3], encoded(&capsules(), Capsule::encode)),
         },
-        Target { name: "qpack", seeds: blocks.clone() },
-        Target { name: "connect", seeds: blocks.clone() },
-        Target { name: "subprotocols", seeds: subprotocol_fields() },
-        Target { name: "flow", seeds: flow_ops() },
+        Target {
+            name: "qpack",
+            seeds: blocks.clone(),
+        },
+        Target {
+            name: "connect",
+            seeds: blocks.clone(),
+        },
+        Target {
+            name: "subprotocols",
+            seeds: subprotocol_fields(),
+        },
+        Target {
+            name: "flow",
+            seeds: flow_ops(),
+        },
         // Two read sizes first: 1 byte, then 5 bytes.
-        Target { name: "connect_stream", seeds: prefixed(&[1, 1, 5], connect_stream) },
+        Target {
+            name: "connect_stream",
+            seeds: prefixed(&[1, 1, 5], connect_stream),
+        },
         // Limits first: 8 fields, 64 * 8 = 512 bytes; and 2 fields, 128 bytes.
-        Target { name: "qpack_limits", seeds: [prefixed(&[8, 64], blocks.clone()), prefixed(&[2, 16], blocks.clone())].concat() },
-        Target { name: "connect_limits", seeds: [prefixed(&[8, 64], blocks.clone()), prefixed(&[5, 32], blocks)].concat() },
+        Target {
+            name: "qpack_limits",
+            seeds: [
+                prefixed(&[8, 64], blocks.clone()),
+                prefixed(&[2, 16], blocks.clone()),
+            ]
+            .concat(),
+        },
+        Target {
+            name: "connect_limits",
+            seeds: [
+                prefixed(&[8, 64], blocks.clone()),
+                prefixed(&[5, 32], blocks),
+            ]
+            .concat(),
+        },
     ]
 }
 
 fn main() -> std::io::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "wt-proto/fuzz".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "wt-proto/fuzz".into());
     let dicts = Path::new(&out).join("dict");
     std::fs::create_dir_all(&dicts)?;
     for target in targets() {
         let tokens = dictionary(target.name);
-        std::fs::write(dicts.join(format!("{}.dict", target.name)), dictionary_text(&tokens))?;
+        std::fs::write(
+            dicts.join(format!("{}.dict", target.name)),
+            dictionary_text(&tokens),
+        )?;
         let dir = Path::new(&out).join("seeds").join(target.name);
         // Replace, so that seeds an encoder no longer produces do not linger.
         if dir.exists() {
@@ -388,7 +551,12 @@ fn main() -> std::io::Result<()> {
         for (i, seed) in target.seeds.iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:03}")), seed)?;
         }
-        println!("{}: {} seeds, {} dictionary tokens", target.name, target.seeds.len(), tokens.len());
+        println!(
+            "{}: {} seeds, {} dictionary tokens",
+            target.name,
+            target.seeds.len(),
+            tokens.len()
+        );
     }
     Ok(())
 }

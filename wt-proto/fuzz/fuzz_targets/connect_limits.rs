@@ -15,7 +15,8 @@ const GENEROUS: Limits = Limits {
 };
 
 fn fits(fields: &[Field], limits: &Limits) -> bool {
-    fields.len() <= limits.max_fields && fields.iter().map(Field::size).sum::<usize>() <= limits.max_bytes
+    fields.len() <= limits.max_fields
+        && fields.iter().map(Field::size).sum::<usize>() <= limits.max_bytes
 }
 
 /// Checks one decoder (`decode`) against the invariants, given its `to_fields`.
@@ -36,7 +37,10 @@ fn check<T: PartialEq + std::fmt::Debug>(
         }
         Err(Error::TooLarge { .. }) => {
             if let Ok(fields) = qpack::decode(block, &GENEROUS) {
-                assert!(!fits(&fields, tight), "refused as too large, yet fits {tight:?}");
+                assert!(
+                    !fits(&fields, tight),
+                    "refused as too large, yet fits {tight:?}"
+                );
             }
         }
         Err(e) => assert_eq!(generous, Err(e)),
@@ -51,6 +55,16 @@ fuzz_target!(|data: &[u8]| {
         max_fields: usize::from(fields_byte % 17),
         max_bytes: usize::from(*bytes_byte) * 8,
     };
-    check(block, &tight, ConnectRequest::decode, ConnectRequest::to_fields);
-    check(block, &tight, ConnectResponse::decode, ConnectResponse::to_fields);
+    check(
+        block,
+        &tight,
+        ConnectRequest::decode,
+        ConnectRequest::to_fields,
+    );
+    check(
+        block,
+        &tight,
+        ConnectResponse::decode,
+        ConnectResponse::to_fields,
+    );
 });

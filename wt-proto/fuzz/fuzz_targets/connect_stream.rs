@@ -89,7 +89,10 @@ fuzz_target!(|data: &[u8]| {
     let (sizes, input) = splits(data);
     let split = run(chunks(input, &sizes));
     let whole = run(std::iter::once(input));
-    assert_eq!(split, whole, "the outcome depends on how the stream was read");
+    assert_eq!(
+        split, whole,
+        "the outcome depends on how the stream was read"
+    );
     let bytewise = run(input.chunks(1));
     assert_eq!(bytewise, whole, "one byte at a time differs");
     // Unknown capsules re-encode with a zero-filled value: keep only the small ones.

@@ -16,7 +16,9 @@ fn take(data: &mut &[u8], n: usize) -> u64 {
     let n = n.min(data.len());
     let (head, rest) = data.split_at(n);
     *data = rest;
-    head.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    head.iter()
+        .rev()
+        .fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
 /// A window size: usually small, sometimes near the varint maximum, sometimes beyond it.
@@ -63,25 +65,34 @@ impl Pair {
                 assert!(granted <= arg);
                 self.used += granted;
                 assert!(self.used <= self.seen_max, "took credit it was never given");
-                assert!(self.window.receive(granted).is_ok(), "compliant sender flagged");
+                assert!(
+                    self.window.receive(granted).is_ok(),
+                    "compliant sender flagged"
+                );
             }
             // The receiver's application consumes; a new limit goes on the wire.
             1 => {
                 if let Some(max) = self.window.consume(arg) {
-                    assert!(max > before_max, "announced limit {max} did not grow from {before_max}");
+                    assert!(
+                        max > before_max,
+                        "announced limit {max} did not grow from {before_max}"
+                    );
                     self.in_flight.push(max);
                 }
             }
             // One limit update arrives, in any order.
             2 if !self.in_flight.is_empty() => {
-                let max = self.in_flight.swap_remove(arg as usize % self.in_flight.len());
+                let max = self
+                    .in_flight
+                    .swap_remove(arg as usize % self.in_flight.len());
                 let grew = self.credit.raise(max);
                 assert_eq!(grew, max > self.seen_max);
                 self.seen_max = self.seen_max.max(max);
             }
             // One limit update is lost.
             3 if !self.in_flight.is_empty() => {
-                self.in_flight.swap_remove(arg as usize % self.in_flight.len());
+                self.in_flight
+                    .swap_remove(arg as usize % self.in_flight.len());
             }
             // A write that took credit returns what it did not use.
             4 => {
@@ -98,7 +109,11 @@ impl Pair {
                 if let Some(max) = self.credit.blocked() {
                     assert_eq!(self.credit.available(), 0, "blocked with credit left");
                     assert_eq!(max, self.seen_max);
-                    assert_ne!(self.last_blocked, Some(max), "blocked reported twice at {max}");
+                    assert_ne!(
+                        self.last_blocked,
+                        Some(max),
+                        "blocked reported twice at {max}"
+                    );
                     self.last_blocked = Some(max);
                 }
             }

@@ -41,7 +41,9 @@ fn check_available(lines: &[HeaderValue]) {
         .with_available_protocols(&names)
         .expect("a parsed list re-serialises");
     assert_eq!(
-        rebuilt.available_protocols().expect("re-serialised list parses"),
+        rebuilt
+            .available_protocols()
+            .expect("re-serialised list parses"),
         protocols
     );
 }
@@ -51,12 +53,18 @@ fn check_selected(lines: &[HeaderValue]) {
         return;
     };
     match selected {
-        None => assert!(lines.is_empty(), "a present field parses to a value or fails"),
+        None => assert!(
+            lines.is_empty(),
+            "a present field parses to a value or fails"
+        ),
         Some(p) => {
             let rebuilt = ConnectResponse::new(StatusCode::OK)
                 .with_protocol(&p)
                 .expect("a parsed String re-serialises");
-            assert_eq!(rebuilt.protocol().expect("re-serialised item parses"), Some(p));
+            assert_eq!(
+                rebuilt.protocol().expect("re-serialised item parses"),
+                Some(p)
+            );
         }
     }
 }
