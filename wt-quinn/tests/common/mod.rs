@@ -95,6 +95,26 @@ impl Server {
 }
 
 impl Server {
+    /// The `:authority` raw clients put in their CONNECT requests.
+    pub fn authority(&self) -> String {
+        format!("localhost:{}", self.addr.port())
+    }
+
+    /// A raw HTTP/3 client (see `raw`) connected to this server, announcing `settings`.
+    pub async fn raw(&self, settings: &wt_proto::settings::Settings) -> raw::RawClient {
+        raw::RawClient::connect(self.addr, &self.identity.chain()[0], settings).await
+    }
+
+    /// Like `raw`, with quinn's transport configuration for the raw client.
+    pub async fn raw_with(
+        &self,
+        settings: &wt_proto::settings::Settings,
+        transport: quinn::TransportConfig,
+    ) -> raw::RawClient {
+        raw::RawClient::connect_with(self.addr, &self.identity.chain()[0], settings, transport)
+            .await
+    }
+
     /// Opens another session on `client`'s connection, to `path`, and accepts it on the server:
     /// (client session, server session).
     pub async fn another_session(&self, client: &Session, path: &str) -> (Session, Session) {
