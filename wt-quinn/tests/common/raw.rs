@@ -17,6 +17,9 @@ pub struct RawClient {
     pub conn: quinn::Connection,
     _endpoint: quinn::Endpoint,
     _control: quinn::SendStream,
+    /// The server's HTTP/3 streams seen by `accept_wt_uni`, kept open (closing a critical stream
+    /// is a connection error).
+    held: std::sync::Mutex<Vec<quinn::RecvStream>>,
 }
 
 /// SETTINGS as Chromium sends them for draft-02: ENABLE_WEBTRANSPORT, H3_DATAGRAM and
@@ -146,6 +149,7 @@ impl RawClient {
             conn,
             _endpoint: endpoint,
             _control: control,
+            held: Default::default(),
         }
     }
 
@@ -228,6 +232,33 @@ impl RawClient {
         buf.extend_from_slice(data);
         send.write_all(&buf).await.unwrap();
         (send, recv)
+    }
+
+    /// The next WebTransport unidirectional stream the server opens: its session id and its
+    /// whole content. HTTP/3 streams (control, QPACK) met on the way are kept open.
+    pub async fn accept_wt_uni(&self) -> (u64, Vec<u8>) {
+        loop {
+            let mut recv = self.conn.accept_uni().await.unwrap();
+            let mut data = Vec::new();
+            let header = loop {
+                match wt_proto::stream::decode_uni_header(&data) {
+                    Err(e) if e.is_incomplete() => {}
+                    decoded => break decoded,
+                }
+                match recv.read_chunk(64 * 1024, true).await.unwrap() {
+                    Some(chunk) => data.extend_from_slice(&chunk.bytes),
+                    None => panic!("a unidirectional stream ended inside its header"),
+                }
+            };
+            match header.unwrap() {
+                (wt_proto::stream::UniStream::WebTransport { session_id }, n) => {
+                    let mut rest = data.split_off(n);
+                    rest.extend(recv.read_to_end(1 << 20).await.unwrap());
+                    return (session_id, rest);
+                }
+                _ => self.held.lock().unwrap().push(recv),
+            }
+        }
     }
 
     /// Sends an HTTP datagram for `session`.
