@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +54,11 @@ impl Server {
     /// The server endpoint, shared: tests that accept in a spawned task take this.
     pub fn endpoint_handle(&self) -> std::sync::Arc<Endpoint> {
         self.endpoint.clone()
+    }
+
+    /// The URL of this server's `path` as reached through `via` (a relay on loopback).
+    pub fn url_via(&self, via: SocketAddr, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", via.port())
     }
 
     pub fn url(&self, path: &str) -> String {
