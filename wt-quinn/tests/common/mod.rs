@@ -2,6 +2,7 @@
 //! pin it by hash.
 #![allow(dead_code)]
 
+pub mod echo;
 pub mod raw;
 pub mod relay;
 
