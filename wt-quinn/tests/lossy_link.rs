@@ -23,7 +23,7 @@ async fn lossy_session(
     srv: &Server,
     seed: u64,
     transport: Transport,
-) -> (Relay, Session, Session, wt_quinn::Endpoint) {
+) -> (Relay, Session, Session, common::ClientEndpoint) {
     let relay = Relay::start(srv.addr, Impairment::LOSSY, Impairment::LOSSY, seed).await;
     let client = srv.client_with(|c| c.transport(transport));
     let url = srv.url_via(relay.addr, "/");

@@ -43,7 +43,7 @@ fn rss() -> u64 {
 
 /// Opens `n` sessions, `BATCH` at a time; each echoes 1 KiB and is closed by the client. Returns
 /// once every connection, on both sides, has fully closed.
-async fn serve_sessions(srv: &Server, client: &wt_quinn::Endpoint, n: usize) {
+async fn serve_sessions(srv: &Server, client: &common::ClientEndpoint, n: usize) {
     let url = srv.url("/");
     let data = wt_session::conformance::pattern(1024);
     stream::iter(0..n)

@@ -1,13 +1,15 @@
 //! An echo application for servers under test: every session it accepts echoes each
 //! bidirectional stream (all of it, then FIN) and each datagram, until the session ends.
 
-use wt_quinn::{Endpoint, Session};
+use wt_quinn::Session;
+
+use super::ServerEndpoint;
 
 /// Largest stream the echo takes.
 pub const MAX_STREAM: usize = 4 << 20;
 
 /// Accepts every session request on `endpoint` and echoes it, until the endpoint stops.
-pub fn serve(endpoint: std::sync::Arc<Endpoint>) -> tokio::task::JoinHandle<()> {
+pub fn serve(endpoint: std::sync::Arc<ServerEndpoint>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(request) = endpoint.accept().await {
             tokio::spawn(async move {
