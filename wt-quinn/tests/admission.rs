@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::raw::{self, Answer, RawSession};
 use common::{within, Server};
 use wt_proto::settings::Settings;
-use wt_quinn::{Draft, FlowControl, Protocol, Session};
+use wt_quinn::{Protocol, Session};
 
 /// How the server application handles the requests.
 #[derive(Clone, Copy, Debug)]
@@ -116,11 +116,12 @@ async fn one_of_two_admitted(srv: &Server, settings: &Settings, protocol: &str, 
     assert_eq!(sessions.len(), 1, "{app:?}: sessions the application holds");
 }
 
+/// Draft-16 with flow control (so that several sessions could share a connection), limited to
+/// one session per connection.
 fn draft16_one_session() -> Protocol {
     Protocol {
-        drafts: vec![Draft::Draft16],
         max_sessions: 1,
-        flow_control: Some(FlowControl::default()),
+        ..common::draft16(256, 256, 16 << 20)
     }
 }
 
@@ -146,7 +147,7 @@ async fn draft02_two_connects_each_accepted_before_the_next() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft16_max_sessions_1_two_connects_taken_then_accepted() {
-    let srv = common::server_with("127.0.0.1:0", |b| b.protocol(draft16_one_session()));
+    let srv = common::server_speaking(draft16_one_session());
     within(15, async {
         let settings = raw::draft16_flow(1 << 20);
         one_of_two_admitted(&srv, &settings, raw::DRAFT16, App::TakeBothThenAccept).await;
@@ -156,7 +157,7 @@ async fn draft16_max_sessions_1_two_connects_taken_then_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft16_max_sessions_1_two_connects_each_accepted_before_the_next() {
-    let srv = common::server_with("127.0.0.1:0", |b| b.protocol(draft16_one_session()));
+    let srv = common::server_speaking(draft16_one_session());
     within(15, async {
         let settings = raw::draft16_flow(1 << 20);
         one_of_two_admitted(&srv, &settings, raw::DRAFT16, App::AcceptEachBeforeTheNext).await;

@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::raw::{self, CapsuleEvent, RawClient};
 use common::{within, Server};
 use wt_proto::capsule::Capsule;
-use wt_quinn::{Draft, FlowControl, Protocol};
 
 /// The session data window the server grants: small, so reading raises it often.
 const WINDOW: u64 = 4 * 1024;
@@ -21,17 +20,7 @@ const CHUNK: usize = 1024;
 const ROUNDS: usize = 15;
 
 fn server() -> Server {
-    common::server_with("127.0.0.1:0", |b| {
-        b.protocol(Protocol {
-            drafts: vec![Draft::Draft16],
-            flow_control: Some(FlowControl {
-                max_streams_uni: 100,
-                max_streams_bidi: 100,
-                max_data: WINDOW,
-            }),
-            ..Protocol::default()
-        })
-    })
+    common::server_speaking(common::draft16(100, 100, WINDOW))
 }
 
 /// Sends `total` bytes on one stream of `session`, within the data limit the capsules grant.

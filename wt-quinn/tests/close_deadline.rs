@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::raw::{self, RawClient};
 use common::Server;
-use wt_quinn::{Draft, FlowControl, Protocol, Session};
+use wt_quinn::Session;
 
 /// WT_MAX_STREAMS-raising events per test.
 const EVENTS: usize = 300;
@@ -38,17 +38,7 @@ fn alive_tasks() -> usize {
 }
 
 fn server() -> Server {
-    common::server_with("127.0.0.1:0", |b| {
-        b.protocol(Protocol {
-            drafts: vec![Draft::Draft16],
-            flow_control: Some(FlowControl {
-                max_streams_uni: 2,
-                max_streams_bidi: 100,
-                max_data: 1 << 20,
-            }),
-            ..Protocol::default()
-        })
-    })
+    common::server_speaking(common::draft16(2, 100, 1 << 20))
 }
 
 /// A raw peer with a 1 KiB stream receive window and keep-alives, its session accepted.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::raw::{self, CapsuleEvent};
 use common::{within, Server};
 use wt_proto::H3Code;
-use wt_quinn::{Draft, FlowControl, Protocol, StreamError};
+use wt_quinn::{Draft, Protocol, StreamError};
 
 /// The session data window the server grants.
 const WINDOW: u64 = 64 * 1024;
@@ -22,19 +22,11 @@ const STREAM: usize = 4 * 1024;
 const STREAMS: usize = 200;
 
 fn protocol() -> Protocol {
-    Protocol {
-        drafts: vec![Draft::Draft16],
-        flow_control: Some(FlowControl {
-            max_streams_uni: 256,
-            max_streams_bidi: 256,
-            max_data: WINDOW,
-        }),
-        ..Protocol::default()
-    }
+    common::draft16(256, 256, WINDOW)
 }
 
 fn flow_server() -> Server {
-    common::server_with("127.0.0.1:0", |b| b.protocol(protocol()))
+    common::server_speaking(protocol())
 }
 
 /// How the server ended a CONNECT stream, seen from the raw client.

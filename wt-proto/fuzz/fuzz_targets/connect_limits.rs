@@ -8,16 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use wt_proto::connect::{ConnectRequest, ConnectResponse};
 use wt_proto::qpack::{self, Field, Limits};
 use wt_proto::Error;
-
-const GENEROUS: Limits = Limits {
-    max_fields: 1 << 16,
-    max_bytes: 1 << 24,
-};
-
-fn fits(fields: &[Field], limits: &Limits) -> bool {
-    fields.len() <= limits.max_fields
-        && fields.iter().map(Field::size).sum::<usize>() <= limits.max_bytes
-}
+use wt_proto_fuzz::{fits, tight_limits, GENEROUS};
 
 /// Checks one decoder (`decode`) against the invariants, given its `to_fields`.
 fn check<T: PartialEq + std::fmt::Debug>(
@@ -48,12 +39,8 @@ fn check<T: PartialEq + std::fmt::Debug>(
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [fields_byte, bytes_byte, block @ ..] = data else {
+    let Some((tight, block)) = tight_limits(data) else {
         return;
-    };
-    let tight = Limits {
-        max_fields: usize::from(fields_byte % 17),
-        max_bytes: usize::from(*bytes_byte) * 8,
     };
     check(
         block,

@@ -5,40 +5,25 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wt_proto::qpack::{decode, Field, Limits};
+use wt_proto::qpack::decode;
 use wt_proto::Error;
-
-const GENEROUS: Limits = Limits {
-    max_fields: 1 << 16,
-    max_bytes: 1 << 24,
-};
-
-fn size(fields: &[Field]) -> usize {
-    fields.iter().map(Field::size).sum()
-}
+use wt_proto_fuzz::{fits, tight_limits, GENEROUS};
 
 fuzz_target!(|data: &[u8]| {
-    let [fields_byte, bytes_byte, block @ ..] = data else {
+    let Some((tight, block)) = tight_limits(data) else {
         return;
-    };
-    let tight = Limits {
-        max_fields: usize::from(fields_byte % 17),
-        max_bytes: usize::from(*bytes_byte) * 8,
     };
     let generous = decode(block, &GENEROUS);
     match decode(block, &tight) {
         Ok(fields) => {
-            assert!(fields.len() <= tight.max_fields, "{} fields", fields.len());
-            assert!(size(&fields) <= tight.max_bytes, "{} bytes", size(&fields));
+            assert!(fits(&fields, &tight), "{fields:?} accepted under {tight:?}");
             assert_eq!(generous, Ok(fields));
         }
         Err(Error::TooLarge { .. }) => {
             if let Ok(fields) = generous {
                 assert!(
-                    fields.len() > tight.max_fields || size(&fields) > tight.max_bytes,
-                    "refused as too large, yet {} fields of {} bytes fit {tight:?}",
-                    fields.len(),
-                    size(&fields)
+                    !fits(&fields, &tight),
+                    "refused as too large, yet {fields:?} fit {tight:?}"
                 );
             }
         }

@@ -56,6 +56,24 @@ pub fn server(bind: &str) -> Server {
     server_with(bind, |b| b)
 }
 
+/// Draft-16 only, with session flow control granting `max_data` bytes and these stream counts.
+pub fn draft16(max_streams_uni: u64, max_streams_bidi: u64, max_data: u64) -> wt_quinn::Protocol {
+    wt_quinn::Protocol {
+        drafts: vec![wt_quinn::Draft::Draft16],
+        flow_control: Some(wt_quinn::FlowControl {
+            max_streams_uni,
+            max_streams_bidi,
+            max_data,
+        }),
+        ..wt_quinn::Protocol::default()
+    }
+}
+
+/// A loopback server speaking `protocol`.
+pub fn server_speaking(protocol: wt_quinn::Protocol) -> Server {
+    server_with("127.0.0.1:0", |b| b.protocol(protocol))
+}
+
 impl Server {
     /// The server endpoint, shared: tests that accept in a spawned task take this.
     pub fn endpoint_handle(&self) -> std::sync::Arc<Endpoint> {
