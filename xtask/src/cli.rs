@@ -13,6 +13,11 @@ Commands:
   fuzz --all [--minutes N] [-- <libFuzzer args>...]
         run every fuzz target, one after another, N minutes each (default 10), then print a
         table of executions, coverage and crashes per target
+  soak [--minutes N] [-- <soak args>...]
+        release build, then one server under well-behaved clients at a steady rate and hostile
+        clients (idle connections, SETTINGS only, half HEADERS, streams for unknown sessions,
+        datagram floods) for N minutes (default 1); prints sessions served, failures and memory
+        over time (`-- --rate 20 --report 60`)
   bench [--quick] [--rounds N] [--only SCENARIO]...
         release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
         a table of medians (also in target/bench/*.json); `bench --help` for more
@@ -33,6 +38,14 @@ pub enum Command {
     Test(TestOptions),
     Fuzz(FuzzOptions),
     Bench(crate::bench::BenchOptions),
+    Soak(SoakOptions),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct SoakOptions {
+    pub minutes: u64,
+    /// Passed to the soak program.
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -66,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "test" => parse_test(rest).map(Command::Test),
         "fuzz" => parse_fuzz(rest).map(Command::Fuzz),
         "bench" => crate::bench::parse(rest).map(Command::Bench),
+        "soak" => parse_soak(rest).map(Command::Soak),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -121,6 +135,24 @@ fn parse_fuzz(args: &[String]) -> Result<FuzzOptions, String> {
         [target, secs] => Ok(options(FuzzTargets::One(target.clone()), seconds(secs)?)),
         [] => Err("`fuzz` needs a target name or `--all` (list the targets with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
         _ => Err(format!("`fuzz` takes <TARGET> [SECONDS], got {ours:?}")),
+    }
+}
+
+fn parse_soak(args: &[String]) -> Result<SoakOptions, String> {
+    let (ours, rest) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    match ours {
+        [] => Ok(SoakOptions {
+            minutes: 1,
+            args: rest,
+        }),
+        [flag, n] if flag == "--minutes" => Ok(SoakOptions {
+            minutes: seconds(n)?,
+            args: rest,
+        }),
+        _ => Err(format!("`soak` takes [--minutes N], got {ours:?}")),
     }
 }
 
@@ -209,6 +241,26 @@ mod tests {
         assert!(parse_str("fuzz --all --minutes").is_err());
         assert!(parse_str("fuzz --all --minutes 0").is_err());
         assert!(parse_str("fuzz --all 60").is_err());
+    }
+
+    #[test]
+    fn soak_options() {
+        assert_eq!(
+            parse_str("soak --minutes 30 -- --rate 5"),
+            Ok(Command::Soak(SoakOptions {
+                minutes: 30,
+                args: vec!["--rate".into(), "5".into()],
+            }))
+        );
+        assert_eq!(
+            parse_str("soak"),
+            Ok(Command::Soak(SoakOptions {
+                minutes: 1,
+                args: vec![],
+            }))
+        );
+        assert!(parse_str("soak --minutes").is_err());
+        assert!(parse_str("soak 30").is_err());
     }
 
     #[test]

@@ -74,6 +74,21 @@ pub fn client_config(
     quinn::ClientConfig::new(Arc::new(crypto))
 }
 
+/// A bare QUIC connection to `addr` that opens no HTTP/3 stream (and its endpoint, which holds
+/// the socket).
+pub async fn quic_only(
+    addr: SocketAddr,
+    server_cert: &rustls_pki_types::CertificateDer<'static>,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = endpoint
+        .connect_with(client_config(server_cert), addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    (endpoint, conn)
+}
+
 /// A CONNECT request on its way: the session id (its stream id) and both halves of its stream.
 pub struct RawSession {
     pub id: u64,
