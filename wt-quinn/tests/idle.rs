@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{echo, raw, within, Server};
 use wt_quinn::{SessionError, Transport};
 
-const IDLE: Duration = Duration::from_secs(1);
+const IDLE: Duration = Duration::from_secs(2);
 
 fn transport(keep_alive: Option<Duration>) -> Transport {
     Transport {
