@@ -9,7 +9,8 @@
 //! well-behaved session failed.
 //!
 //! ```sh
-//! cargo run --release -p wt-quinn --example soak -- --minutes 30 [--rate 20] [--report 60]
+//! cargo run --release -p wt-quinn --example soak -- --minutes 30 [--rate 20] [--report 60] \
+//!     [--hostile idle,settings-only,half-headers,unknown-streams,datagram-flood | none]
 //! ```
 
 #[path = "../tests/common/echo.rs"]
@@ -41,6 +42,8 @@ struct Options {
     /// Well-behaved sessions per second.
     rate: u64,
     report: Duration,
+    /// The hostile kinds that run (indexes into `HOSTILE`).
+    hostile: Vec<usize>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Options, String> {
         minutes: 1,
         rate: 20,
         report: Duration::from_secs(10),
+        hostile: (0..HOSTILE.len()).collect(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -62,14 +66,31 @@ fn parse_args() -> Result<Options, String> {
             "--minutes" => options.minutes = number()?,
             "--rate" => options.rate = number()?,
             "--report" => options.report = Duration::from_secs(number()?),
+            "--hostile" => options.hostile = hostile_kinds(&args.next().unwrap_or_default())?,
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
         }
     }
     Ok(options)
 }
 
-const USAGE: &str =
-    "usage: soak [--minutes N (1)] [--rate SESSIONS_PER_SECOND (20)] [--report SECONDS (10)]";
+const USAGE: &str = "usage: soak [--minutes N (1)] [--rate SESSIONS_PER_SECOND (20)] \
+[--report SECONDS (10)] [--hostile KIND,... | none] (kinds, all by default: idle, settings-only, \
+half-headers, unknown-streams, datagram-flood)";
+
+/// The hostile kinds named in `list` (comma-separated), or none for `none`.
+fn hostile_kinds(list: &str) -> Result<Vec<usize>, String> {
+    if list == "none" {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|name| {
+            HOSTILE_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .ok_or(format!("unknown hostile kind `{name}`\n\n{USAGE}"))
+        })
+        .collect()
+}
 
 /// The kinds of hostile client.
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +106,15 @@ enum Hostile {
     /// Floods datagrams for sessions that do not exist.
     DatagramFlood,
 }
+
+/// The names of `HOSTILE`'s kinds on the command line, in the same order.
+const HOSTILE_NAMES: [&str; 5] = [
+    "idle",
+    "settings-only",
+    "half-headers",
+    "unknown-streams",
+    "datagram-flood",
+];
 
 const HOSTILE: [Hostile; 5] = [
     Hostile::Idle,
@@ -149,19 +179,33 @@ async fn well_behaved(client: &Endpoint, url: &str, n: u64) -> Result<Duration, 
     Ok(setup)
 }
 
-/// What a hostile client of `kind` does once connected; it keeps the connection for `HOLD`.
-async fn hostile(kind: Hostile, addr: SocketAddr, cert: &CertificateDer<'static>) -> bool {
+/// What a hostile client of `kind` does once connected, on `endpoint` (shared by every hostile
+/// client, so that the process's memory is the server's and the connections', not that of a
+/// socket per client); it keeps the connection for `HOLD`.
+async fn hostile(
+    kind: Hostile,
+    endpoint: quinn::Endpoint,
+    addr: SocketAddr,
+    cert: &CertificateDer<'static>,
+) -> bool {
+    let settings = raw::chromium_draft02();
+    let raw = |endpoint| {
+        raw::RawClient::connect_on(
+            endpoint,
+            addr,
+            cert,
+            &settings,
+            quinn::TransportConfig::default(),
+        )
+    };
     match kind {
-        Hostile::Idle => {
-            let (_endpoint, conn) = raw::quic_only(addr, cert).await;
-            held(&conn).await
-        }
+        Hostile::Idle => held(&raw::quic_only(&endpoint, addr, cert).await).await,
         Hostile::SettingsOnly => {
-            let raw = raw::RawClient::connect(addr, cert, &raw::chromium_draft02()).await;
+            let raw = raw(endpoint).await;
             held(&raw.conn).await
         }
         Hostile::HalfHeaders => {
-            let raw = raw::RawClient::connect(addr, cert, &raw::chromium_draft02()).await;
+            let raw = raw(endpoint).await;
             let (mut send, _recv) = raw.conn.open_bi().await.unwrap();
             let mut buf = BytesMut::new();
             wt_proto::frame::encode_header(wt_proto::frame::ty::HEADERS, 16_000, &mut buf);
@@ -170,7 +214,7 @@ async fn hostile(kind: Hostile, addr: SocketAddr, cert: &CertificateDer<'static>
             held(&raw.conn).await
         }
         Hostile::UnknownStreams => {
-            let raw = raw::RawClient::connect(addr, cert, &raw::chromium_draft02()).await;
+            let raw = raw(endpoint).await;
             let mut streams = Vec::new();
             for i in 0..50 {
                 match tokio::time::timeout(Duration::from_secs(1), raw.conn.open_uni()).await {
@@ -186,7 +230,7 @@ async fn hostile(kind: Hostile, addr: SocketAddr, cert: &CertificateDer<'static>
             held(&raw.conn).await
         }
         Hostile::DatagramFlood => {
-            let raw = raw::RawClient::connect(addr, cert, &raw::chromium_draft02()).await;
+            let raw = raw(endpoint).await;
             let flood = async {
                 for i in 0u64.. {
                     let mut d = BytesMut::new();
@@ -211,6 +255,7 @@ async fn held(conn: &quinn::Connection) -> bool {
 /// Starts a hostile client of `kind` every `1 / HOSTILE_PER_SECOND` s until `end`.
 async fn hostile_fleet(
     kind: usize,
+    endpoint: quinn::Endpoint,
     addr: SocketAddr,
     cert: CertificateDer<'static>,
     counters: Arc<Counters>,
@@ -220,11 +265,11 @@ async fn hostile_fleet(
     let mut clients = tokio::task::JoinSet::new();
     while Instant::now() < end {
         tick.tick().await;
-        let (cert, counters) = (cert.clone(), counters.clone());
+        let (endpoint, cert, counters) = (endpoint.clone(), cert.clone(), counters.clone());
         clients.spawn(async move {
             counters.hostile_open[kind].fetch_add(1, Ordering::Relaxed);
             counters.hostile_opened[kind].fetch_add(1, Ordering::Relaxed);
-            if hostile(HOSTILE[kind], addr, &cert).await {
+            if hostile(HOSTILE[kind], endpoint, addr, &cert).await {
                 counters.hostile_closed[kind].fetch_add(1, Ordering::Relaxed);
             }
             counters.hostile_open[kind].fetch_sub(1, Ordering::Relaxed);
@@ -288,12 +333,12 @@ fn percentile(sorted: &[u64], p: usize) -> f64 {
 fn report(started: Instant, counters: &Counters) {
     let mut setups = std::mem::take(&mut *counters.setups.lock().unwrap());
     setups.sort_unstable();
-    let hostile: Vec<String> = HOSTILE
+    let hostile: Vec<String> = HOSTILE_NAMES
         .iter()
         .enumerate()
         .map(|(k, kind)| {
             format!(
-                "{kind:?} {}/{} closed {}",
+                "{kind} {}/{} closed {}",
                 counters.hostile_open[k].load(Ordering::Relaxed),
                 counters.hostile_opened[k].load(Ordering::Relaxed),
                 counters.hostile_closed[k].load(Ordering::Relaxed)
@@ -347,10 +392,10 @@ async fn main() -> std::process::ExitCode {
     let started = Instant::now();
     let end = started + Duration::from_secs(60 * options.minutes);
     println!(
-        "soak: {} min, {} well-behaved sessions/s, {HOSTILE_PER_SECOND} hostile connection(s)/s of each of {} kinds, each held {HOLD:?}; server {addr}",
+        "soak: {} min, {} well-behaved sessions/s, {HOSTILE_PER_SECOND} hostile connection(s)/s of each of {:?}, each held {HOLD:?}; server {addr}",
         options.minutes,
         options.rate,
-        HOSTILE.len()
+        options.hostile.iter().map(|&k| HOSTILE_NAMES[k]).collect::<Vec<_>>()
     );
     let url = format!("https://127.0.0.1:{}/", addr.port());
     let mut fleets = tokio::task::JoinSet::new();
@@ -361,9 +406,18 @@ async fn main() -> std::process::ExitCode {
         counters.clone(),
         end,
     ));
-    for kind in 0..HOSTILE.len() {
+    let hostile_endpoint = raw::endpoint();
+    for &kind in &options.hostile {
         let cert = identity.chain()[0].clone();
-        fleets.spawn(hostile_fleet(kind, addr, cert, counters.clone(), end));
+        let endpoint = hostile_endpoint.clone();
+        fleets.spawn(hostile_fleet(
+            kind,
+            endpoint,
+            addr,
+            cert,
+            counters.clone(),
+            end,
+        ));
     }
     let reporting = async {
         let mut tick = tokio::time::interval(options.report);

@@ -74,19 +74,23 @@ pub fn client_config(
     quinn::ClientConfig::new(Arc::new(crypto))
 }
 
-/// A bare QUIC connection to `addr` that opens no HTTP/3 stream (and its endpoint, which holds
-/// the socket).
+/// A quinn client endpoint on loopback; raw clients may share one (each endpoint has its own
+/// socket and receive buffers, megabytes with GRO).
+pub fn endpoint() -> quinn::Endpoint {
+    quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// A bare QUIC connection to `addr`, on `endpoint`, that opens no HTTP/3 stream.
 pub async fn quic_only(
+    endpoint: &quinn::Endpoint,
     addr: SocketAddr,
     server_cert: &rustls_pki_types::CertificateDer<'static>,
-) -> (quinn::Endpoint, quinn::Connection) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
+) -> quinn::Connection {
+    endpoint
         .connect_with(client_config(server_cert), addr, "localhost")
         .unwrap()
         .await
-        .unwrap();
-    (endpoint, conn)
+        .unwrap()
 }
 
 /// A CONNECT request on its way: the session id (its stream id) and both halves of its stream.
@@ -147,7 +151,17 @@ impl RawClient {
         settings: &Settings,
         transport: quinn::TransportConfig,
     ) -> Self {
-        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        Self::connect_on(endpoint(), addr, server_cert, settings, transport).await
+    }
+
+    /// Like `connect_with`, on `endpoint` (which may carry other connections).
+    pub async fn connect_on(
+        endpoint: quinn::Endpoint,
+        addr: SocketAddr,
+        server_cert: &rustls_pki_types::CertificateDer<'static>,
+        settings: &Settings,
+        transport: quinn::TransportConfig,
+    ) -> Self {
         let mut config = client_config(server_cert);
         config.transport_config(Arc::new(transport));
         let conn = endpoint
