@@ -85,8 +85,33 @@ async fn serve(srv: &Server, app: App, answers: &Answers) -> Vec<Session> {
     sessions
 }
 
+/// Runs a round (`one_of_two_admitted`) this many times, each on a new connection: today's race
+/// does not show in every round.
+const ROUNDS: usize = 10;
+
+/// `ROUNDS` rounds of `one_of_two_admitted`; fails listing the rounds that went wrong.
+async fn rounds(srv: &Server, settings: &Settings, protocol: &str, app: App) {
+    let mut failures = Vec::new();
+    for i in 0..ROUNDS {
+        if let Err(e) = one_of_two_admitted(srv, settings, protocol, app).await {
+            failures.push(format!("round {i}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{app:?}: {} of {ROUNDS} rounds admitted other than one session of two:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// Sends two CONNECTs back to back and checks that exactly one session is admitted.
-async fn one_of_two_admitted(srv: &Server, settings: &Settings, protocol: &str, app: App) {
+async fn one_of_two_admitted(
+    srv: &Server,
+    settings: &Settings,
+    protocol: &str,
+    app: App,
+) -> Result<(), String> {
     let raw = srv.raw(settings).await;
     let authority = srv.authority();
     let a = raw.send_connect(&authority, "/a", protocol, &[]).await;
@@ -101,23 +126,18 @@ async fn one_of_two_admitted(srv: &Server, settings: &Settings, protocol: &str, 
         .await
         .unwrap_or_else(|_| panic!("both requests answered within 5 s ({app:?})"));
     let got = answers.got.lock().unwrap();
-    let ok: Vec<&String> = got
-        .iter()
-        .filter(|(_, a)| a.is_ok())
-        .map(|(n, _)| n)
-        .collect();
+    let ok = got.iter().filter(|(_, a)| a.is_ok()).count();
     let refused = got.iter().filter(|(_, a)| a.is_refusal()).count();
-    assert!(
-        ok.len() == 1 && refused == 1,
-        "{app:?}: expected one 200 and one refusal (status >= 400 or H3_REQUEST_REJECTED), got \
-         {got:?}; the application established {} session(s)",
-        sessions.len()
-    );
-    assert_eq!(sessions.len(), 1, "{app:?}: sessions the application holds");
+    match (ok, refused, sessions.len()) {
+        (1, 1, 1) => Ok(()),
+        _ => Err(format!(
+            "expected one 200 and one refusal (status >= 400 or H3_REQUEST_REJECTED), got \
+             {got:?}; the application established {} session(s)",
+            sessions.len()
+        )),
+    }
 }
 
-/// Draft-16 with flow control (so that several sessions could share a connection), limited to
-/// one session per connection.
 fn draft16_one_session() -> Protocol {
     Protocol {
         max_sessions: 1,
@@ -128,9 +148,9 @@ fn draft16_one_session() -> Protocol {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft02_two_connects_taken_then_accepted() {
     let srv = common::server("127.0.0.1:0");
-    within(15, async {
+    within(60, async {
         let settings = raw::chromium_draft02();
-        one_of_two_admitted(&srv, &settings, raw::DRAFT02, App::TakeBothThenAccept).await;
+        rounds(&srv, &settings, raw::DRAFT02, App::TakeBothThenAccept).await;
     })
     .await;
 }
@@ -138,9 +158,9 @@ async fn draft02_two_connects_taken_then_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft02_two_connects_each_accepted_before_the_next() {
     let srv = common::server("127.0.0.1:0");
-    within(15, async {
+    within(60, async {
         let settings = raw::chromium_draft02();
-        one_of_two_admitted(&srv, &settings, raw::DRAFT02, App::AcceptEachBeforeTheNext).await;
+        rounds(&srv, &settings, raw::DRAFT02, App::AcceptEachBeforeTheNext).await;
     })
     .await;
 }
@@ -148,9 +168,9 @@ async fn draft02_two_connects_each_accepted_before_the_next() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft16_max_sessions_1_two_connects_taken_then_accepted() {
     let srv = common::server_speaking(draft16_one_session());
-    within(15, async {
+    within(60, async {
         let settings = raw::draft16_flow(1 << 20);
-        one_of_two_admitted(&srv, &settings, raw::DRAFT16, App::TakeBothThenAccept).await;
+        rounds(&srv, &settings, raw::DRAFT16, App::TakeBothThenAccept).await;
     })
     .await;
 }
@@ -158,9 +178,9 @@ async fn draft16_max_sessions_1_two_connects_taken_then_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draft16_max_sessions_1_two_connects_each_accepted_before_the_next() {
     let srv = common::server_speaking(draft16_one_session());
-    within(15, async {
+    within(60, async {
         let settings = raw::draft16_flow(1 << 20);
-        one_of_two_admitted(&srv, &settings, raw::DRAFT16, App::AcceptEachBeforeTheNext).await;
+        rounds(&srv, &settings, raw::DRAFT16, App::AcceptEachBeforeTheNext).await;
     })
     .await;
 }
