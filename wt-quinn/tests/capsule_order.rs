@@ -17,8 +17,9 @@ const WINDOW: u64 = 4 * 1024;
 /// Bytes the peer sends and the application reads per round.
 const TOTAL: usize = 300 * 1024;
 const CHUNK: usize = 1024;
-/// Rounds of the drain, limits and close test.
-const ROUNDS: usize = 15;
+/// Rounds of the drain, limits and close test: each takes under 100 ms, and today's reordering
+/// showed in 1 to 11 of 15 rounds, depending on the machine's load.
+const ROUNDS: usize = 40;
 /// Rounds of the drain-then-close test: each takes milliseconds, and today's loss of the drain
 /// shows in about half of them.
 const QUICK_ROUNDS: usize = 50;
