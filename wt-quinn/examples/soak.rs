@@ -10,7 +10,8 @@
 //!
 //! ```sh
 //! cargo run --release -p wt-quinn --example soak -- --minutes 30 [--rate 20] [--report 60] \
-//!     [--hostile idle,settings-only,half-headers,unknown-streams,datagram-flood | none]
+//!     [--hostile idle,settings-only,half-headers,unknown-streams,datagram-flood | none] \
+//!     [--socket-buffer BYTES]
 //! ```
 
 #[path = "../tests/common/echo.rs"]
@@ -44,6 +45,8 @@ struct Options {
     report: Duration,
     /// The hostile kinds that run (indexes into `HOSTILE`).
     hostile: Vec<usize>,
+    /// The server's UDP socket buffer sizes (`Transport::socket_buffer`); the OS default if none.
+    socket_buffer: Option<usize>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -52,6 +55,7 @@ fn parse_args() -> Result<Options, String> {
         rate: 20,
         report: Duration::from_secs(10),
         hostile: (0..HOSTILE.len()).collect(),
+        socket_buffer: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,6 +71,7 @@ fn parse_args() -> Result<Options, String> {
             "--rate" => options.rate = number()?,
             "--report" => options.report = Duration::from_secs(number()?),
             "--hostile" => options.hostile = hostile_kinds(&args.next().unwrap_or_default())?,
+            "--socket-buffer" => options.socket_buffer = Some(number()? as usize),
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
         }
     }
@@ -74,8 +79,8 @@ fn parse_args() -> Result<Options, String> {
 }
 
 const USAGE: &str = "usage: soak [--minutes N (1)] [--rate SESSIONS_PER_SECOND (20)] \
-[--report SECONDS (10)] [--hostile KIND,... | none] (kinds, all by default: idle, settings-only, \
-half-headers, unknown-streams, datagram-flood)";
+[--report SECONDS (10)] [--hostile KIND,... | none] [--socket-buffer BYTES] (hostile kinds, all \
+by default: idle, settings-only, half-headers, unknown-streams, datagram-flood)";
 
 /// The hostile kinds named in `list` (comma-separated), or none for `none`.
 fn hostile_kinds(list: &str) -> Result<Vec<usize>, String> {
@@ -372,6 +377,10 @@ async fn main() -> std::process::ExitCode {
             ServerConfig::builder()
                 .bind("127.0.0.1:0".parse().unwrap())
                 .identity(identity.clone())
+                .transport(wt_quinn::Transport {
+                    socket_buffer: options.socket_buffer,
+                    ..wt_quinn::Transport::default()
+                })
                 .build()
                 .unwrap(),
         )
