@@ -132,6 +132,8 @@ impl RecvWindow {
 
     /// Records `n` units consumed by the application; returns a new, larger limit to advertise
     /// once less than half the window is left, so the peer never stalls on a reader keeping up.
+    /// The limit never shrinks and is never announced twice: a window of 0, or one beyond the
+    /// varint range, yields no update that would not raise it.
     pub fn consume(&mut self, n: u64) -> Option<u64> {
         self.consumed = self.consumed.saturating_add(n).min(self.received);
         self.raise()
@@ -205,6 +207,39 @@ mod tests {
                 received: 1,
                 max: 0
             })
+        );
+    }
+
+    /// Found by the `flow` fuzz target: a zero window announced its unchanged limit on every
+    /// consume (a useless WT_MAX_DATA each time), and a window beyond the varint range shrank the
+    /// granted limit to the varint maximum.
+    #[test]
+    fn consume_never_repeats_or_shrinks_the_limit() {
+        let mut zero = RecvWindow::new(0);
+        assert_eq!(zero.consume(0), None);
+        assert_eq!(zero.consume(5), None);
+        assert_eq!(zero.max(), 0);
+
+        let mut huge = RecvWindow::new(u64::MAX);
+        let most = u64::MAX / 2 + 10;
+        huge.receive(most).unwrap();
+        assert_eq!(
+            huge.consume(most),
+            None,
+            "the limit cannot grow past u64::MAX"
+        );
+        assert_eq!(
+            huge.max(),
+            u64::MAX,
+            "and must not shrink to the varint maximum"
+        );
+
+        let mut at_top = RecvWindow::new(crate::varint::MAX);
+        at_top.receive(crate::varint::MAX).unwrap();
+        assert_eq!(
+            at_top.consume(crate::varint::MAX),
+            None,
+            "already the largest limit"
         );
     }
 

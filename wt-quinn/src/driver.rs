@@ -24,7 +24,8 @@ use wt_proto::engine::{Action, Head, SessionId, StreamId};
 use wt_proto::H3Code;
 
 use crate::conn::Conn;
-use crate::slot::{code, Incoming};
+use crate::read_ahead::{ReadAhead, Step};
+use crate::slot::{code, Incoming, SessionSlot};
 
 /// How much of a new stream the first read takes: the header and, usually, the whole first
 /// STREAM frame's payload, kept without a copy for the application's first read.
@@ -79,6 +80,12 @@ enum Done {
         id: StreamId,
         send: quinn::SendStream,
         outcome: Outcome<Result<Option<quinn::VarInt>, quinn::StoppedError>>,
+    },
+    /// A step of the read-ahead of a stream waiting for `session`'s application.
+    ReadAhead {
+        session: SessionId,
+        ahead: Arc<ReadAhead>,
+        step: Step,
     },
 }
 
@@ -380,10 +387,10 @@ impl Driver {
                     self.read(id, recv, Reading::Engine, cancel);
                 }
             }
-            Head::Deliver { header, .. } => {
+            Head::Deliver { session, header } => {
                 let stream = incoming(send, recv, data.slice(header..));
                 match slot {
-                    Some(slot) => slot.deliver(stream),
+                    Some(slot) => self.queue_stream(session, &slot, stream),
                     None => stream.refuse(H3Code::WT_SESSION_GONE),
                 }
             }
@@ -406,9 +413,29 @@ impl Driver {
             st.slots.get(&session).cloned()
         });
         match slot {
-            Some(slot) => slot.deliver(incoming),
+            Some(slot) => self.queue_stream(session, &slot, incoming),
             None => incoming.refuse(H3Code::WT_SESSION_GONE),
         }
+    }
+
+    /// Queues a stream for its session's application, and reads it ahead while it waits when
+    /// the session is flow controlled (see `read_ahead`).
+    fn queue_stream(&mut self, session: SessionId, slot: &SessionSlot, incoming: Incoming) {
+        if let Some(ahead) = slot.deliver(incoming) {
+            self.read_ahead(session, ahead);
+        }
+    }
+
+    /// The next step of a stream's read-ahead.
+    fn read_ahead(&mut self, session: SessionId, ahead: Arc<ReadAhead>) {
+        self.tasks.push(Box::pin(async move {
+            let step = std::future::poll_fn(|cx| ahead.poll_step(cx)).await;
+            Done::ReadAhead {
+                session,
+                ahead,
+                step,
+            }
+        }));
     }
 
     /// Reads the next chunk of a stream; cancellable unless `cancel` says never.
@@ -477,6 +504,20 @@ impl Driver {
             } => self.on_read(id, recv, reading, outcome, cancel),
             Done::Written { id, send, outcome } => self.on_written(id, send, outcome),
             Done::Acked { id, send, outcome } => self.on_acked(id, send, outcome),
+            Done::ReadAhead {
+                session,
+                ahead,
+                step: Step::Read(n),
+            } => {
+                // Counted as it arrived: past the window, the session ends (and the stream is
+                // taken from its queue, which ends this read).
+                self.conn
+                    .with_state(|st, now| st.engine.data_received(session, n as u64, now));
+                self.read_ahead(session, ahead);
+            }
+            Done::ReadAhead {
+                step: Step::Done, ..
+            } => {}
         }
     }
 

@@ -60,6 +60,7 @@ mod keylog;
 mod latch;
 mod policy;
 mod qlog;
+mod read_ahead;
 mod request;
 mod rotation;
 mod session;

@@ -16,6 +16,7 @@ use wt_session::SessionError;
 use crate::conn::Conn;
 use crate::datagram::DatagramBuffer;
 use crate::handle::Handle;
+use crate::read_ahead::Arrived;
 use crate::slot::SessionSlot;
 use crate::stats::SessionStats;
 use crate::stream::{RecvStream, SendStream};
@@ -103,20 +104,20 @@ impl Session {
 
     /// Waits for the peer's next unidirectional stream.
     pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
-        let (recv, first) = self.slot().next_uni().await?;
+        let arrived = self.slot().next_uni().await?;
         self.handle.accepted(false);
         self.slot().counters.on_stream_accepted(false);
-        Ok(RecvStream::new(recv, first, self.handle.clone()))
+        Ok(RecvStream::new(arrived, self.handle.clone()))
     }
 
     /// Waits for the peer's next bidirectional stream.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
-        let (send, recv, first) = self.slot().next_bi().await?;
+        let (send, arrived) = self.slot().next_bi().await?;
         self.handle.accepted(true);
         self.slot().counters.on_stream_accepted(true);
         Ok((
             SendStream::new(send, None, self.handle.clone()),
-            RecvStream::new(recv, first, self.handle.clone()),
+            RecvStream::new(arrived, self.handle.clone()),
         ))
     }
 
@@ -162,7 +163,7 @@ impl Session {
                 Some(self.slot().stream_header(true)),
                 self.handle.clone(),
             ),
-            RecvStream::new(recv, Bytes::new(), self.handle.clone()),
+            RecvStream::new(Arrived::opened(recv), self.handle.clone()),
         ))
     }
 
@@ -214,8 +215,10 @@ impl Session {
     }
 
     /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept
-    /// datagrams. It follows the path MTU, so it can grow after the connection starts.
-    pub fn max_datagram_size(&self) -> usize {
+    /// datagrams. It follows the path MTU, so it can grow after the connection starts. It
+    /// never waits (it is `async` as the `wt_session::Session` contract is); known once the
+    /// session is established.
+    pub async fn max_datagram_size(&self) -> usize {
         let slot = self.slot();
         if !slot.datagrams {
             return 0;
@@ -442,7 +445,7 @@ impl wt_session::Session for Session {
         Session::send_datagram(self, payload)
     }
     async fn max_datagram_size(&self) -> usize {
-        Session::max_datagram_size(self)
+        Session::max_datagram_size(self).await
     }
     async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         Session::recv_datagram(self).await

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 
 use bytes::{Bytes, BytesMut};
@@ -19,6 +19,7 @@ use wt_proto::engine::{End, SessionId, Side};
 use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, SessionError};
 
+use crate::read_ahead::{Arrived, ReadAhead, Waiting};
 use crate::stats::SessionCounters;
 
 /// A stream that arrived for a session, before the application accepted it, with the bytes
@@ -108,8 +109,8 @@ impl DatagramBudget {
 
 #[derive(Default)]
 struct Queues {
-    uni: VecDeque<(quinn::RecvStream, Bytes)>,
-    bi: VecDeque<(quinn::SendStream, quinn::RecvStream, Bytes)>,
+    uni: VecDeque<Waiting>,
+    bi: VecDeque<(quinn::SendStream, Waiting)>,
     datagrams: VecDeque<Bytes>,
     /// Payload bytes in `datagrams`.
     datagram_bytes: usize,
@@ -207,21 +208,28 @@ impl SessionSlot {
         }
     }
 
-    /// Queues a stream the peer opened, or refuses it once the session has ended.
-    pub(crate) fn deliver(&self, stream: Incoming) {
+    /// Queues a stream the peer opened, or refuses it once the session has ended. Under
+    /// session flow control, returns the stream's read-ahead for the driver to carry out (see
+    /// `read_ahead`).
+    pub(crate) fn deliver(&self, stream: Incoming) -> Option<Arc<ReadAhead>> {
         let mut st = self.state();
         if st.end.is_some() {
             drop(st);
-            return stream.refuse(H3Code::WT_SESSION_GONE);
+            stream.refuse(H3Code::WT_SESSION_GONE);
+            return None;
         }
         match stream {
             Incoming::Uni(recv, first) => {
-                st.queues.uni.push_back((recv, first));
+                let (waiting, ahead) = Waiting::new(recv, first, self.flow);
+                st.queues.uni.push_back(waiting);
                 self.wakers.uni.notify_one();
+                ahead
             }
             Incoming::Bi(send, recv, first) => {
-                st.queues.bi.push_back((send, recv, first));
+                let (waiting, ahead) = Waiting::new(recv, first, self.flow);
+                st.queues.bi.push_back((send, waiting));
                 self.wakers.bi.notify_one();
+                ahead
             }
         }
     }
@@ -279,12 +287,16 @@ impl SessionSlot {
             std::mem::take(&mut st.queues)
         };
         budget.remove(queues.datagram_bytes);
-        for (recv, _) in queues.uni {
-            self.bury(Buried::Recv(recv));
+        for waiting in queues.uni {
+            if let Some(arrived) = waiting.take() {
+                self.bury(Buried::Recv(arrived.recv));
+            }
         }
-        for (send, recv, _) in queues.bi {
+        for (send, waiting) in queues.bi {
             self.bury(Buried::Send(send));
-            self.bury(Buried::Recv(recv));
+            if let Some(arrived) = waiting.take() {
+                self.bury(Buried::Recv(arrived.recv));
+            }
         }
         self.wake_credit();
         for n in [
@@ -348,15 +360,18 @@ impl SessionSlot {
     }
 
     /// Takes a queued uni stream.
-    pub(crate) async fn next_uni(&self) -> Result<(quinn::RecvStream, Bytes), SessionError> {
-        self.wait_for(&self.wakers.uni, |q| q.uni.pop_front()).await
+    pub(crate) async fn next_uni(&self) -> Result<Arrived, SessionError> {
+        let take = |q: &mut Queues| q.uni.pop_front().and_then(Waiting::take);
+        self.wait_for(&self.wakers.uni, take).await
     }
 
     /// Takes a queued bidi stream.
-    pub(crate) async fn next_bi(
-        &self,
-    ) -> Result<(quinn::SendStream, quinn::RecvStream, Bytes), SessionError> {
-        self.wait_for(&self.wakers.bi, |q| q.bi.pop_front()).await
+    pub(crate) async fn next_bi(&self) -> Result<(quinn::SendStream, Arrived), SessionError> {
+        let take = |q: &mut Queues| {
+            let (send, waiting) = q.bi.pop_front()?;
+            Some((send, waiting.take()?))
+        };
+        self.wait_for(&self.wakers.bi, take).await
     }
 
     /// Waits until `take` finds something, or fails once the session ends. What is already

@@ -18,6 +18,7 @@ use wt_proto::H3Code;
 use wt_session::{SessionError, StreamError};
 
 use crate::handle::Handle;
+use crate::read_ahead::Arrived;
 use crate::slot::{Buried, SessionSlot};
 
 /// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
@@ -392,8 +393,12 @@ impl tokio::io::AsyncWrite for SendStream {
 pub struct RecvStream {
     /// Taken out only in `Drop`, to be stopped once the session's close capsule arrived.
     inner: ManuallyDrop<quinn::RecvStream>,
-    /// Body bytes that arrived with the stream header, read before anything from `inner`.
+    /// Body bytes read before the application took the stream (with the stream header, or
+    /// ahead), read before anything from `inner`.
     first: Bytes,
+    /// How the stream ended, when that was seen before the application took it: reported once
+    /// `first` is read.
+    end: Option<Result<(), quinn::ReadError>>,
     /// The stream ended (read to its end), or was abandoned (stopped, reset, or dropped early):
     /// nothing more to tell flow control.
     done: bool,
@@ -409,13 +414,25 @@ impl std::fmt::Debug for RecvStream {
 }
 
 impl RecvStream {
-    /// `first`: the bytes that came with the stream header.
-    pub(crate) fn new(inner: quinn::RecvStream, first: Bytes, session: Arc<Handle>) -> Self {
+    pub(crate) fn new(arrived: Arrived, session: Arc<Handle>) -> Self {
         RecvStream {
-            inner: ManuallyDrop::new(inner),
-            first,
+            inner: ManuallyDrop::new(arrived.recv),
+            first: arrived.first,
+            end: arrived.end,
             done: false,
             session,
+        }
+    }
+
+    /// Once `first` is read: the end seen before the application took the stream, if any
+    /// (`Ok(None)` for its end, or the error).
+    fn take_end(&mut self) -> Option<Result<Option<usize>, StreamError>> {
+        match self.end.take()? {
+            Ok(()) => {
+                self.finished();
+                Some(Ok(None))
+            }
+            Err(e) => Some(Err(self.error(e))),
         }
     }
 
@@ -444,9 +461,12 @@ impl RecvStream {
     }
 
     /// The stream ends before all of it was read: its unread bytes no longer count against
-    /// session flow control.
+    /// session flow control (those read before the application took it, exactly; those quinn
+    /// holds, up to a stream window).
     fn abandon(&mut self) {
         if !std::mem::replace(&mut self.done, true) {
+            let unread = std::mem::take(&mut self.first).len();
+            self.session.read(unread, false);
             self.session.abandoned();
         }
     }
@@ -504,6 +524,9 @@ impl RecvStream {
             let n = self.take_first(buf);
             return self.consumed(n, false).map(|()| Some(n));
         }
+        if let Some(end) = self.take_end() {
+            return end;
+        }
         match until_ended(&self.session.slot, self.inner.read(buf)).await {
             Some(Ok(Some(n))) => self.consumed(n, true).map(|()| Some(n)),
             Some(Ok(None)) => {
@@ -521,6 +544,9 @@ impl RecvStream {
         if !self.first.is_empty() && max > 0 {
             let chunk = self.first.split_to(max.min(self.first.len()));
             return self.consumed(chunk.len(), false).map(|()| Some(chunk));
+        }
+        if let Some(end) = self.take_end() {
+            return end.map(|_| None);
         }
         match until_ended(&self.session.slot, self.inner.read_chunk(max, true)).await {
             Some(Ok(Some(chunk))) => {
@@ -575,6 +601,9 @@ impl tokio::io::AsyncRead for RecvStream {
             let n = self.take_first(buf.initialize_unfilled());
             buf.advance(n);
             return Poll::Ready(self.consumed(n, false).map_err(aborted));
+        }
+        if let Some(end) = self.take_end() {
+            return Poll::Ready(end.map(|_| ()).map_err(aborted));
         }
         let before = buf.filled().len();
         let polled = tokio::io::AsyncRead::poll_read(Pin::new(&mut *self.inner), cx, buf);

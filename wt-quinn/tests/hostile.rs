@@ -162,7 +162,8 @@ async fn duplicate_setting_is_a_settings_error() {
 async fn control_stream_must_start_with_settings() {
     let srv = server();
     within(10, async {
-        let (_endpoint, conn) = quinn_only_client(&srv).await;
+        let endpoint = common::raw::endpoint();
+        let conn = common::raw::quic_only(&endpoint, srv.addr, &srv.identity.chain()[0]).await;
         let mut control = conn.open_uni().await.unwrap();
         let mut buf = BytesMut::new();
         buf.put_u8(0x00);
@@ -179,16 +180,4 @@ async fn control_stream_must_start_with_settings() {
         }
     })
     .await;
-}
-
-/// A quinn connection with no HTTP/3 streams opened yet (and its endpoint, to keep the socket).
-async fn quinn_only_client(srv: &Server) -> (quinn::Endpoint, quinn::Connection) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let config = common::raw::client_config(&srv.identity.chain()[0]);
-    let conn = endpoint
-        .connect_with(config, srv.addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, conn)
 }

@@ -1,4 +1,4 @@
-//! Command-line parsing, by hand: four subcommands and three options do not need a crate.
+//! Command-line parsing, by hand: a few subcommands and options do not need a crate.
 
 pub const USAGE: &str = "\
 Usage: cargo xtask <COMMAND>
@@ -8,7 +8,16 @@ Commands:
         fmt check, clippy, the test suite (nextest + doctests), then a fuzz smoke run of every
         target in wt-proto/fuzz for N seconds each (default 5). This is what CI runs.
   fuzz <TARGET> [SECONDS] [-- <libFuzzer args>...]
-        run one fuzz target of wt-proto/fuzz for SECONDS (default 600)
+        run one fuzz target of wt-proto/fuzz for SECONDS (default 600), from its committed seeds
+        and dictionary; e.g. `-- -runs=10000000` also stops it after that many executions
+  fuzz --all [--minutes N] [-- <libFuzzer args>...]
+        run every fuzz target, one after another, N minutes each (default 10), then print a
+        table of executions, coverage and crashes per target
+  soak [--minutes N] [-- <soak args>...]
+        release build, then one server under well-behaved clients at a steady rate and hostile
+        clients (idle connections, SETTINGS only, half HEADERS, streams for unknown sessions,
+        datagram floods) for N minutes (default 1); prints sessions served, failures and memory
+        over time (`-- --rate 20 --report 60`)
   bench [--quick] [--rounds N] [--only SCENARIO]...
         release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
         a table of medians (also in target/bench/*.json); `bench --help` for more
@@ -29,6 +38,14 @@ pub enum Command {
     Test(TestOptions),
     Fuzz(FuzzOptions),
     Bench(crate::bench::BenchOptions),
+    Soak(SoakOptions),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct SoakOptions {
+    pub minutes: u64,
+    /// Passed to the soak program.
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -37,9 +54,17 @@ pub struct TestOptions {
     pub fuzz_seconds: u64,
 }
 
+/// Which fuzz targets to run.
+#[derive(Debug, PartialEq)]
+pub enum FuzzTargets {
+    One(String),
+    All,
+}
+
 #[derive(Debug, PartialEq)]
 pub struct FuzzOptions {
-    pub target: String,
+    pub targets: FuzzTargets,
+    /// Per target.
     pub seconds: u64,
     /// Passed to libFuzzer after the options xtask sets.
     pub libfuzzer_args: Vec<String>,
@@ -54,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "test" => parse_test(rest).map(Command::Test),
         "fuzz" => parse_fuzz(rest).map(Command::Fuzz),
         "bench" => crate::bench::parse(rest).map(Command::Bench),
+        "soak" => parse_soak(rest).map(Command::Soak),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -85,31 +111,55 @@ fn parse_fuzz(args: &[String]) -> Result<FuzzOptions, String> {
         Some(i) => (&args[..i], args[i + 1..].to_vec()),
         None => (args, Vec::new()),
     };
+    let options = |targets, seconds| FuzzOptions {
+        targets,
+        seconds,
+        libfuzzer_args: libfuzzer_args.clone(),
+    };
     match ours {
+        [all] if all == "--all" => Ok(options(FuzzTargets::All, DEFAULT_FUZZ_SECONDS)),
+        [all, minutes, n] if all == "--all" && minutes == "--minutes" => {
+            Ok(options(FuzzTargets::All, 60 * self::seconds(n)?))
+        }
+        [all, ..] if all == "--all" => Err(format!(
+            "`fuzz --all` takes only `--minutes N`, got {:?}",
+            &ours[1..]
+        )),
         [target] | [target, _] if target.starts_with('-') => {
             Err(format!("unknown option `{target}` for `fuzz`"))
         }
-        [target] => Ok(FuzzOptions {
-            target: target.clone(),
-            seconds: DEFAULT_FUZZ_SECONDS,
-            libfuzzer_args,
-        }),
-        [target, secs] => Ok(FuzzOptions {
-            target: target.clone(),
-            seconds: seconds(secs)?,
-            libfuzzer_args,
-        }),
-        [] => Err("`fuzz` needs a target name (list them with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
+        [target] => Ok(options(
+            FuzzTargets::One(target.clone()),
+            DEFAULT_FUZZ_SECONDS,
+        )),
+        [target, secs] => Ok(options(FuzzTargets::One(target.clone()), seconds(secs)?)),
+        [] => Err("`fuzz` needs a target name or `--all` (list the targets with `cargo fuzz list --fuzz-dir wt-proto/fuzz`)".into()),
         _ => Err(format!("`fuzz` takes <TARGET> [SECONDS], got {ours:?}")),
+    }
+}
+
+fn parse_soak(args: &[String]) -> Result<SoakOptions, String> {
+    let (ours, rest) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    match ours {
+        [] => Ok(SoakOptions {
+            minutes: 1,
+            args: rest,
+        }),
+        [flag, n] if flag == "--minutes" => Ok(SoakOptions {
+            minutes: seconds(n)?,
+            args: rest,
+        }),
+        _ => Err(format!("`soak` takes [--minutes N], got {ours:?}")),
     }
 }
 
 fn seconds(value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "expected a positive number of seconds, got `{value}`"
-        )),
+        _ => Err(format!("expected a positive number, got `{value}`")),
     }
 }
 
@@ -155,7 +205,7 @@ mod tests {
         assert_eq!(
             parse_str("fuzz varint 3600 -- -jobs=2"),
             Ok(Command::Fuzz(FuzzOptions {
-                target: "varint".into(),
+                targets: FuzzTargets::One("varint".into()),
                 seconds: 3600,
                 libfuzzer_args: vec!["-jobs=2".into()],
             }))
@@ -163,7 +213,23 @@ mod tests {
         assert_eq!(
             parse_str("fuzz varint"),
             Ok(Command::Fuzz(FuzzOptions {
-                target: "varint".into(),
+                targets: FuzzTargets::One("varint".into()),
+                seconds: DEFAULT_FUZZ_SECONDS,
+                libfuzzer_args: vec![],
+            }))
+        );
+        assert_eq!(
+            parse_str("fuzz --all --minutes 60 -- -runs=10000000"),
+            Ok(Command::Fuzz(FuzzOptions {
+                targets: FuzzTargets::All,
+                seconds: 3600,
+                libfuzzer_args: vec!["-runs=10000000".into()],
+            }))
+        );
+        assert_eq!(
+            parse_str("fuzz --all"),
+            Ok(Command::Fuzz(FuzzOptions {
+                targets: FuzzTargets::All,
                 seconds: DEFAULT_FUZZ_SECONDS,
                 libfuzzer_args: vec![],
             }))
@@ -172,6 +238,29 @@ mod tests {
         assert!(parse_str("fuzz varint ten").is_err());
         assert!(parse_str("fuzz --seconds 5").is_err());
         assert!(parse_str("fuzz a 1 2").is_err());
+        assert!(parse_str("fuzz --all --minutes").is_err());
+        assert!(parse_str("fuzz --all --minutes 0").is_err());
+        assert!(parse_str("fuzz --all 60").is_err());
+    }
+
+    #[test]
+    fn soak_options() {
+        assert_eq!(
+            parse_str("soak --minutes 30 -- --rate 5"),
+            Ok(Command::Soak(SoakOptions {
+                minutes: 30,
+                args: vec!["--rate".into(), "5".into()],
+            }))
+        );
+        assert_eq!(
+            parse_str("soak"),
+            Ok(Command::Soak(SoakOptions {
+                minutes: 1,
+                args: vec![],
+            }))
+        );
+        assert!(parse_str("soak --minutes").is_err());
+        assert!(parse_str("soak 30").is_err());
     }
 
     #[test]

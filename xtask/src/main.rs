@@ -2,14 +2,16 @@
 //!
 //! - `cargo xtask test`: everything CI checks, in order (see [`mod@test`]);
 //! - `cargo xtask fuzz <target> [secs]`: run one fuzz target for a long time (see [`fuzz`]);
-//! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`mod@bench`]).
+//! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`mod@bench`]);
+//! - `cargo xtask soak --minutes N`: a server under well-behaved and hostile clients (see [`soak`]).
 //!
 //! Files: `cli` parses arguments, `step` runs and times commands, `tools` finds optional cargo
-//! subcommands, `test`, `fuzz` and `bench` are the workflows.
+//! subcommands, `test`, `fuzz`, `bench` and `soak` are the workflows.
 
 mod bench;
 mod cli;
 mod fuzz;
+mod soak;
 mod step;
 mod test;
 mod tools;
@@ -33,8 +35,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Test(options) => test::run(&options),
-        Command::Fuzz(options) => fuzz::run_one(&options),
+        Command::Fuzz(options) => fuzz::run(&options),
         Command::Bench(options) => bench::run(&options),
+        Command::Soak(options) => soak::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,6 +130,34 @@ impl Run {
         })
     }
 
+    /// Runs `cmd` as step `name`, echoing its stderr line by line and showing each line to
+    /// `watch` (to pick figures out of a tool's log as it runs).
+    pub fn step_watch(
+        &mut self,
+        name: &str,
+        cmd: &Cmd,
+        mut watch: impl FnMut(&str),
+    ) -> Result<(), String> {
+        self.timed(name, cmd, |command| {
+            let mut child = command.stderr(Stdio::piped()).spawn()?;
+            if let Some(stderr) = child.stderr.take() {
+                use std::io::BufRead;
+                // Bytes, not `lines()`: a tool may print non-UTF-8, which must not stop the echo
+                // (the child would then block on a full pipe).
+                let mut reader = std::io::BufReader::new(stderr);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line)? > 0 {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end_matches(['\n', '\r']);
+                    eprintln!("{text}");
+                    watch(text);
+                    line.clear();
+                }
+            }
+            child.wait().map(|status| (status, ()))
+        })
+    }
+
     /// Runs `cmd` as step `name` and returns its stdout (stderr is inherited).
     pub fn step_capture(&mut self, name: &str, cmd: &Cmd) -> Result<String, String> {
         self.timed(name, cmd, |command| {

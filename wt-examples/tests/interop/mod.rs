@@ -392,7 +392,7 @@ impl EchoClient for Session {
             .expect("receive datagram")
     }
     async fn max_datagram_size(&self) -> usize {
-        Session::max_datagram_size(self)
+        Session::max_datagram_size(self).await
     }
 }
 
@@ -483,7 +483,7 @@ pub async fn check_largest_datagram(client: &impl EchoClient) {
 /// telling its limit (both have lower limits than quinn on loopback); then a datagram of the
 /// peer's largest size makes the round trip.
 pub async fn check_largest_datagrams(ours: &Session, server: &mut process::PeerServer) {
-    let size = ours.max_datagram_size();
+    let size = ours.max_datagram_size().await;
     let data = Bytes::from(pattern(size, 77));
     for _ in 0..10 {
         ours.send_datagram(data.clone()).unwrap();

@@ -1,0 +1,562 @@
+//! Writes the committed seed corpora and libFuzzer dictionaries of every fuzz target: well-formed
+//! inputs built with `wt-proto`'s own encoders (what real peers send: Chromium's SETTINGS and
+//! CONNECT, our own, the capsules of every draft), and the protocol's tokens (codepoints as
+//! varints, field names and values, structured-field syntax), so that each run starts from the
+//! protocol instead of from nothing.
+//!
+//! ```sh
+//! cargo run --manifest-path wt-proto/fuzz/Cargo.toml --example seeds -- wt-proto/fuzz
+//! ```
+//!
+//! writes `seeds/<target>/seed-NNN` and `dict/<target>.dict` under that directory. The output is
+//! deterministic: rerun it after changing an encoder or a codepoint and commit the difference.
+
+use std::path::Path;
+
+use bytes::BytesMut;
+use wt_proto::capsule::Capsule;
+use wt_proto::connect::{ConnectRequest, ConnectResponse};
+use wt_proto::draft::Draft;
+use wt_proto::frame::{self, ty};
+use wt_proto::settings::{id, local_settings, LocalConfig, Role, Settings};
+use wt_proto::{datagram, stream, varint};
+
+/// Seeds for one target, each a byte string.
+struct Target {
+    name: &'static str,
+    seeds: Vec<Vec<u8>>,
+}
+
+/// A varint's wire bytes.
+fn var(v: u64) -> Vec<u8> {
+    let mut b = Vec::new();
+    varint::encode(v, &mut b);
+    b
+}
+
+/// Frame types, the WebTransport stream signals and stream types, as varints.
+fn frame_tokens() -> Vec<Vec<u8>> {
+    [
+        ty::DATA,
+        ty::HEADERS,
+        ty::CANCEL_PUSH,
+        ty::SETTINGS,
+        ty::PUSH_PROMISE,
+        ty::GOAWAY,
+        ty::MAX_PUSH_ID,
+        ty::WEBTRANSPORT_STREAM,
+        0x54,
+        0x21,
+    ]
+    .iter()
+    .map(|&t| var(t))
+    .collect()
+}
+
+/// Setting identifiers, as varints.
+fn setting_tokens() -> Vec<Vec<u8>> {
+    [
+        id::QPACK_MAX_TABLE_CAPACITY,
+        id::MAX_FIELD_SECTION_SIZE,
+        id::QPACK_BLOCKED_STREAMS,
+        id::ENABLE_CONNECT_PROTOCOL,
+        id::H3_DATAGRAM,
+        id::H3_DATAGRAM_DRAFT04,
+        id::ENABLE_WEBTRANSPORT,
+        id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
+        id::WT_MAX_SESSIONS,
+        id::WT_ENABLED,
+        id::WT_INITIAL_MAX_STREAMS_UNI,
+        id::WT_INITIAL_MAX_STREAMS_BIDI,
+        id::WT_INITIAL_MAX_DATA,
+    ]
+    .iter()
+    .map(|&t| var(t))
+    .collect()
+}
+
+/// Capsule types, as varints.
+fn capsule_tokens() -> Vec<Vec<u8>> {
+    use wt_proto::capsule::ty as c;
+    [
+        c::DATAGRAM,
+        c::CLOSE_SESSION,
+        c::DRAIN_SESSION,
+        c::MAX_STREAMS_BIDI,
+        c::MAX_STREAMS_UNI,
+        c::STREAMS_BLOCKED_BIDI,
+        c::STREAMS_BLOCKED_UNI,
+        c::MAX_DATA,
+        c::DATA_BLOCKED,
+    ]
+    .iter()
+    .map(|&t| var(t))
+    .collect()
+}
+
+/// Field names and values of a CONNECT exchange, and QPACK's prefix and static-table entries
+/// (indexed field lines 0xc0 | index for the pairs a CONNECT uses).
+fn field_tokens() -> Vec<Vec<u8>> {
+    let text = [
+        ":method",
+        "CONNECT",
+        ":scheme",
+        "https",
+        ":authority",
+        ":path",
+        ":protocol",
+        ":status",
+        "200",
+        "429",
+        "webtransport",
+        "webtransport-h3",
+        "origin",
+        "wt-available-protocols",
+        "wt-protocol",
+        "sec-webtransport-http3-draft",
+        "draft02",
+        "te",
+        "trailers",
+        "connection",
+    ];
+    let mut tokens: Vec<Vec<u8>> = text.iter().map(|t| t.as_bytes().to_vec()).collect();
+    // Section prefix; indexed :method CONNECT (15), :scheme https (23), :status 200 (25); a
+    // literal with a static name reference to :authority (0); a literal name.
+    tokens.extend([
+        vec![0, 0],
+        vec![0xcf],
+        vec![0xd7],
+        vec![0xd9],
+        vec![0x50],
+        vec![0x51],
+        vec![0x20],
+    ]);
+    tokens
+}
+
+/// RFC 9651 syntax.
+fn structured_field_tokens() -> Vec<Vec<u8>> {
+    [
+        "\"",
+        ", ",
+        ";",
+        "=",
+        "(",
+        ")",
+        "?1",
+        "?0",
+        ":aGk=:",
+        "@1700000000",
+        "%\"",
+        "*",
+        "\\",
+        "1.5",
+        "-7",
+        "q=1",
+    ]
+    .iter()
+    .map(|t| t.as_bytes().to_vec())
+    .collect()
+}
+
+/// The dictionary of a target, from the token groups it reads.
+fn dictionary(target: &str) -> Vec<Vec<u8>> {
+    match target {
+        "varint" | "datagram" | "flow" => {
+            vec![var(63), var(16_383), var(varint::MAX), var(1 << 30)]
+        }
+        "stream" => frame_tokens(),
+        "settings" => setting_tokens(),
+        "frame" => [frame_tokens(), setting_tokens(), capsule_tokens()].concat(),
+        "capsule" | "connect_stream" => [frame_tokens(), capsule_tokens()].concat(),
+        "subprotocols" => structured_field_tokens(),
+        _ => [field_tokens(), structured_field_tokens()].concat(),
+    }
+}
+
+/// libFuzzer's dictionary format: one quoted token a line, other bytes as `\xNN`.
+fn dictionary_text(tokens: &[Vec<u8>]) -> String {
+    let mut text = String::from("# Generated by wt-proto/fuzz/examples/seeds.rs; do not edit.\n");
+    for (i, token) in tokens.iter().enumerate() {
+        let escaped: String = token
+            .iter()
+            .map(|&b| match b {
+                b'"' | b'\\' => format!("\\x{b:02x}"),
+                0x20..=0x7e => char::from(b).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect();
+        text.push_str(&format!("t{i}=\"{escaped}\"\n"));
+    }
+    text
+}
+
+fn varints() -> Vec<Vec<u8>> {
+    let values = [
+        0,
+        1,
+        63,
+        64,
+        16_383,
+        16_384,
+        (1 << 30) - 1,
+        1 << 30,
+        varint::MAX,
+    ];
+    let mut seeds: Vec<Vec<u8>> = values
+        .iter()
+        .map(|&v| {
+            let mut b = Vec::new();
+            varint::encode(v, &mut b);
+            b
+        })
+        .collect();
+    // Non-minimal encodings of 5, and a truncated 8-byte one.
+    seeds.extend([
+        vec![0x40, 0x05],
+        vec![0x80, 0, 0, 5],
+        vec![0xc0, 0, 0, 0, 0, 0, 0],
+    ]);
+    seeds
+}
+
+/// Chromium's SETTINGS as measured on this machine (draft-02 and draft-07), then ours.
+fn settings_list() -> Vec<Settings> {
+    let mut chromium = Settings::new();
+    chromium
+        .set(id::QPACK_MAX_TABLE_CAPACITY, 0)
+        .set(id::ENABLE_WEBTRANSPORT, 1)
+        .set(id::H3_DATAGRAM, 1)
+        .set(id::ENABLE_CONNECT_PROTOCOL, 1)
+        .set(id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07, 1);
+    let mut list = vec![chromium];
+    for role in [Role::Client, Role::Server] {
+        list.push(local_settings(&LocalConfig {
+            role,
+            ..LocalConfig::default()
+        }));
+        for draft in Draft::ALL {
+            list.push(local_settings(&LocalConfig {
+                role,
+                drafts: vec![draft],
+                ..LocalConfig::default()
+            }));
+        }
+    }
+    list
+}
+
+fn settings_payload(s: &Settings) -> Vec<u8> {
+    let mut frame = BytesMut::new();
+    s.encode_frame(&mut frame);
+    // Strip the frame type and length.
+    let (_, n) = varint::decode(&frame).expect("type");
+    let (_, m) = varint::decode(&frame[n..]).expect("length");
+    frame[n + m..].to_vec()
+}
+
+fn requests() -> Vec<ConnectRequest> {
+    let mut out = Vec::new();
+    for (url, protocol) in [
+        ("https://127.0.0.1:4433/", "webtransport"),
+        ("https://example.com:443/chat?room=1", "webtransport-h3"),
+        ("https://[::1]:4433/echo", "webtransport"),
+    ] {
+        let uri: http::Uri = url.parse().expect("static URL");
+        let request = ConnectRequest::new(&uri, protocol).expect("static request");
+        out.push(request.clone().with_origin("http://127.0.0.1:8080"));
+        out.push(
+            request
+                .with_subprotocols(&["chat.v2", "chat.v1"])
+                .expect("static protocols"),
+        );
+    }
+    out
+}
+
+fn responses() -> Vec<ConnectResponse> {
+    let ok = ConnectResponse::new(http::StatusCode::OK);
+    vec![
+        ok.clone(),
+        ok.clone()
+            .with_subprotocol("chat.v1")
+            .expect("static protocol"),
+        ok.with_header(
+            http::HeaderName::from_static(wt_proto::connect::DRAFT02_RESPONSE_HEADER),
+            http::HeaderValue::from_static(wt_proto::connect::DRAFT02_RESPONSE_VALUE),
+        ),
+        ConnectResponse::new(http::StatusCode::TOO_MANY_REQUESTS),
+        ConnectResponse::new(http::StatusCode::NOT_FOUND),
+    ]
+}
+
+fn encoded<T>(items: &[T], encode: impl Fn(&T, &mut BytesMut)) -> Vec<Vec<u8>> {
+    items
+        .iter()
+        .map(|item| {
+            let mut b = BytesMut::new();
+            encode(item, &mut b);
+            b.to_vec()
+        })
+        .collect()
+}
+
+fn capsules() -> Vec<Capsule> {
+    vec![
+        Capsule::close_session(0, ""),
+        Capsule::close_session(7, "bye"),
+        Capsule::close_session(u32::MAX, &"é".repeat(512)),
+        Capsule::DrainSession,
+        Capsule::MaxData(64 << 10),
+        Capsule::MaxStreams {
+            bidi: true,
+            max: 100,
+        },
+        Capsule::MaxStreams {
+            bidi: false,
+            max: 1 << 60,
+        },
+        Capsule::DataBlocked(65_536),
+        Capsule::StreamsBlocked {
+            bidi: false,
+            max: 16,
+        },
+        Capsule::Datagram(bytes::Bytes::from_static(b"hello")),
+    ]
+}
+
+/// A grease capsule / frame type (0x1f * N + 0x21) with a short value.
+fn grease_tlv(n: u64, value: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    varint::encode(0x1f * n + 0x21, &mut b);
+    varint::encode(value.len() as u64, &mut b);
+    b.extend_from_slice(value);
+    b
+}
+
+/// Every capsule in its own DATA frame, with a HEADERS (trailers) frame and a grease frame mixed
+/// in: what a CONNECT stream carries after the response.
+fn connect_stream_bytes() -> Vec<Vec<u8>> {
+    let mut all = BytesMut::new();
+    let mut seeds = Vec::new();
+    for (i, capsule) in capsules().iter().enumerate() {
+        let mut one = BytesMut::new();
+        capsule.encode_in_data_frame(&mut one);
+        seeds.push(one.to_vec());
+        all.extend_from_slice(&one);
+        if i == 3 {
+            all.extend_from_slice(&grease_tlv(2, b"xyz"));
+        }
+    }
+    // Two capsules in one DATA frame, and one capsule split over two DATA frames.
+    let mut two = BytesMut::new();
+    Capsule::DrainSession.encode(&mut two);
+    Capsule::close_session(1, "x").encode(&mut two);
+    let mut framed = BytesMut::new();
+    frame::encode_frame(ty::DATA, &two, &mut framed);
+    frame::encode_frame(ty::DATA, &two[..3], &mut framed);
+    frame::encode_frame(ty::DATA, &two[3..], &mut framed);
+    seeds.push(framed.to_vec());
+    seeds.push(all.to_vec());
+    seeds
+}
+
+fn frames() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for s in settings_list().iter().take(3) {
+        let mut b = BytesMut::new();
+        s.encode_frame(&mut b);
+        seeds.push(b.to_vec());
+    }
+    for request in requests().iter().take(2) {
+        let mut block = BytesMut::new();
+        request.encode(&mut block);
+        let mut b = BytesMut::new();
+        frame::encode_frame(ty::HEADERS, &block, &mut b);
+        seeds.push(b.to_vec());
+    }
+    let mut goaway = BytesMut::new();
+    frame::encode_goaway(4, &mut goaway);
+    seeds.push(goaway.to_vec());
+    let mut push_id = BytesMut::new();
+    frame::encode_frame(ty::MAX_PUSH_ID, &[0x10], &mut push_id);
+    seeds.push(push_id.to_vec());
+    seeds.push(grease_tlv(1, b"grease"));
+    seeds.extend(connect_stream_bytes());
+    seeds
+}
+
+fn stream_headers() -> Vec<Vec<u8>> {
+    let mut seeds = vec![
+        vec![0x00],
+        vec![0x01, 0x00],
+        vec![0x02],
+        vec![0x03],
+        grease_tlv(3, b""),
+    ];
+    for id in [0, 4, 400, 1 << 20] {
+        let (mut uni, mut bidi) = (Vec::new(), Vec::new());
+        stream::encode_wt_uni_header(id, &mut uni);
+        stream::encode_wt_bidi_header(id, &mut bidi);
+        uni.extend_from_slice(b"data");
+        seeds.extend([uni, bidi]);
+    }
+    seeds
+}
+
+fn datagrams() -> Vec<Vec<u8>> {
+    [0u64, 4, 400, 1 << 32]
+        .iter()
+        .map(|&id| {
+            let mut d = Vec::new();
+            datagram::encode_header(id, &mut d);
+            d.extend_from_slice(b"payload");
+            d
+        })
+        .collect()
+}
+
+/// `prefix` in front of every seed (the targets that read a few control bytes first).
+fn prefixed(prefix: &[u8], seeds: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    seeds.into_iter().map(|s| [prefix, &s].concat()).collect()
+}
+
+fn subprotocol_fields() -> Vec<Vec<u8>> {
+    [
+        &b"\"chat.v2\", \"chat.v1\""[..],
+        b"\"x\"",
+        b"\"a\";q=1, \"b\";q=0.5",
+        b"\"a\"\n\"b\", \"c\"",
+        b"(\"inner\" \"list\"), \"s\"",
+        b"token, \"s\"",
+        b"\"esc\\\"aped\\\\\"",
+        b"",
+    ]
+    .iter()
+    .map(|s| s.to_vec())
+    .collect()
+}
+
+/// Op sequences for the `flow` target: a window byte choice, then (op, argument) pairs.
+fn flow_ops() -> Vec<Vec<u8>> {
+    vec![
+        // Small window; take, consume, deliver, blocked.
+        vec![0, 64, 0, 40, 1, 40, 2, 0, 0, 60, 5, 0],
+        // A 3-byte window (64 KiB); repeated take/consume with late and lost updates.
+        vec![
+            1, 0, 0, 1, 0, 0xff, 1, 0xff, 0, 0xff, 3, 0, 1, 0xff, 2, 0, 5, 0,
+        ],
+        // Near the varint maximum.
+        vec![2, 1, 0, 0x20, 0xff, 0xff, 1, 0xff, 2, 0, 4, 3],
+        // Zero window.
+        vec![0, 0, 1, 0, 0, 5, 5, 0],
+    ]
+}
+
+fn targets() -> Vec<Target> {
+    let request_blocks = encoded(&requests(), ConnectRequest::encode);
+    let response_blocks = encoded(&responses(), ConnectResponse::encode);
+    let blocks: Vec<Vec<u8>> = request_blocks
+        .iter()
+        .chain(&response_blocks)
+        .cloned()
+        .collect();
+    let settings = settings_list().iter().map(settings_payload).collect();
+    let connect_stream = connect_stream_bytes();
+    vec![
+        Target {
+            name: "varint",
+            seeds: varints(),
+        },
+        Target {
+            name: "stream",
+            seeds: stream_headers(),
+        },
+        Target {
+            name: "datagram",
+            seeds: datagrams(),
+        },
+        Target {
+            name: "settings",
+            seeds: settings,
+        },
+        // Chunk-size byte first: 7 -> 8-byte reads.
+        Target {
+            name: "frame",
+            seeds: prefixed(&[7], frames()),
+        },
+        Target {
+            name: "capsule",
+            seeds: prefixed(&[3], encoded(&capsules(), Capsule::encode)),
+        },
+        Target {
+            name: "qpack",
+            seeds: blocks.clone(),
+        },
+        Target {
+            name: "connect",
+            seeds: blocks.clone(),
+        },
+        Target {
+            name: "subprotocols",
+            seeds: subprotocol_fields(),
+        },
+        Target {
+            name: "flow",
+            seeds: flow_ops(),
+        },
+        // Two read sizes first: 1 byte, then 5 bytes.
+        Target {
+            name: "connect_stream",
+            seeds: prefixed(&[1, 1, 5], connect_stream),
+        },
+        // Limits first: 8 fields, 64 * 8 = 512 bytes; and 2 fields, 128 bytes.
+        Target {
+            name: "qpack_limits",
+            seeds: [
+                prefixed(&[8, 64], blocks.clone()),
+                prefixed(&[2, 16], blocks.clone()),
+            ]
+            .concat(),
+        },
+        Target {
+            name: "connect_limits",
+            seeds: [
+                prefixed(&[8, 64], blocks.clone()),
+                prefixed(&[5, 32], blocks),
+            ]
+            .concat(),
+        },
+    ]
+}
+
+fn main() -> std::io::Result<()> {
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "wt-proto/fuzz".into());
+    let dicts = Path::new(&out).join("dict");
+    std::fs::create_dir_all(&dicts)?;
+    for target in targets() {
+        let tokens = dictionary(target.name);
+        std::fs::write(
+            dicts.join(format!("{}.dict", target.name)),
+            dictionary_text(&tokens),
+        )?;
+        let dir = Path::new(&out).join("seeds").join(target.name);
+        // Replace, so that seeds an encoder no longer produces do not linger.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        for (i, seed) in target.seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed)?;
+        }
+        println!(
+            "{}: {} seeds, {} dictionary tokens",
+            target.name,
+            target.seeds.len(),
+            tokens.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Session flow-control credit under draft-16 (issue #10, failure 3): credit comes back for data
+//! the application never reads (a stream dropped, stopped or half read), so a sender is never
+//! stuck; and data a peer sends beyond the window is caught when it arrives, not when (or if) the
+//! application reads it.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::raw::{self, CapsuleEvent};
+use common::{within, Server};
+use wt_proto::H3Code;
+use wt_quinn::{Draft, Protocol, StreamError};
+
+/// The session data window the server grants.
+const WINDOW: u64 = 64 * 1024;
+/// Bytes per stream: the window holds 16 of them.
+const STREAM: usize = 4 * 1024;
+/// Streams sent: far more than the window holds.
+const STREAMS: usize = 200;
+
+fn protocol() -> Protocol {
+    common::draft16(256, 256, WINDOW)
+}
+
+fn flow_server() -> Server {
+    common::server_speaking(protocol())
+}
+
+/// How the server ended a CONNECT stream, seen from the raw client.
+#[derive(Debug)]
+enum ConnectStream {
+    /// Its receiving side ended so.
+    Ended(CapsuleEvent),
+    /// Its sending side was stopped, with this code (`None`: finished, or the connection lost).
+    Stopped(Option<u64>),
+}
+
+/// What the receiving application does with each stream it accepts.
+#[derive(Clone, Copy, Debug)]
+enum Receiver {
+    DropsUnread,
+    StopsUnread,
+    ReadsHalfThenDrops,
+}
+
+/// Sends `STREAMS` streams of `STREAM` bytes to a receiver that handles each as `receiver` says;
+/// every write must complete (or be stopped by the receiver) within the deadline.
+async fn sender_never_stalls(receiver: Receiver) {
+    let srv = flow_server();
+    let client = srv.client_with(|c| c.protocol(protocol()));
+    let (session, server_side) = common::connect_checked(&srv, &client, "/", |r| {
+        assert_eq!(r.draft(), Draft::Draft16)
+    })
+    .await;
+    let session = session.unwrap();
+    let receiving = tokio::spawn(async move {
+        while let Ok(mut recv) = server_side.accept_uni().await {
+            match receiver {
+                Receiver::DropsUnread => drop(recv),
+                Receiver::StopsUnread => recv.stop(1).unwrap(),
+                Receiver::ReadsHalfThenDrops => {
+                    // A stream the sender gave up on (the test failing) may end early.
+                    let mut half = vec![0; STREAM / 2];
+                    let _ = recv.read_exact(&mut half).await;
+                }
+            }
+        }
+    });
+    let done = Arc::new(AtomicUsize::new(0));
+    let data = wt_session::conformance::pattern(STREAM);
+    let sending = async {
+        for _ in 0..STREAMS {
+            let mut send = session.open_uni().await.unwrap();
+            match send.write_all(&data).await.and_then(|()| send.finish()) {
+                // The receiver may stop the stream before all of it went out.
+                Ok(()) | Err(StreamError::Stopped(_)) => {}
+                Err(e) => panic!("write failed: {e}"),
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), sending)
+        .await
+        .is_err()
+    {
+        panic!(
+            "{receiver:?}: the sender stalled after {} of {STREAMS} streams of {STREAM} bytes \
+             (session window {WINDOW})",
+            done.load(Ordering::Relaxed)
+        );
+    }
+    receiving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_returns_for_streams_dropped_unread() {
+    sender_never_stalls(Receiver::DropsUnread).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_returns_for_streams_stopped_unread() {
+    sender_never_stalls(Receiver::StopsUnread).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_returns_for_streams_half_read_then_dropped() {
+    sender_never_stalls(Receiver::ReadsHalfThenDrops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_beyond_the_window_closes_the_session_when_it_arrives() {
+    let srv = flow_server();
+    within(15, async {
+        let raw = srv.raw(&raw::draft16_flow(1 << 20)).await;
+        let authority = srv.authority();
+        let ((id, send, mut reader, response), _unread) = tokio::join!(
+            raw.connect_session(&authority, "/", raw::DRAFT16),
+            async { srv.endpoint.accept().await.unwrap().accept().await.unwrap() }
+        );
+        assert_eq!(response.status(), http::StatusCode::OK);
+        // The application never accepts these streams; together they overrun the window by 16 KiB.
+        let chunk = vec![7u8; STREAM];
+        let mut streams = Vec::new();
+        for _ in 0..(WINDOW as usize / STREAM + 4) {
+            let mut s = raw.open_uni(id, &chunk).await;
+            s.finish().unwrap();
+            streams.push(s);
+        }
+        let flow_error = H3Code::WT_FLOW_CONTROL_ERROR.0;
+        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                (_, end) = reader.capsules_until_end() => ConnectStream::Ended(end),
+                stopped = send.stopped() => ConnectStream::Stopped(stopped.ok().flatten().map(|c| c.into_inner())),
+            }
+        })
+        .await;
+        match outcome {
+            Ok(ConnectStream::Ended(CapsuleEvent::Reset(code)))
+            | Ok(ConnectStream::Stopped(Some(code)))
+                if code == flow_error => {}
+            other => panic!(
+                "expected the CONNECT stream reset or stopped with WT_FLOW_CONTROL_ERROR \
+                 ({flow_error:#x}) as the data arrived; got {other:?} (Err: nothing within 5 s)"
+            ),
+        }
+    })
+    .await;
+}
+
+/// Streams that wait unaccepted while their data arrives (so the server reads them ahead) give
+/// the application every byte, in order, and then their end: a finish, or a reset's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_read_ahead_while_waiting_keep_their_bytes_and_end() {
+    let srv = common::server_speaking(common::draft16(256, 256, 16 << 20));
+    let client = srv.client_with(|c| c.protocol(common::draft16(256, 256, 16 << 20)));
+    within(20, async {
+        let (session, server_side) = common::connect_checked(&srv, &client, "/", |_| {}).await;
+        let session = session.unwrap();
+        // Reset only once later streams were acknowledged, so that its header and data arrived
+        // first (a reset overtaking the header would leave the stream unknown: quinn has no
+        // RESET_STREAM_AT).
+        let mut reset = session.open_uni().await.unwrap();
+        reset.write_all(b"about to be reset").await.unwrap();
+        // More than one read's worth each, so what waits is several chunks.
+        let bodies: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| (0..200_000u32).map(|n| (n % 251) as u8 ^ i).collect())
+            .collect();
+        for body in &bodies {
+            let mut send = session.open_uni().await.unwrap();
+            send.write_all(body).await.unwrap();
+            send.finish().unwrap();
+            // Acknowledged: all of it reached the server while nobody accepted the stream.
+            assert_eq!(send.stopped().await.unwrap(), None);
+        }
+        reset.reset(9).unwrap();
+
+        let mut recv = server_side.accept_uni().await.unwrap();
+        let outcome = recv.read_to_end(1 << 10).await;
+        assert!(
+            matches!(outcome, Err(StreamError::Reset(9))),
+            "the reset arrives with its code: {outcome:?}"
+        );
+        for (i, body) in bodies.iter().enumerate() {
+            let mut recv = server_side.accept_uni().await.unwrap();
+            let got = recv.read_to_end(body.len() + 1).await.unwrap();
+            assert!(
+                got == *body,
+                "stream {i}: {} bytes back, want {}",
+                got.len(),
+                body.len()
+            );
+        }
+        // The session is intact.
+        assert!(server_side.close_error().is_none());
+    })
+    .await;
+}
