@@ -24,7 +24,7 @@ use wt_proto::engine::{Action, Head, SessionId, StreamId};
 use wt_proto::H3Code;
 
 use crate::conn::Conn;
-use crate::read_ahead::{ReadAhead, Step};
+use crate::read_ahead::{ReadAhead, Step, Waiting};
 use crate::slot::{code, Incoming, SessionSlot};
 
 /// How much of a new stream the first read takes: the header and, usually, the whole first
@@ -421,9 +421,24 @@ impl Driver {
     /// Queues a stream for its session's application, and reads it ahead while it waits when
     /// the session is flow controlled (see `read_ahead`).
     fn queue_stream(&mut self, session: SessionId, slot: &SessionSlot, incoming: Incoming) {
-        if let Some(ahead) = slot.deliver(incoming) {
+        let (send, recv, first) = incoming.into_parts();
+        let (waiting, read, ahead) = Waiting::new(recv, first, slot.flow);
+        // Counted before the application can see them (it counts what it reads as consumed).
+        if read > 0 {
+            self.count(session, read);
+        }
+        slot.deliver(send, waiting);
+        if let Some(ahead) = ahead {
             self.read_ahead(session, ahead);
         }
+    }
+
+    /// Counts bytes read ahead against the session's window, as they arrived: past it, the
+    /// session ends (and its waiting streams are taken from their queue, which ends their
+    /// reads).
+    fn count(&self, session: SessionId, n: usize) {
+        self.conn
+            .with_state(|st, now| st.engine.data_received(session, n as u64, now));
     }
 
     /// The next step of a stream's read-ahead.
@@ -507,12 +522,12 @@ impl Driver {
             Done::ReadAhead {
                 session,
                 ahead,
-                step: Step::Read(n),
+                step: Step::Read,
             } => {
-                // Counted as it arrived: past the window, the session ends (and the stream is
-                // taken from its queue, which ends this read).
-                self.conn
-                    .with_state(|st, now| st.engine.data_received(session, n as u64, now));
+                let n = ahead.claim();
+                if n > 0 {
+                    self.count(session, n);
+                }
                 self.read_ahead(session, ahead);
             }
             Done::ReadAhead {

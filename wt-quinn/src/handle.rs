@@ -153,12 +153,22 @@ impl Handle {
         }
     }
 
-    /// The application accepted a stream the peer opened.
-    pub(crate) fn accepted(&self, bidi: bool) {
-        if self.slot.flow {
-            let id = self.slot.id;
-            self.conn
-                .with_state_untimed(|st| st.engine.stream_accepted(id, bidi));
+    /// The application accepted a stream the peer opened, with `uncounted` bytes read ahead
+    /// that the driver had not counted against the window yet (counted now, before they are
+    /// read).
+    pub(crate) fn accepted(&self, bidi: bool, uncounted: usize) {
+        if !self.slot.flow {
+            return;
+        }
+        let id = self.slot.id;
+        match uncounted {
+            0 => self
+                .conn
+                .with_state_untimed(|st| st.engine.stream_accepted(id, bidi)),
+            n => self.conn.with_state(|st, now| {
+                st.engine.data_received(id, n as u64, now);
+                st.engine.stream_accepted(id, bidi);
+            }),
         }
     }
 }

@@ -105,7 +105,7 @@ impl Session {
     /// Waits for the peer's next unidirectional stream.
     pub async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
         let arrived = self.slot().next_uni().await?;
-        self.handle.accepted(false);
+        self.handle.accepted(false, arrived.uncounted);
         self.slot().counters.on_stream_accepted(false);
         Ok(RecvStream::new(arrived, self.handle.clone()))
     }
@@ -113,7 +113,7 @@ impl Session {
     /// Waits for the peer's next bidirectional stream.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let (send, arrived) = self.slot().next_bi().await?;
-        self.handle.accepted(true);
+        self.handle.accepted(true, arrived.uncounted);
         self.slot().counters.on_stream_accepted(true);
         Ok((
             SendStream::new(send, None, self.handle.clone()),

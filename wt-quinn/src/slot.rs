@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Waker};
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +19,7 @@ use wt_proto::engine::{End, SessionId, Side};
 use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, SessionError};
 
-use crate::read_ahead::{Arrived, ReadAhead, Waiting};
+use crate::read_ahead::{Arrived, Waiting};
 use crate::stats::SessionCounters;
 
 /// A stream that arrived for a session, before the application accepted it, with the bytes
@@ -32,14 +32,26 @@ pub(crate) enum Incoming {
 impl Incoming {
     /// Refuses the stream in both directions with `code`.
     pub(crate) fn refuse(self, c: H3Code) {
+        let (send, recv, _) = self.into_parts();
+        Incoming::refuse_parts(send, Some(recv), c);
+    }
+
+    /// Refuses what there is of a stream with `code`.
+    fn refuse_parts(send: Option<quinn::SendStream>, recv: Option<quinn::RecvStream>, c: H3Code) {
+        if let Some(mut send) = send {
+            let _ = send.reset(code(c));
+        }
+        if let Some(mut recv) = recv {
+            let _ = recv.stop(code(c));
+        }
+    }
+
+    /// The sending half (of a bidirectional stream), the receiving half, the bytes read with
+    /// the header.
+    pub(crate) fn into_parts(self) -> (Option<quinn::SendStream>, quinn::RecvStream, Bytes) {
         match self {
-            Incoming::Uni(mut recv, _) => {
-                let _ = recv.stop(code(c));
-            }
-            Incoming::Bi(mut send, mut recv, _) => {
-                let _ = send.reset(code(c));
-                let _ = recv.stop(code(c));
-            }
+            Incoming::Uni(recv, first) => (None, recv, first),
+            Incoming::Bi(send, recv, first) => (Some(send), recv, first),
         }
     }
 
@@ -208,28 +220,23 @@ impl SessionSlot {
         }
     }
 
-    /// Queues a stream the peer opened, or refuses it once the session has ended. Under
-    /// session flow control, returns the stream's read-ahead for the driver to carry out (see
-    /// `read_ahead`).
-    pub(crate) fn deliver(&self, stream: Incoming) -> Option<Arc<ReadAhead>> {
+    /// Queues a stream the peer opened (`send`: the sending half of a bidirectional one), or
+    /// refuses it once the session has ended.
+    pub(crate) fn deliver(&self, send: Option<quinn::SendStream>, waiting: Waiting) {
         let mut st = self.state();
         if st.end.is_some() {
             drop(st);
-            stream.refuse(H3Code::WT_SESSION_GONE);
-            return None;
+            let recv = waiting.take().map(|arrived| arrived.recv);
+            return Incoming::refuse_parts(send, recv, H3Code::WT_SESSION_GONE);
         }
-        match stream {
-            Incoming::Uni(recv, first) => {
-                let (waiting, ahead) = Waiting::new(recv, first, self.flow);
+        match send {
+            None => {
                 st.queues.uni.push_back(waiting);
                 self.wakers.uni.notify_one();
-                ahead
             }
-            Incoming::Bi(send, recv, first) => {
-                let (waiting, ahead) = Waiting::new(recv, first, self.flow);
+            Some(send) => {
                 st.queues.bi.push_back((send, waiting));
                 self.wakers.bi.notify_one();
-                ahead
             }
         }
     }

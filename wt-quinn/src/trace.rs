@@ -49,6 +49,20 @@ pub(crate) fn connection_span(
     tracing::info_span!("wt_conn", id, side = side.as_str(), %remote)
 }
 
+/// Spawns `task` inside `span`, entered at each poll only while a subscriber listens: with
+/// none, entering a span still costs a call into `log` per poll (quinn turns on `tracing`'s
+/// `log` feature), on the driver's path for every stream.
+pub(crate) fn spawn_in<F>(span: tracing::Span, task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tracing::Instrument;
+    match span.is_disabled() {
+        true => tokio::spawn(task),
+        false => tokio::spawn(task.instrument(span)),
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

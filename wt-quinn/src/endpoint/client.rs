@@ -166,7 +166,7 @@ impl Client {
             Some(self.config.options.clone()),
             span.clone(),
         );
-        tokio::spawn(drive(conn.clone(), None).instrument(span));
+        crate::trace::spawn_in(span, drive(conn.clone(), None));
         Ok(conn)
     }
 

@@ -375,7 +375,7 @@ impl Acceptor {
                 let _connection = connection;
                 drive(conn, handshake).await;
             };
-            tokio::spawn(driven.instrument(span));
+            crate::trace::spawn_in(span, driven);
         }
     }
 }
