@@ -1294,6 +1294,52 @@ fn both_sides_close_at_once() {
 }
 
 #[test]
+fn a_reset_of_the_connect_stream_during_our_close_waits_for_our_capsule_and_ends_once() {
+    let mut sim = Sim::default_pair();
+    let id = sim.session();
+    // A second session keeps the connection up.
+    let other = sim.session();
+    sim.sides[CLIENT].stalled.insert(id.stream());
+    let now = sim.now;
+    sim.c().close(id, 5, "bye", now);
+    sim.pump();
+    // The server resets its side before our capsule reaches it.
+    let code = H3Code::WT_SESSION_GONE;
+    sim.send(
+        SERVER,
+        Msg::Reset {
+            stream: id.stream(),
+            code,
+        },
+    );
+    sim.pump();
+    assert!(
+        !sim.sides[CLIENT].released.contains(&id),
+        "the capsule is not acknowledged yet: the streams wait for it"
+    );
+    sim.unstall(CLIENT, id.stream());
+    assert!(sim.sides[CLIENT].released.contains(&id));
+    let ends: Vec<&Event> = sim.sides[CLIENT]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Closed { session, .. } if *session == id))
+        .collect();
+    assert_eq!(
+        ends,
+        [&Event::Closed {
+            session: id,
+            end: End::Closed {
+                code: 5,
+                reason: "bye".into(),
+                by: Side::Local
+            }
+        }]
+    );
+    assert_eq!(sim.closed(CLIENT, other), None);
+    assert!(!sim.sides[CLIENT].engine.is_closed());
+}
+
+#[test]
 fn close_during_drain() {
     let mut sim = Sim::default_pair();
     let id = sim.session();
