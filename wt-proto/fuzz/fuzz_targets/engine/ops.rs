@@ -108,7 +108,7 @@ pub enum Flow {
 pub fn session_id(u: &mut Unstructured, known: &[u64]) -> u64 {
     match byte(u) % 4 {
         0 | 1 if !known.is_empty() => known[usize::from(byte(u)) % known.len()],
-        2 | 0 | 1 => 4 * u64::from(byte(u) % 40),
+        0..=2 => 4 * u64::from(byte(u) % 40),
         _ => number(u),
     }
 }
