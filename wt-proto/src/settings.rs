@@ -57,6 +57,24 @@ pub mod id {
     /// draft-12+ `SETTINGS_WT_INITIAL_MAX_DATA`: the initial per-session limit on stream data the
     /// peer may send; default 0.
     pub const WT_INITIAL_MAX_DATA: u64 = 0x2b61;
+
+    /// Every identifier above, in the order declared: the settings this crate reads. Any other
+    /// identifier a peer sends is ignored, as RFC 9114 §7.2.4.1 requires.
+    pub const KNOWN: [u64; 13] = [
+        QPACK_MAX_TABLE_CAPACITY,
+        MAX_FIELD_SECTION_SIZE,
+        QPACK_BLOCKED_STREAMS,
+        ENABLE_CONNECT_PROTOCOL,
+        H3_DATAGRAM,
+        H3_DATAGRAM_DRAFT04,
+        ENABLE_WEBTRANSPORT,
+        WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
+        WT_MAX_SESSIONS,
+        WT_ENABLED,
+        WT_INITIAL_MAX_STREAMS_UNI,
+        WT_INITIAL_MAX_STREAMS_BIDI,
+        WT_INITIAL_MAX_DATA,
+    ];
 }
 
 /// The SETTINGS frame type (RFC 9114 §7.2.4), `crate::frame::ty::SETTINGS`: written here so

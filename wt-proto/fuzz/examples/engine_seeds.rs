@@ -130,16 +130,6 @@ fn dictionary() -> String {
         frame_ty::GOAWAY,
         frame_ty::MAX_PUSH_ID,
         frame_ty::WEBTRANSPORT_STREAM,
-        id::ENABLE_CONNECT_PROTOCOL,
-        id::H3_DATAGRAM,
-        id::H3_DATAGRAM_DRAFT04,
-        id::ENABLE_WEBTRANSPORT,
-        id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
-        id::WT_MAX_SESSIONS,
-        id::WT_ENABLED,
-        id::WT_INITIAL_MAX_STREAMS_UNI,
-        id::WT_INITIAL_MAX_STREAMS_BIDI,
-        id::WT_INITIAL_MAX_DATA,
         capsule_ty::CLOSE_SESSION,
         capsule_ty::DRAIN_SESSION,
         capsule_ty::MAX_DATA,
@@ -149,11 +139,13 @@ fn dictionary() -> String {
         capsule_ty::STREAMS_BLOCKED_BIDI,
         capsule_ty::STREAMS_BLOCKED_UNI,
     ];
+    // Every setting the engine reads, after the stream, frame and capsule types.
+    let tokens = tokens.iter().chain(&id::KNOWN);
     let mut out = String::from(
         "# The engine target's dictionary, written by examples/engine_seeds.rs: codepoints as\n\
          # varints, for the raw bytes an input sends.\n",
     );
-    for (i, token) in tokens.iter().enumerate() {
+    for (i, token) in tokens.enumerate() {
         let mut bytes = Vec::new();
         varint::encode(*token, &mut bytes);
         let escaped: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();

@@ -55,24 +55,7 @@ fn frame_tokens() -> Vec<Vec<u8>> {
 
 /// Setting identifiers, as varints.
 fn setting_tokens() -> Vec<Vec<u8>> {
-    [
-        id::QPACK_MAX_TABLE_CAPACITY,
-        id::MAX_FIELD_SECTION_SIZE,
-        id::QPACK_BLOCKED_STREAMS,
-        id::ENABLE_CONNECT_PROTOCOL,
-        id::H3_DATAGRAM,
-        id::H3_DATAGRAM_DRAFT04,
-        id::ENABLE_WEBTRANSPORT,
-        id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
-        id::WT_MAX_SESSIONS,
-        id::WT_ENABLED,
-        id::WT_INITIAL_MAX_STREAMS_UNI,
-        id::WT_INITIAL_MAX_STREAMS_BIDI,
-        id::WT_INITIAL_MAX_DATA,
-    ]
-    .iter()
-    .map(|&t| var(t))
-    .collect()
+    id::KNOWN.iter().map(|&t| var(t)).collect()
 }
 
 /// Capsule types, as varints.

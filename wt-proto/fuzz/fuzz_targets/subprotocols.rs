@@ -41,9 +41,7 @@ fn check_available(lines: &[HeaderValue]) {
         .with_subprotocols(&names)
         .expect("a parsed list re-serialises");
     assert_eq!(
-        rebuilt
-            .subprotocols()
-            .expect("re-serialised list parses"),
+        rebuilt.subprotocols().expect("re-serialised list parses"),
         protocols
     );
 }

@@ -68,28 +68,18 @@ pub fn drafts(u: &mut Unstructured) -> Vec<Draft> {
     }
 }
 
-/// Setting identifiers worth trying: every one the engine reads, HTTP/2 ones (an error) and
-/// a reserved (grease) one.
-const SETTING_IDS: [u64; 18] = [
-    id::QPACK_MAX_TABLE_CAPACITY,
-    id::MAX_FIELD_SECTION_SIZE,
-    id::QPACK_BLOCKED_STREAMS,
-    id::ENABLE_CONNECT_PROTOCOL,
-    id::H3_DATAGRAM,
-    id::H3_DATAGRAM_DRAFT04,
-    id::ENABLE_WEBTRANSPORT,
-    id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07,
-    id::WT_MAX_SESSIONS,
-    id::WT_ENABLED,
-    id::WT_INITIAL_MAX_STREAMS_UNI,
-    id::WT_INITIAL_MAX_STREAMS_BIDI,
-    id::WT_INITIAL_MAX_DATA,
-    0x02,
-    0x04,
-    0x21,
-    0x1f * 7 + 0x21,
-    0x33 + 1,
-];
+/// Setting identifiers worth trying besides every one the engine reads (`id::KNOWN`): HTTP/2
+/// ones (an error) and reserved (grease) ones.
+const ODD_SETTING_IDS: [u64; 5] = [0x02, 0x04, 0x21, 0x1f * 7 + 0x21, 0x33 + 1];
+
+/// One of `id::KNOWN` or `ODD_SETTING_IDS`, each as likely.
+fn setting_id(u: &mut Unstructured) -> u64 {
+    let i = usize::from(byte(u)) % (id::KNOWN.len() + ODD_SETTING_IDS.len());
+    match id::KNOWN.get(i) {
+        Some(&known) => known,
+        None => ODD_SETTING_IDS[i - id::KNOWN.len()],
+    }
+}
 
 /// A SETTINGS frame from a peer in `role`: mostly what a real peer speaking a subset of the
 /// drafts sends (with small flow-control limits so they run out), sometimes with entries
@@ -114,7 +104,7 @@ pub fn settings_frame(u: &mut Unstructured, role: Role) -> Bytes {
     };
     let edits = byte(u) % 4;
     for _ in 0..edits {
-        let key = pick(u, &SETTING_IDS);
+        let key = setting_id(u);
         let value = match chance(u, 192) {
             true => u64::from(byte(u) % 3),
             false => number(u),
