@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use common::raw::{client_config, RawClient};
+use common::relay::{Impairment, Relay};
 use common::{echo_round_trip, echo_streams, server_with, within, Server};
 use wt_proto::settings::{id, Settings};
 use wt_proto::H3Code;
-use wt_quinn::{Protocol, Timeouts};
+use wt_quinn::{Protocol, Timeouts, Transport};
 
 /// Deadlines short enough for a test, each distinct so a wrong one shows.
 fn short() -> Timeouts {
@@ -228,16 +229,71 @@ async fn connections_past_the_limit_are_refused_until_one_goes() {
         let (_b, _sb, _cb) = srv.pair().await;
         let third = srv.client();
         let refused = third.connect(&srv.url("/")).await;
-        assert!(
-            matches!(refused, Err(wt_quinn::ConnectError::Connection { ref reason, .. }) if reason.contains("refused")),
-            "{refused:?}"
-        );
+        assert!(is_refused(&refused), "{refused:?}");
         // One connection goes; a new one is taken again.
         a.close(0, "");
         ca.wait_idle().await;
         let (c, s, _cc) = srv.pair().await;
         echo_streams(s);
         assert_eq!(echo_round_trip(&c, b"room again").await, b"room again");
+    })
+    .await;
+}
+
+/// Whether `result` is the refusal a server past its limits answers with.
+fn is_refused(result: &Result<wt_quinn::Session, wt_quinn::ConnectError>) -> bool {
+    matches!(result, Err(wt_quinn::ConnectError::Connection { reason, .. }) if reason.contains("refused"))
+}
+
+#[tokio::test]
+async fn handshakes_past_the_limit_are_refused_until_one_ends() {
+    // One handshake at a time; a handshake that hears nothing for 500 ms ends.
+    let idle = Duration::from_millis(500);
+    let srv = server_with("127.0.0.1:0", |b| {
+        b.max_handshakes(1)
+            .transport(Transport::default().idle_timeout(idle))
+    });
+    within(20, async {
+        // A handshake that never completes: the client's packets reach the server through the
+        // relay, the server's answers are all lost.
+        let lost = Impairment {
+            loss: 1.0,
+            ..Impairment::CLEAN
+        };
+        let relay = Relay::start(srv.addr, Impairment::CLEAN, lost, 1).await;
+        let stalled = srv.client_with(|c| c.transport(Transport::default().setup_timeout(idle)));
+        let via = srv.url_via(relay.addr, "/");
+        let _stalled = tokio::spawn(async move { stalled.connect(&via).await.is_ok() });
+        // The server takes connections in the order their first packets arrive, so once the
+        // stalled client's first packet went through, it holds the one handshake slot before
+        // the next client is judged.
+        while relay.stats.snapshot().0 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Past the limit: an unvalidated client is sent a Retry, and once its address is
+        // validated, refused (CONNECTION_REFUSED).
+        let refused = srv.client().connect(&srv.url("/")).await;
+        assert!(is_refused(&refused), "{refused:?}");
+        // The stalled handshake goes quiet, ends at the server's idle timeout, and frees its
+        // slot: a client is taken again.
+        relay.cut();
+        let taken = async {
+            loop {
+                let client = srv.client();
+                let attempt = client.connect(&srv.url("/")).await;
+                if !is_refused(&attempt) {
+                    break (attempt.expect("connect once the slot is free"), client);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let accepted = async {
+            let request = srv.endpoint.accept().await.expect("a request");
+            request.accept().await.expect("accept")
+        };
+        let ((c, _client), s) = tokio::join!(taken, accepted);
+        echo_streams(s);
+        assert_eq!(echo_round_trip(&c, b"slot free").await, b"slot free");
     })
     .await;
 }

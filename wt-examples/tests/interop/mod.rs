@@ -516,6 +516,25 @@ pub async fn check_largest_datagrams(ours: &Session, server: &mut process::PeerS
     panic!("our {size}-byte datagram never came back");
 }
 
+/// What our client checks against a peer's echo server once `ours` echoed: 100 streams at once,
+/// the largest datagrams, stream codes 0, 1 and u32::MAX seen by the peer and passed back, and
+/// our close with its code and reason; then, on a second session from `client`, the peer's close
+/// with u32::MAX and `peer_reason`.
+pub async fn check_our_client(
+    ours: &Session,
+    server: &mut process::PeerServer,
+    client: &Client,
+    peer_reason: &str,
+) {
+    check_many_streams(ours, 100, 1).await;
+    check_largest_datagrams(ours, server).await;
+    check_stream_codes(ours).await;
+    assert_peer_saw_codes(server).await;
+    close_and_assert_peer_saw(ours, server, 4242, "closed by wt ✓").await;
+    let theirs = client.connect(&server.url("/echo")).await.unwrap();
+    assert_peer_closes(&theirs, u32::MAX, peer_reason).await;
+}
+
 /// Our session to a peer's echo server: the peer reports (`reset` / `stopped` events) every code
 /// of [`check_stream_codes`], in order, as it passes them back.
 pub async fn assert_peer_saw_codes(server: &mut process::PeerServer) {
