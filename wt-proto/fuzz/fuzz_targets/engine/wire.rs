@@ -69,7 +69,7 @@ pub fn drafts(u: &mut Unstructured) -> Vec<Draft> {
 }
 
 /// Setting identifiers worth trying besides every one the engine reads (`id::KNOWN`): HTTP/2
-/// ones (an error) and reserved (grease) ones.
+/// ones (an error), reserved (grease) ones and an unassigned one.
 const ODD_SETTING_IDS: [u64; 5] = [0x02, 0x04, 0x21, 0x1f * 7 + 0x21, 0x33 + 1];
 
 /// One of `id::KNOWN` or `ODD_SETTING_IDS`, each as likely.
