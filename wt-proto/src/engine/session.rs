@@ -528,7 +528,14 @@ impl Engine {
             return;
         }
         ending.waiting_for_ack = false;
-        match s.reader.done {
+        let fin_in = s.reader.done;
+        self.await_peer_fin(id, fin_in, now);
+    }
+
+    /// Our close waits no longer for its capsule's acknowledgement: it ends if the peer's FIN is
+    /// in (`fin_in`), else waits for the FIN under the close deadline.
+    fn await_peer_fin(&mut self, id: SessionId, fin_in: bool, now: Instant) {
+        match fin_in {
             true => self.finish_close(id, now),
             false => {
                 let deadline = now + self.cfg.timeouts.close;
@@ -559,15 +566,12 @@ impl Engine {
         if ending.waiting_for_ack {
             tracing::debug!(%id, "close capsule not acknowledged in time");
             ending.waiting_for_ack = false;
-            if !s.reader.done {
-                let deadline = now + self.cfg.timeouts.close;
-                self.timers.set(Timer::Close(id), deadline);
-                return;
-            }
+            let fin_in = s.reader.done;
+            self.await_peer_fin(id, fin_in, now);
         } else {
             tracing::debug!(%id, "peer did not finish the CONNECT stream in time");
+            self.finish_close(id, now);
         }
-        self.finish_close(id, now);
     }
 
     /// The end of a local close: the streams go, and maybe the connection.
