@@ -331,8 +331,10 @@ impl Drop for RecvStream {
             // Dropped before its end: stopped with the application's code 0, mapped (quinn's
             // own drop would send a raw 0, which is no WebTransport code); its unread bytes no
             // longer count against flow control.
-            let _ = inner.stop(wire_code(0));
-            self.abandon();
+            if self.end.is_none() {
+                let _ = inner.stop(wire_code(0));
+            }
+            self.let_go();
         }
     }
 }
@@ -471,6 +473,22 @@ impl RecvStream {
         }
     }
 
+    /// The application lets the stream go before reading all of it (a stop, or a drop before
+    /// its end).
+    fn let_go(&mut self) {
+        match self.end.take() {
+            // The read-ahead reached its FIN: all of the stream arrived, was counted, and is in
+            // `first`, so exactly that goes back to flow control (nothing waits in quinn).
+            Some(Ok(())) => {
+                if !std::mem::replace(&mut self.done, true) {
+                    let unread = std::mem::take(&mut self.first).len();
+                    self.session.read(unread, false);
+                }
+            }
+            _ => self.abandon(),
+        }
+    }
+
     /// What a failed read means; a lost connection is the session's end, as the driver records
     /// it (see `Handle::lost`).
     async fn fail(&mut self, e: quinn::ReadError) -> StreamError {
@@ -574,10 +592,14 @@ impl RecvStream {
 
     /// Asks the peer to stop sending; its writes fail with [`StreamError::Stopped`] carrying `code`.
     pub fn stop(&mut self, code: u32) -> Result<(), StreamError> {
-        self.inner
-            .stop(wire_code(code))
-            .map_err(|_| StreamError::ClosedStream)?;
-        self.abandon();
+        // Once the read-ahead reached the stream's end, quinn has nothing left to stop; the
+        // application, which has not seen that end yet, stops it as it could on quinn.
+        if self.end.is_none() {
+            self.inner
+                .stop(wire_code(code))
+                .map_err(|_| StreamError::ClosedStream)?;
+        }
+        self.let_go();
         Ok(())
     }
 

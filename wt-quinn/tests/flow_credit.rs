@@ -198,3 +198,30 @@ async fn streams_read_ahead_while_waiting_keep_their_bytes_and_end() {
     })
     .await;
 }
+
+/// A stream that arrived whole (its data and FIN) before the application accepted it was read to
+/// its end by the server's read-ahead; the application, which has not read it, can still stop it
+/// (it could on quinn), and exactly its bytes go back to flow control: streams worth several
+/// windows pass one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_read_to_its_end_before_the_accept_can_be_stopped() {
+    let srv = flow_server();
+    let client = srv.client_with(|c| c.protocol(protocol()));
+    within(20, async {
+        let (session, server_side) = common::connect_checked(&srv, &client, "/", |_| {}).await;
+        let session = session.unwrap();
+        let data = wt_session::conformance::pattern(STREAM);
+        let streams = 3 * WINDOW as usize / STREAM;
+        for i in 0..streams {
+            let mut send = session.open_uni().await.unwrap();
+            send.write_all(&data).await.unwrap();
+            send.finish().unwrap();
+            // Acknowledged: all of it reached the server before the accept.
+            assert_eq!(send.stopped().await.unwrap(), None, "stream {i}");
+            let mut recv = server_side.accept_uni().await.unwrap();
+            assert_eq!(recv.stop(7), Ok(()), "stream {i}");
+        }
+        assert!(server_side.close_error().is_none());
+    })
+    .await;
+}
