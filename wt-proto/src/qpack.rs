@@ -11,8 +11,10 @@
 //! - [`encode`] writes the prefix `0x00 0x00` (Required Insert Count 0, Delta Base 0), then for
 //!   each field an indexed field line (§4.5.2) when the static table has the name and value, a
 //!   literal with a static name reference (§4.5.4) when it has the name, and a literal with a
-//!   literal name (§4.5.6) otherwise. Strings are Huffman-coded only when that is shorter. This
-//!   is the subset every implementation, Chromium's included, must accept.
+//!   literal name (§4.5.6) otherwise. Strings are written as they are, never Huffman-coded: a
+//!   session's request and response are sent once and fit one packet either way, and Huffman
+//!   would cost both ends CPU for a few bytes (the decoder then also checks the code, below).
+//!   This is the subset every implementation, Chromium's included, must accept.
 //! - [`decode`] accepts exactly those representations. A non-zero Required Insert Count, a
 //!   negative Base (§4.5.1.2), and every dynamic-table form (indexed or name reference with
 //!   `T = 0`, the post-base forms of §4.5.3 and §4.5.5) are [`Error::Qpack`], as is any
@@ -198,18 +200,11 @@ fn put_int(out: &mut BytesMut, flags: u8, prefix: u32, value: u64) {
     out.put_u8(rest as u8);
 }
 
-/// Writes a string literal: the H bit (just above the `prefix`-bit length), the length, the
-/// bytes. Huffman-coded only when that is strictly shorter.
+/// Writes a string literal without Huffman coding (H = 0, just above the `prefix`-bit length):
+/// the length, then the bytes.
 fn put_string(out: &mut BytesMut, flags: u8, prefix: u32, s: &[u8]) {
-    let huffman_bit = 1u8 << prefix;
-    let mut coded = Vec::new();
-    if httlib_huffman::encode(s, &mut coded).is_ok() && coded.len() < s.len() {
-        put_int(out, flags | huffman_bit, prefix, to_u64(coded.len()));
-        out.put_slice(&coded);
-    } else {
-        put_int(out, flags, prefix, to_u64(s.len()));
-        out.put_slice(s);
-    }
+    put_int(out, flags, prefix, to_u64(s.len()));
+    out.put_slice(s);
 }
 
 // ---- decoding ----------------------------------------------------------------------------------
@@ -477,11 +472,11 @@ mod tests {
         for (text, code) in HUFFMAN_VECTORS {
             let code = hex(code);
             assert_eq!(huffman_decode(&code, usize::MAX).unwrap(), text.as_bytes());
-            // As a string literal with a 7-bit prefix: H bit, length, the code.
+            // We write the same text as it is: H = 0, its length, its bytes.
             let mut out = BytesMut::new();
             put_string(&mut out, 0, 7, text.as_bytes());
-            assert_eq!(out[0], 0x80 | code.len() as u8, "{text}");
-            assert_eq!(&out[1..], &code[..], "{text}");
+            assert_eq!(out[0], text.len() as u8, "{text}");
+            assert_eq!(&out[1..], text.as_bytes(), "{text}");
         }
     }
 
@@ -602,16 +597,17 @@ mod tests {
             &block[..5],
             &[0x00, 0x00, 0xc0 | 15, 0xc0 | 23, 0x50] // 0x50: name reference to static 0
         );
-        // `:authority` value "example.com" is shorter with Huffman (11 -> 8 bytes).
-        assert_eq!(block[5], 0x80 | 8);
+        // `:authority` value "example.com", 11 bytes as they are (H = 0).
+        assert_eq!(block[5], 11);
+        assert_eq!(&block[6..17], b"example.com");
         assert_eq!(
             decode(&block, &Limits::default()).unwrap(),
             chromium_like_fields()
         );
-        // The literal-name line for `:protocol`: pattern 001, N=0, H=1, Huffman length 7 (from
-        // 9), which fills the 3-bit prefix and so takes a zero continuation byte.
+        // The literal-name line for `:protocol`: pattern 001, N=0, H=0, name length 9, which
+        // overflows the 3-bit prefix (7) and so takes a continuation byte of 2.
         let protocol = encoded(&[Field::new(":protocol", "webtransport")]);
-        assert_eq!(&protocol[2..4], &[0x20 | 0x08 | 0x07, 0x00]);
+        assert_eq!(&protocol[2..5], &[0x20 | 0x07, 0x02, b':']);
     }
 
     #[test]
