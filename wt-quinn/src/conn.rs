@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 use wt_proto::connect::ConnectRequest;
 use wt_proto::draft::Draft;
 use wt_proto::engine::{
@@ -28,6 +28,7 @@ use crate::head::RequestHead;
 use crate::latch::Latch;
 use crate::policy::{AllowConnection, SessionInfo};
 use crate::slot::{DatagramBudget, SessionSlot};
+use crate::wake::DriverWake;
 
 /// Endpoint-wide facts a server connection needs.
 pub(crate) struct ServerSide {
@@ -76,7 +77,7 @@ pub(crate) struct Conn {
     pub(crate) client: Option<Arc<ClientOptions>>,
     state: Mutex<State>,
     /// Wakes the driver: the engine has actions for it.
-    pub(crate) wake: Notify,
+    pub(crate) wake: DriverWake,
     /// Set when the peer's SETTINGS arrived or the connection ended first.
     pub(crate) settings: Latch<()>,
     /// The peer sent GOAWAY: open no new sessions here.
@@ -111,7 +112,7 @@ impl Conn {
                 actions: Vec::new(),
                 opens: HashMap::default(),
             }),
-            wake: Notify::new(),
+            wake: DriverWake::default(),
             settings: Latch::default(),
             goaway: AtomicBool::new(false),
             datagram_readers: AtomicUsize::new(0),
@@ -147,7 +148,7 @@ impl Conn {
         let wake = self.process(&mut st, &mut clock);
         drop(st);
         if wake {
-            self.wake.notify_one();
+            self.wake.wake();
         }
         result
     }

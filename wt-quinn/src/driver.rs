@@ -161,20 +161,26 @@ pub(crate) struct Handshake {
     pub(crate) _until_done: Box<dyn Any + Send>,
 }
 
-/// Runs the connection until it closes.
-pub(crate) async fn drive(conn: Arc<Conn>, handshake: Option<Handshake>) {
+/// Runs the connection until it closes. (The driver is built before the future, so that the
+/// future holds it once rather than also the arguments it was built from.)
+pub(crate) fn drive(
+    conn: Arc<Conn>,
+    handshake: Option<Handshake>,
+) -> impl std::future::Future<Output = ()> + Send {
     let mut driver = Driver {
-        conn: conn.clone(),
+        conn,
         tasks: FuturesUnordered::new(),
         writers: HashMap::default(),
         reads: HashMap::default(),
         held: HashMap::default(),
         handshake,
     };
-    let error = driver.run().await;
-    tracing::debug!(remote = %conn.remote_address(), %error, "connection closed");
-    driver.drain_received();
-    driver.finish(error);
+    async move {
+        let error = driver.run().await;
+        tracing::debug!(remote = %driver.conn.remote_address(), %error, "connection closed");
+        driver.drain_received();
+        driver.finish(error);
+    }
 }
 
 impl Driver {
@@ -203,7 +209,12 @@ impl Driver {
             }
             tokio::select! {
                 biased;
-                () = conn.wake.notified() => {}
+                // Polled first at every wake-up of the task: while a branch below is handled,
+                // the engine's wakes only mark work for the next round (see `crate::wake`).
+                () = std::future::poll_fn(|_| {
+                    conn.wake.running();
+                    std::task::Poll::<()>::Pending
+                }) => {}
                 uni = &mut accept_uni => {
                     accept_uni.set(quic.accept_uni());
                     match uni {
@@ -245,6 +256,8 @@ impl Driver {
                 }, if sleep.is_some() => {
                     conn.with_state(|st, now| st.engine.handle_timeout(now));
                 }
+                // Last: reached only when nothing else is ready, so the driver is about to wait.
+                () = std::future::poll_fn(|cx| conn.wake.poll(cx)) => {}
             }
         }
     }
@@ -252,6 +265,8 @@ impl Driver {
     /// Takes over new streams and carries out the engine's actions; returns its next deadline.
     fn carry_out(&mut self) -> Option<Instant> {
         loop {
+            // Whatever woke the driver until now is taken below.
+            self.conn.wake.take();
             let (adopt, actions, deadline) = self.conn.with_state_untimed(|st| {
                 (
                     std::mem::take(&mut st.adopt),

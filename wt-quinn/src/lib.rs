@@ -69,6 +69,7 @@ mod stats;
 mod stream;
 mod tls;
 mod trace;
+mod wake;
 
 pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
 pub use config::{

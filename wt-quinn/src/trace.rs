@@ -45,7 +45,8 @@ pub(crate) fn connection_span(
     side: TraceSide,
     remote: SocketAddr,
 ) -> tracing::Span {
-    let id = odcid.map(ToString::to_string).unwrap_or_default();
+    // Formatted only when something records the span: no string per connection otherwise.
+    let id = odcid.map(tracing::field::display);
     tracing::info_span!("wt_conn", id, side = side.as_str(), %remote)
 }
 
