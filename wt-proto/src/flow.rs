@@ -5,6 +5,9 @@
 //! serve stream counts (WT_MAX_STREAMS / WT_STREAMS_BLOCKED) and data (WT_MAX_DATA /
 //! WT_DATA_BLOCKED).
 
+/// [`SendCredit`]'s mark for "no blocked report made yet".
+const NOT_REPORTED: u64 = u64::MAX;
+
 /// Credit the peer granted: we may use up to `max` in total.
 ///
 /// ```
@@ -21,7 +24,9 @@
 pub struct SendCredit {
     max: u64,
     used: u64,
-    blocked_reported: Option<u64>,
+    /// The limit a blocked report was last made at; `NOT_REPORTED` before the first (limits
+    /// are varints, below 2^62, so it is never a limit).
+    blocked_reported: u64,
 }
 
 impl SendCredit {
@@ -30,7 +35,7 @@ impl SendCredit {
         SendCredit {
             max: initial,
             used: 0,
-            blocked_reported: None,
+            blocked_reported: NOT_REPORTED,
         }
     }
 
@@ -63,9 +68,9 @@ impl SendCredit {
 
     /// When no credit is left: the limit to report in a BLOCKED capsule, once per limit.
     pub fn blocked(&mut self) -> Option<u64> {
-        let report = self.available() == 0 && self.blocked_reported != Some(self.max);
+        let report = self.available() == 0 && self.blocked_reported != self.max;
         if report {
-            self.blocked_reported = Some(self.max);
+            self.blocked_reported = self.max;
         }
         report.then_some(self.max)
     }

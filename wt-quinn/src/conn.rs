@@ -8,6 +8,7 @@
 //! actions for the driver, waking it. So a `close` takes effect before it returns, and only the
 //! driver touches the streams the engine reads and writes.
 
+use litemap::LiteMap;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,7 +58,7 @@ pub(crate) struct Opening {
 pub(crate) struct State {
     pub(crate) engine: Engine,
     /// The application side of every open session (until its streams are released).
-    pub(crate) slots: HashMap<SessionId, Arc<SessionSlot>>,
+    pub(crate) slots: LiteMap<SessionId, Arc<SessionSlot>>,
     /// Streams the engine will write and read, opened by an application task (a client's
     /// CONNECT), for the driver to take over.
     pub(crate) adopt: Vec<(StreamId, quinn::SendStream, quinn::RecvStream)>,
@@ -107,7 +108,8 @@ impl Conn {
             client,
             state: Mutex::new(State {
                 engine,
-                slots: HashMap::default(),
+                // A sorted vector: usually one session, where a hash table keeps room for four.
+                slots: LiteMap::with_capacity(1),
                 adopt: Vec::new(),
                 actions: Vec::new(),
                 opens: HashMap::default(),

@@ -4,16 +4,18 @@
 //! WebTransport streams and datagrams to their sessions as the engine routes them, and sleeps
 //! until the engine's next deadline. It decides nothing itself.
 //!
-//! Every wait on a stream is a future in one `FuturesUnordered` (no task per stream, session or
-//! capsule); a future that owns a stream can be cancelled through a oneshot, so that a reset or
-//! stop the engine asks for takes effect even while a write is stuck on a peer that does not
-//! read.
+//! The streams it reads are in one table (`crate::readers`); every other wait (a write, an
+//! acknowledgement, a read-ahead) is a future in one `FuturesUnordered`: no task per stream,
+//! session or capsule. A write can be cancelled through a oneshot, so that a reset the engine
+//! asks for takes effect even while the write is stuck on a peer that does not read.
 
+use litemap::LiteMap;
 use rustc_hash::FxHashMap as HashMap;
 use std::any::Any;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +27,7 @@ use wt_proto::H3Code;
 
 use crate::conn::Conn;
 use crate::read_ahead::{ReadAhead, Step, Waiting};
+use crate::readers::{Completed, Readers, Reading};
 use crate::slot::{code, Incoming, SessionSlot};
 
 /// How much of a new stream the first read takes: the header and, usually, the whole first
@@ -34,26 +37,6 @@ const FIRST_READ: usize = 64 * 1024;
 const DATAGRAM_BATCH: usize = 64;
 /// The most completed operations carried out after the connection ended.
 const MAX_DRAIN: usize = 1024;
-/// The most bytes read at a time from a stream the engine reads.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// What a stream read was for.
-enum Reading {
-    /// A stream the engine reads.
-    Engine,
-    /// A new stream whose header is incomplete: the bytes so far, and its sending half.
-    Head(Box<(BytesMut, Option<quinn::SendStream>)>),
-}
-
-/// Whether a read can be cancelled (by a stop or refusal the engine asks for).
-enum Cancel {
-    /// Cancellable, through a new channel.
-    New,
-    /// Cancellable, through the channel of the previous read.
-    Keep(oneshot::Receiver<H3Code>),
-    /// Read for the connection's life.
-    Never,
-}
 
 /// How a cancellable stream operation ended.
 enum Outcome<T> {
@@ -64,13 +47,6 @@ enum Outcome<T> {
 /// What a future of the driver's set produced.
 enum Done {
     ControlOpened(Result<quinn::SendStream, String>),
-    Read {
-        id: StreamId,
-        recv: quinn::RecvStream,
-        reading: Reading,
-        outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
-        cancel: Option<oneshot::Receiver<H3Code>>,
-    },
     Written {
         id: StreamId,
         send: quinn::SendStream,
@@ -141,12 +117,13 @@ impl Writer {
 
 struct Driver {
     conn: Arc<Conn>,
-    tasks: FuturesUnordered<Task>,
-    /// Boxed: a connection keeps a writer for its control stream and each CONNECT stream, and
-    /// the table's spare slots stay small.
-    writers: HashMap<StreamId, Box<Writer>>,
-    /// Cancels the outstanding read of a stream the engine reads, or of a header.
-    reads: HashMap<StreamId, oneshot::Sender<H3Code>>,
+    /// Only while there is one: an idle connection waits on none and keeps no set.
+    tasks: Option<FuturesUnordered<Task>>,
+    /// A connection keeps a writer for its control stream and each CONNECT stream: a sorted
+    /// vector, sized for the two of a connection with one session.
+    writers: LiteMap<StreamId, Writer>,
+    /// The streams the engine reads, and new streams whose header is incomplete.
+    readers: Readers,
     /// Streams the engine holds for a session not open yet.
     held: HashMap<StreamId, Incoming>,
     /// On a server connection used before its handshake completed (0.5-RTT).
@@ -169,9 +146,9 @@ pub(crate) fn drive(
 ) -> impl std::future::Future<Output = ()> + Send {
     let mut driver = Driver {
         conn,
-        tasks: FuturesUnordered::new(),
-        writers: HashMap::default(),
-        reads: HashMap::default(),
+        tasks: None,
+        writers: LiteMap::with_capacity(2),
+        readers: Readers::default(),
         held: HashMap::default(),
         handshake,
     };
@@ -183,7 +160,23 @@ pub(crate) fn drive(
     }
 }
 
+/// The next completed task; the set goes once it is empty.
+async fn next_task(tasks: &mut Option<FuturesUnordered<Task>>) -> Option<Done> {
+    let done = tasks.as_mut()?.next().await;
+    if tasks.as_ref().is_some_and(FuturesUnordered::is_empty) {
+        *tasks = None;
+    }
+    done
+}
+
 impl Driver {
+    /// Adds a wait to the driver's set.
+    fn add_task(&mut self, task: Task) {
+        self.tasks
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(task);
+    }
+
     /// The loop: carry out what the engine asked, then wait for the next thing to happen. The
     /// accept and datagram futures live across iterations, so an event costs one poll of what
     /// is ready rather than new futures and a quinn lock for every source.
@@ -237,7 +230,8 @@ impl Driver {
                         Err(e) => return e,
                     }
                 }
-                Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_done(done),
+                done = std::future::poll_fn(|cx| self.readers.poll_next(cx)) => self.on_read(done),
+                Some(done) = next_task(&mut self.tasks), if self.tasks.is_some() => self.on_done(done),
                 _ = async {
                     match handshake.as_mut() {
                         Some(done) => done.await,
@@ -278,8 +272,8 @@ impl Driver {
                 return deadline;
             }
             for (id, send, recv) in adopt {
-                self.writers.insert(id, Box::new(Writer::with(send)));
-                self.read(id, recv, Reading::Engine, Cancel::New);
+                self.writers.insert(id, Writer::with(send));
+                self.readers.add(id, recv, Reading::Engine);
             }
             for action in actions {
                 self.act(action);
@@ -321,7 +315,7 @@ impl Driver {
     fn open_control(&mut self, data: Bytes) {
         let quic = self.conn.quic.clone();
         let handshake = self.handshake.as_ref().map(|h| h.done.clone());
-        self.tasks.push(Box::pin(async move {
+        self.add_task(Box::pin(async move {
             let opened = match handshake {
                 None => quic.open_uni().await,
                 // Before the handshake completes, quinn may not know the client's stream limits
@@ -386,20 +380,14 @@ impl Driver {
         match head {
             Head::NeedMore => {
                 let head = Reading::Head(Box::new((BytesMut::from(&data[..]), send)));
-                self.read(id, recv, head, Cancel::New);
+                self.readers.add(id, recv, head);
             }
             Head::Engine { .. } => {
                 if let Some(send) = send {
-                    self.writers.insert(id, Box::new(Writer::with(send)));
+                    self.writers.insert(id, Writer::with(send));
                 }
-                // Only request (CONNECT) streams are ever stopped; control and QPACK streams are
-                // read for the connection's life.
-                let cancel = match id.is_bidi() {
-                    true => Cancel::New,
-                    false => Cancel::Never,
-                };
                 if !fin {
-                    self.read(id, recv, Reading::Engine, cancel);
+                    self.readers.add(id, recv, Reading::Engine);
                 }
             }
             Head::Deliver { session, header } => {
@@ -458,7 +446,7 @@ impl Driver {
 
     /// The next step of a stream's read-ahead.
     fn read_ahead(&mut self, session: SessionId, ahead: Arc<ReadAhead>) {
-        self.tasks.push(Box::pin(async move {
+        self.add_task(Box::pin(async move {
             let step = std::future::poll_fn(|cx| ahead.poll_step(cx)).await;
             Done::ReadAhead {
                 session,
@@ -468,70 +456,18 @@ impl Driver {
         }));
     }
 
-    /// Reads the next chunk of a stream; cancellable unless `cancel` says never.
-    fn read(
-        &mut self,
-        id: StreamId,
-        mut recv: quinn::RecvStream,
-        reading: Reading,
-        cancel: Cancel,
-    ) {
-        let mut cancel = match cancel {
-            Cancel::New => {
-                let (tx, rx) = oneshot::channel();
-                self.reads.insert(id, tx);
-                Some(rx)
-            }
-            Cancel::Keep(rx) => Some(rx),
-            Cancel::Never => None,
-        };
-        let max = match &reading {
-            Reading::Engine => READ_CHUNK,
-            Reading::Head(..) => FIRST_READ,
-        };
-        self.tasks.push(Box::pin(async move {
-            let read = recv.read_chunk(max, true);
-            let outcome = match cancel.as_mut() {
-                None => Outcome::Done(read.await),
-                Some(rx) => tokio::select! {
-                    biased;
-                    c = rx => Outcome::Cancelled(c.unwrap_or(H3Code::NO_ERROR)),
-                    r = read => Outcome::Done(r),
-                },
-            };
-            let outcome = match outcome {
-                Outcome::Done(r) => Outcome::Done(r.map(|c| c.map(|c| c.bytes))),
-                Outcome::Cancelled(c) => Outcome::Cancelled(c),
-            };
-            Done::Read {
-                id,
-                recv,
-                reading,
-                outcome,
-                cancel,
-            }
-        }));
-    }
-
     fn on_done(&mut self, done: Done) {
         match done {
             Done::ControlOpened(Ok(send)) => {
                 let id = StreamId(send.id().into());
                 // Keep it open: closing the control stream is a connection error for the peer.
-                self.writers.insert(id, Box::new(Writer::with(send)));
+                self.writers.insert(id, Writer::with(send));
                 self.conn
                     .with_state_untimed(|st| st.engine.on_control_opened(id));
             }
             Done::ControlOpened(Err(e)) => {
                 tracing::debug!(error = %e, "cannot open the HTTP/3 control stream");
             }
-            Done::Read {
-                id,
-                recv,
-                reading,
-                outcome,
-                cancel,
-            } => self.on_read(id, recv, reading, outcome, cancel),
             Done::Written { id, send, outcome } => self.on_written(id, send, outcome),
             Done::Acked { id, send, outcome } => self.on_acked(id, send, outcome),
             Done::ReadAhead {
@@ -551,50 +487,31 @@ impl Driver {
         }
     }
 
-    fn on_read(
-        &mut self,
-        id: StreamId,
-        mut recv: quinn::RecvStream,
-        reading: Reading,
-        outcome: Outcome<Result<Option<Bytes>, quinn::ReadError>>,
-        cancel: Option<oneshot::Receiver<H3Code>>,
-    ) {
-        let result = match outcome {
-            Outcome::Cancelled(c) => {
-                self.reads.remove(&id);
-                let _ = recv.stop(code(c));
-                if let Reading::Head(head) = reading {
-                    if let (_, Some(mut send)) = *head {
-                        let _ = send.reset(code(c));
-                    }
-                }
-                return;
-            }
-            Outcome::Done(result) => result,
-        };
-        match (reading, result) {
-            (Reading::Engine, Ok(Some(data))) => {
+    fn on_read(&mut self, done: Completed) {
+        match done {
+            Completed::Data(id, data) => {
                 self.conn
                     .with_state(|st, now| st.engine.on_stream_data(id, data, false, now));
-                let cancel = cancel.map_or(Cancel::Never, Cancel::Keep);
-                self.read(id, recv, Reading::Engine, cancel);
             }
-            (Reading::Engine, Ok(None)) => {
-                self.reads.remove(&id);
+            Completed::End(id, Ok(())) => {
                 self.conn
                     .with_state(|st, now| st.engine.on_stream_data(id, Bytes::new(), true, now));
             }
-            (Reading::Head(head), Ok(chunk)) => {
-                self.reads.remove(&id);
+            Completed::End(id, Err(e)) => self.read_failed(id, e),
+            Completed::Head {
+                id,
+                recv,
+                head,
+                chunk: Ok(chunk),
+            } => {
                 let (mut buf, send) = *head;
                 let fin = chunk.is_none();
                 buf.extend_from_slice(&chunk.unwrap_or_default());
                 self.head(id, send, recv, buf.freeze(), fin);
             }
-            (_, Err(e)) => {
-                self.reads.remove(&id);
-                self.read_failed(id, e);
-            }
+            Completed::Head {
+                id, chunk: Err(e), ..
+            } => self.read_failed(id, e),
         }
     }
 
@@ -653,7 +570,7 @@ impl Driver {
                 })
             }
         };
-        self.tasks.push(task);
+        self.add_task(task);
     }
 
     fn on_written(
@@ -728,9 +645,7 @@ impl Driver {
 
     /// Stops reading a stream the engine reads (or whose header it waits for).
     fn stop(&mut self, id: StreamId, c: H3Code) {
-        if let Some(cancel) = self.reads.remove(&id) {
-            let _ = cancel.send(c);
-        }
+        self.readers.stop(id, code(c));
     }
 
     /// A datagram arrived: it and whatever else quinn holds go to their sessions.
@@ -751,8 +666,14 @@ impl Driver {
     /// the session must end with its code, not as lost. Reads that are ready are carried out
     /// (each read takes data or fails, so this ends).
     fn drain_received(&mut self) {
+        self.readers.wake_all();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         for _ in 0..MAX_DRAIN {
-            match self.tasks.next().now_or_never() {
+            if let Poll::Ready(done) = self.readers.poll_next(&mut cx) {
+                self.on_read(done);
+                continue;
+            }
+            match next_task(&mut self.tasks).now_or_never() {
                 Some(Some(done)) => self.on_done(done),
                 _ => return,
             }
@@ -785,6 +706,6 @@ impl Driver {
         self.conn.settings.set(());
         self.held.clear();
         self.writers.clear();
-        self.reads.clear();
+        self.readers.clear();
     }
 }

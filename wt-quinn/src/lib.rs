@@ -61,6 +61,7 @@ mod latch;
 mod policy;
 mod qlog;
 mod read_ahead;
+mod readers;
 mod request;
 mod rotation;
 mod session;

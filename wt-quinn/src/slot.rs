@@ -172,8 +172,6 @@ pub(crate) struct SessionSlot {
     pub(crate) wakers: Wakers,
     /// What `Session::stats` reports.
     pub(crate) counters: SessionCounters,
-    /// The headers of the streams we open, encoded once: the uni header, then the bidi one.
-    stream_headers: Bytes,
 }
 
 impl SessionSlot {
@@ -201,7 +199,6 @@ impl SessionSlot {
             ended: AtomicBool::new(false),
             wakers: Wakers::default(),
             counters: SessionCounters::default(),
-            stream_headers: encode_stream_headers(id.get()),
         }
     }
 
@@ -213,11 +210,7 @@ impl SessionSlot {
 
     /// The header of a stream we open (shared, not copied).
     pub(crate) fn stream_header(&self, bidi: bool) -> Bytes {
-        let half = self.stream_headers.len() / 2;
-        match bidi {
-            false => self.stream_headers.slice(..half),
-            true => self.stream_headers.slice(half..),
-        }
+        stream_header(self.id.get(), bidi)
     }
 
     /// Queues a stream the peer opened (`send`: the sending half of a bidirectional one), or
@@ -474,31 +467,61 @@ pub(crate) fn session_error(end: &End) -> SessionError {
     }
 }
 
-/// The stream headers of the first sessions of a connection (ids 0, 4, …, 60: one-byte ids),
-/// uni then bidi for each, so that their sessions share them without an allocation.
-static SMALL_HEADERS: [[u8; 6]; 16] = small_headers();
+/// Session ids below this have their stream headers in static tables: one-byte ids (0 to 60)
+/// and two-byte ids up to here, which is every session of a connection whose client opened
+/// fewer than a thousand bidirectional streams before it. Larger ids encode their header for
+/// each stream opened.
+const STATIC_HEADER_IDS: u64 = 4096;
 
+/// For each one-byte session id (0, 4, …, 60): the uni header, then the bidi one.
+static SMALL_HEADERS: [[u8; 6]; 16] = small_headers();
+/// For each two-byte session id (64, 68, …, 4092): the uni header, then the bidi one.
+static MEDIUM_HEADERS: [[u8; 8]; (STATIC_HEADER_IDS / 4) as usize] = medium_headers();
+
+// 0x54 (uni stream type) and 0x41 (bidi signal) are two-byte varints: 0x40 0x54, 0x40 0x41.
 const fn small_headers() -> [[u8; 6]; 16] {
     let mut table = [[0u8; 6]; 16];
     let mut i = 0;
     while i < 16 {
         let id = (i * 4) as u8;
-        // 0x54 and 0x41 are two-byte varints (0x40 0x54, 0x40 0x41); ids below 64 are one byte.
         table[i] = [0x40, 0x54, id, 0x40, 0x41, id];
         i += 1;
     }
     table
 }
 
-/// Both headers of a session's outgoing streams in one buffer: uni, then bidi (same length).
-fn encode_stream_headers(id: u64) -> Bytes {
-    if let Some(headers) = SMALL_HEADERS.get((id / 4) as usize).filter(|_| id < 64) {
-        return Bytes::from_static(headers);
+const fn medium_headers() -> [[u8; 8]; (STATIC_HEADER_IDS / 4) as usize] {
+    let mut table = [[0u8; 8]; (STATIC_HEADER_IDS / 4) as usize];
+    let mut i = 16;
+    while i < table.len() {
+        let id = i * 4;
+        let (hi, lo) = (0x40 | (id >> 8) as u8, id as u8);
+        table[i] = [0x40, 0x54, hi, lo, 0x40, 0x41, hi, lo];
+        i += 1;
     }
-    let mut buf = BytesMut::with_capacity(2 * wt_proto::stream::wt_header_len(id));
-    wt_proto::stream::encode_wt_uni_header(id, &mut buf);
-    wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
-    buf.freeze()
+    table
+}
+
+/// The header of a stream we open in session `id` (uni: stream type and id; bidi: signal and
+/// id), from the static tables when the id is in them.
+fn stream_header(id: u64, bidi: bool) -> Bytes {
+    let table: &'static [u8] = match id {
+        0..64 => &SMALL_HEADERS[(id / 4) as usize],
+        64..STATIC_HEADER_IDS => &MEDIUM_HEADERS[(id / 4) as usize],
+        _ => {
+            let mut buf = BytesMut::with_capacity(wt_proto::stream::wt_header_len(id));
+            match bidi {
+                false => wt_proto::stream::encode_wt_uni_header(id, &mut buf),
+                true => wt_proto::stream::encode_wt_bidi_header(id, &mut buf),
+            }
+            return buf.freeze();
+        }
+    };
+    let half = table.len() / 2;
+    Bytes::from_static(match bidi {
+        false => &table[..half],
+        true => &table[half..],
+    })
 }
 
 #[cfg(test)]
@@ -506,12 +529,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_stream_headers_are_the_encoded_ones() {
-        for id in (0..80).step_by(4) {
-            let mut buf = BytesMut::new();
-            wt_proto::stream::encode_wt_uni_header(id, &mut buf);
-            wt_proto::stream::encode_wt_bidi_header(id, &mut buf);
-            assert_eq!(encode_stream_headers(id), buf.freeze(), "session {id}");
+    fn static_stream_headers_are_the_encoded_ones() {
+        for id in (0..STATIC_HEADER_IDS + 64).step_by(4) {
+            let (mut uni, mut bidi) = (BytesMut::new(), BytesMut::new());
+            wt_proto::stream::encode_wt_uni_header(id, &mut uni);
+            wt_proto::stream::encode_wt_bidi_header(id, &mut bidi);
+            assert_eq!(stream_header(id, false), uni.freeze(), "session {id}, uni");
+            assert_eq!(stream_header(id, true), bidi.freeze(), "session {id}, bidi");
         }
     }
 }

@@ -52,7 +52,7 @@ mod timers;
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap as HashMap;
+use litemap::LiteMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -402,10 +402,10 @@ pub struct Engine {
     peer: Option<PeerInfo>,
     control: Control,
     /// Streams whose header is not complete yet, and the peer's control and QPACK streams.
-    streams: HashMap<StreamId, EngineStream>,
+    streams: LiteMap<StreamId, EngineStream>,
     /// Every session id in a live state: request streams (server), requests (client), open
     /// sessions, and ended sessions whose close is still in progress.
-    sessions: HashMap<SessionId, Box<Session>>,
+    sessions: LiteMap<SessionId, Box<Session>>,
     early: Early,
     timers: Timers,
     actions: VecDeque<Action>,
@@ -426,8 +426,11 @@ impl Engine {
         let mut engine = Engine {
             peer: None,
             control: Control::default(),
-            streams: HashMap::default(),
-            sessions: HashMap::default(),
+            // Sorted in a vector: the control and QPACK streams and one per session, a few.
+            streams: LiteMap::with_capacity(2),
+            // Sorted in a vector: a connection has a handful of sessions, usually one, and a
+            // hash table would keep room for four.
+            sessions: LiteMap::with_capacity(1),
             early: Early::default(),
             timers: Timers::default(),
             actions: VecDeque::new(),
