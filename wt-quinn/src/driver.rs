@@ -190,15 +190,13 @@ impl Driver {
         let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let mut handshake = self.handshake.as_ref().map(|h| h.done.clone());
         loop {
-            let deadline = self.carry_out();
+            let deadline = self.carry_out().map(tokio::time::Instant::from_std);
             match (deadline, &mut sleep) {
                 (None, _) => sleep = None,
-                (Some(at), Some(s)) => s.as_mut().reset(tokio::time::Instant::from_std(at)),
-                (Some(at), None) => {
-                    sleep = Some(Box::pin(tokio::time::sleep_until(
-                        tokio::time::Instant::from_std(at),
-                    )))
-                }
+                // Most rounds leave the deadline as it was: the timer is not touched then.
+                (Some(at), Some(s)) if s.deadline() == at => {}
+                (Some(at), Some(s)) => s.as_mut().reset(at),
+                (Some(at), None) => sleep = Some(Box::pin(tokio::time::sleep_until(at))),
             }
             tokio::select! {
                 biased;
