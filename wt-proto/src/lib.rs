@@ -9,7 +9,7 @@
 //! - [`stream`]: unidirectional stream types and the WebTransport stream headers (uni `0x54`, bidi
 //!   `0x41`, each followed by the session id);
 //! - [`settings`] and [`draft`]: typed SETTINGS, and which codepoints each WebTransport draft uses;
-//! - [`qpack`]: QPACK field sections with the static table, literals and Huffman (RFC 9204), never
+//! - [`qpack`]: QPACK field sections with the static table and literals (Huffman decoded; RFC 9204), never
 //!   a dynamic table;
 //! - [`connect`]: the extended CONNECT request and its response (RFC 9220) on `http` types;
 //! - [`capsule`]: the capsule protocol (RFC 9297 §3) and the WebTransport capsules;

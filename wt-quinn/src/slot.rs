@@ -9,10 +9,11 @@
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Waker};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use wt_proto::draft::Draft;
 use wt_proto::engine::{End, SessionId, Side};
@@ -152,9 +153,24 @@ pub(crate) struct Wakers {
     pub(crate) datagram: Notify,
     /// The session ended or started draining.
     pub(crate) state: Notify,
-    /// Flow-control credit grew: blocked openers and writers retry.
-    credit: Mutex<Vec<Waker>>,
+    /// Flow-control credit grew: blocked openers and writers retry. Also the streams whose
+    /// operations wait on quinn, to wake when the session ends.
+    waiters: Mutex<Waiters>,
 }
+
+/// Tasks to wake on a session's events, behind one lock.
+#[derive(Default)]
+struct Waiters {
+    /// Blocked on flow-control credit (woken when it grows or the session ends).
+    credit: Vec<Waker>,
+    /// One per stream that ever waited on quinn (see [`EndWatch`]); dropped streams' entries
+    /// are pruned as the list grows.
+    end: Vec<Weak<AtomicWaker>>,
+}
+
+/// A stream's registration for the session's end: made once per stream, at its first wait on
+/// quinn; each later wait only stores its waker in it (no lock). The session's end wakes it.
+pub(crate) type EndWatch = Arc<AtomicWaker>;
 
 /// One open session's application side; see the module documentation.
 pub(crate) struct SessionSlot {
@@ -299,6 +315,7 @@ impl SessionSlot {
             }
         }
         self.wake_credit();
+        self.wake_end_watchers();
         for n in [
             &self.wakers.uni,
             &self.wakers.bi,
@@ -428,19 +445,44 @@ impl SessionSlot {
         }
     }
 
+    fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        self.wakers
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Registers `cx` to be woken when flow-control credit grows or the session ends.
     pub(crate) fn wait_credit(&self, cx: &Context<'_>) {
-        let mut waiters = self.wakers.credit.lock().unwrap_or_else(|e| e.into_inner());
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
+        let credit = &mut self.waiters().credit;
+        if !credit.iter().any(|w| w.will_wake(cx.waker())) {
+            credit.push(cx.waker().clone());
         }
     }
 
     /// Wakes every task waiting for credit.
     pub(crate) fn wake_credit(&self) {
-        let waiters =
-            std::mem::take(&mut *self.wakers.credit.lock().unwrap_or_else(|e| e.into_inner()));
+        let waiters = std::mem::take(&mut self.waiters().credit);
         waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// A new registration for the session's end (see [`EndWatch`]).
+    pub(crate) fn watch_end(&self) -> EndWatch {
+        let watch = EndWatch::default();
+        let end = &mut self.waiters().end;
+        if end.len() == end.capacity() {
+            // Before the list grows, the entries of streams since dropped go: it stays within
+            // twice the streams that are alive.
+            end.retain(|w| w.strong_count() > 0);
+        }
+        end.push(Arc::downgrade(&watch));
+        watch
+    }
+
+    /// Wakes every stream operation waiting on quinn: the session ended.
+    fn wake_end_watchers(&self) {
+        let end = std::mem::take(&mut self.waiters().end);
+        end.iter().filter_map(Weak::upgrade).for_each(|w| w.wake());
     }
 }
 

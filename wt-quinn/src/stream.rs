@@ -19,7 +19,7 @@ use wt_session::{SessionError, StreamError};
 
 use crate::handle::Handle;
 use crate::read_ahead::Arrived;
-use crate::slot::{Buried, SessionSlot};
+use crate::slot::{Buried, EndWatch, SessionSlot};
 
 /// The application code carried by an HTTP/3 stream error code. Codes outside the WebTransport
 /// range that fit in 32 bits pass through unchanged: some draft-02 implementations send the
@@ -36,17 +36,37 @@ fn wire_code(app: u32) -> quinn::VarInt {
     quinn::VarInt::from_u64(wt_proto::error_code::app_to_h3(app)).unwrap_or(quinn::VarInt::MAX)
 }
 
-/// Runs `op` unless the session ends first (`None`). The session's waker is only registered
-/// when `op` has to wait, so an operation that completes at once costs nothing extra.
+/// Runs `op` unless the session ends first (`None`). Only when `op` has to wait is the
+/// stream's end registration used: made at the stream's first wait (one lock), and then only
+/// given the waker (no lock), so an operation that completes at once costs nothing extra and
+/// one that waits costs a few atomics.
 async fn until_ended<T>(
     session: &SessionSlot,
-    op: impl std::future::Future<Output = T>,
+    watch: &mut Option<EndWatch>,
+    op: impl Future<Output = T>,
 ) -> Option<T> {
-    tokio::select! {
-        biased;
-        v = op => Some(v),
-        _ = session.ended() => None,
-    }
+    let mut op = std::pin::pin!(op);
+    std::future::poll_fn(|cx| match op.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => match ended_while_waiting(session, watch, cx) {
+            true => Poll::Ready(None),
+            false => Poll::Pending,
+        },
+    })
+    .await
+}
+
+/// For an operation that must wait: registers `cx` to be woken when the session ends, and says
+/// whether it ended already (checked after the registration, so no end is missed).
+fn ended_while_waiting(
+    session: &SessionSlot,
+    watch: &mut Option<EndWatch>,
+    cx: &Context<'_>,
+) -> bool {
+    watch
+        .get_or_insert_with(|| session.watch_end())
+        .register(cx.waker());
+    session.is_ended()
 }
 
 fn session_error(session: &Handle) -> StreamError {
@@ -109,6 +129,8 @@ pub struct SendStream {
     /// The header of a stream we opened, until it goes out in front of the first write.
     header: Option<Bytes>,
     session: Arc<Handle>,
+    /// Wakes a write waiting on quinn when the session ends; made at the first such wait.
+    watch: Option<EndWatch>,
 }
 
 impl std::fmt::Debug for SendStream {
@@ -131,6 +153,7 @@ impl SendStream {
             inner: ManuallyDrop::new(inner),
             header,
             session,
+            watch: None,
         }
     }
 
@@ -195,7 +218,8 @@ impl SendStream {
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
         let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
-        let n = match until_ended(&session.slot, write_some(inner, header, session, buf)).await {
+        let write = write_some(inner, header, session, buf);
+        let n = match until_ended(&session.slot, &mut self.watch, write).await {
             Some(Err(e)) => return Err(self.fail(e).await),
             Some(Ok(r)) => r,
             None => return Err(self.gone()),
@@ -220,7 +244,7 @@ impl SendStream {
             }
             Ok(())
         };
-        match until_ended(&session.slot, write).await {
+        match until_ended(&session.slot, &mut self.watch, write).await {
             Some(Err(e)) => return Err(self.fail(e).await),
             Some(Ok(r)) => r,
             None => return Err(self.gone()),
@@ -250,7 +274,7 @@ impl SendStream {
             }
             Ok(())
         };
-        match until_ended(&session.slot, write).await {
+        match until_ended(&session.slot, &mut self.watch, write).await {
             Some(Err(e)) => return Err(self.fail(e).await),
             Some(Ok(r)) => r,
             None => return Err(self.gone()),
@@ -276,7 +300,8 @@ impl SendStream {
     /// Waits until the peer stops the stream (`Ok(Some(code))`) or, after [`SendStream::finish`],
     /// has received all data (`Ok(None)`).
     pub async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
-        let Some(stopped) = until_ended(&self.session.slot, self.inner.stopped()).await else {
+        let stopped = self.inner.stopped();
+        let Some(stopped) = until_ended(&self.session.slot, &mut self.watch, stopped).await else {
             return Err(self.gone());
         };
         match stopped {
@@ -378,6 +403,12 @@ impl tokio::io::AsyncWrite for SendStream {
         };
         this.session.give_back(credit - used);
         this.session.slot.counters.on_bytes_sent(used);
+        if polled.is_pending() && ended_while_waiting(&this.session.slot, &mut this.watch, cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                this.gone(),
+            )));
+        }
         polled
     }
 
@@ -405,6 +436,8 @@ pub struct RecvStream {
     /// nothing more to tell flow control.
     done: bool,
     session: Arc<Handle>,
+    /// Wakes a read waiting on quinn when the session ends; made at the first such wait.
+    watch: Option<EndWatch>,
 }
 
 impl std::fmt::Debug for RecvStream {
@@ -423,6 +456,7 @@ impl RecvStream {
             end: arrived.end,
             done: false,
             session,
+            watch: None,
         }
     }
 
@@ -545,7 +579,8 @@ impl RecvStream {
         if let Some(end) = self.take_end() {
             return end;
         }
-        match until_ended(&self.session.slot, self.inner.read(buf)).await {
+        let read = self.inner.read(buf);
+        match until_ended(&self.session.slot, &mut self.watch, read).await {
             Some(Ok(Some(n))) => self.consumed(n, true).map(|()| Some(n)),
             Some(Ok(None)) => {
                 self.finished();
@@ -566,7 +601,8 @@ impl RecvStream {
         if let Some(end) = self.take_end() {
             return end.map(|_| None);
         }
-        match until_ended(&self.session.slot, self.inner.read_chunk(max, true)).await {
+        let read = self.inner.read_chunk(max, true);
+        match until_ended(&self.session.slot, &mut self.watch, read).await {
             Some(Ok(Some(chunk))) => {
                 self.consumed(chunk.bytes.len(), true)?;
                 Ok(Some(chunk.bytes))
@@ -637,6 +673,10 @@ impl tokio::io::AsyncRead for RecvStream {
         }
         if let Err(e) = self.consumed(n, true) {
             return Poll::Ready(Err(aborted(e)));
+        }
+        let this = &mut *self;
+        if polled.is_pending() && ended_while_waiting(&this.session.slot, &mut this.watch, cx) {
+            return Poll::Ready(Err(aborted(this.gone())));
         }
         polled
     }

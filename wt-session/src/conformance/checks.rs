@@ -273,6 +273,36 @@ pub async fn operations_fail_after_local_close<H: Harness>(h: &H) {
     assert_eq!(client.close_error(), Some(expected));
 }
 
+/// Stream reads waiting for data end when the session closes: on the side that closed, with
+/// its locally-closed error; on the peer, with an error (its session ended), not a hang.
+pub async fn pending_reads_end_with_the_session<H: Harness>(h: &H) {
+    let (client, server) = h.pair().await;
+    let (mut to_server, mut from_server) = client.open_bi().await.expect("open_bi");
+    to_server.write_all(b"x").await.expect("write");
+    let (_to_client, mut from_client) = server.accept_bi().await.expect("accept_bi");
+    let mut byte = [0u8; 1];
+    from_client
+        .read_exact(&mut byte)
+        .await
+        .expect("the first byte");
+    // Both sides now wait for bytes that never come, until the server closes.
+    let reads = join(async { from_client.read(&mut [0u8; 1]).await }, async {
+        from_server.read(&mut [0u8; 1]).await
+    });
+    let closing = async {
+        h.sleep(Duration::from_millis(10)).await;
+        server.close(7, "bye");
+    };
+    let (at_server, at_client) = race(reads, closing).await;
+    let closed = SessionError::Closed(CloseInfo::new(Closer::Local, 7, "bye"));
+    assert_eq!(
+        at_server,
+        Err(StreamError::Session(closed)),
+        "server's read"
+    );
+    assert!(at_client.is_err(), "client's read: {at_client:?}");
+}
+
 /// A drain from one side reaches the other (`draining` resolves on both sides), the session
 /// keeps working both ways, and the drained side's close then ends it.
 pub async fn drain_reaches_the_peer<H: Harness>(h: &H, server_drains: bool) {

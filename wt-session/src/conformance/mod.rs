@@ -36,7 +36,8 @@ use crate::traits::Session;
 pub use checks::{
     bidi_echo, close_code_and_reason, datagram_echo, drain_reaches_the_peer,
     drop_closes_with_code_zero, empty_write_lets_the_peer_speak_first, long_reason_is_truncated,
-    operations_fail_after_local_close, reset_code_arrives, stop_code_arrives, uni_echo,
+    operations_fail_after_local_close, pending_reads_end_with_the_session, reset_code_arrives,
+    stop_code_arrives, uni_echo,
 };
 pub use load::{concurrent_streams, flow_control_under_pressure};
 
@@ -121,6 +122,10 @@ fn checks<H: Harness>() -> Vec<Check<H>> {
         Check {
             name: "operations_fail_after_local_close",
             run: |h| Box::pin(operations_fail_after_local_close(h)),
+        },
+        Check {
+            name: "pending_reads_end_with_the_session",
+            run: |h| Box::pin(pending_reads_end_with_the_session(h)),
         },
         Check {
             name: "empty_write_lets_the_peer_speak_first",
