@@ -46,14 +46,22 @@ async fn until_ended<T>(
     op: impl Future<Output = T>,
 ) -> Option<T> {
     let mut op = std::pin::pin!(op);
-    std::future::poll_fn(|cx| match op.as_mut().poll(cx) {
+    std::future::poll_fn(|cx| or_ended(op.as_mut().poll(cx), session, watch, cx)).await
+}
+
+/// What an operation polled once means once the session is watched: its result, or `None` when
+/// it must wait and the session ended.
+fn or_ended<T>(
+    polled: Poll<T>,
+    session: &SessionSlot,
+    watch: &mut Option<EndWatch>,
+    cx: &Context<'_>,
+) -> Poll<Option<T>> {
+    match polled {
         Poll::Ready(v) => Poll::Ready(Some(v)),
-        Poll::Pending => match ended_while_waiting(session, watch, cx) {
-            true => Poll::Ready(None),
-            false => Poll::Pending,
-        },
-    })
-    .await
+        Poll::Pending if ended_while_waiting(session, watch, cx) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 /// For an operation that must wait: registers `cx` to be woken when the session ends, and says
@@ -76,27 +84,6 @@ fn session_error(session: &Handle) -> StreamError {
 /// At most this much of a first write is copied to go out with the stream header in one quinn
 /// write; the rest follows as usual.
 const WITH_HEADER: usize = 16 * 1024;
-
-/// One write of as much of `buf` as session flow control and quinn take, behind the stream
-/// header while that is pending; credit the write did not use goes back.
-async fn write_some(
-    inner: &mut quinn::SendStream,
-    header: &mut Option<Bytes>,
-    session: &Handle,
-    buf: &[u8],
-) -> Result<usize, quinn::WriteError> {
-    // The session ended: reported as such by `SendStream::error`.
-    let credit = session
-        .data_credit(buf.len())
-        .await
-        .map_err(|_| quinn::WriteError::ClosedStream)?;
-    let written = match header {
-        Some(_) => write_with_header(inner, header, &buf[..credit]).await,
-        None => inner.write(&buf[..credit]).await,
-    };
-    session.give_back(credit - *written.as_ref().unwrap_or(&0));
-    written
-}
 
 /// Writes the pending stream header and the start of `data` in one quinn write; returns how
 /// many bytes of `data` went out. Whatever part of the header did not fit stays pending. Cancel
@@ -214,43 +201,78 @@ impl SendStream {
         }
     }
 
+    /// One write of as much of `buf` as session flow control and quinn take now, behind the
+    /// stream header while that is pending; credit the write did not use goes back. (Polled in
+    /// place by `write`, `write_all` and `AsyncWrite`: no future per call to build and move.)
+    fn poll_write_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<Result<usize, quinn::WriteError>> {
+        let credit = match self.session.poll_data_credit(cx, buf.len()) {
+            Poll::Pending => return Poll::Pending,
+            // The session ended: reported as such by `SendStream::error`.
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(quinn::WriteError::ClosedStream)),
+            Poll::Ready(Ok(credit)) => credit,
+        };
+        let data = &buf[..credit];
+        let polled = match self.header {
+            None => Pin::new(&mut *self.inner).poll_write(cx, data),
+            // Dropped when pending: cancel safe, nothing was written.
+            Some(_) => {
+                std::pin::pin!(write_with_header(&mut self.inner, &mut self.header, data)).poll(cx)
+            }
+        };
+        let used = match &polled {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        self.session.give_back(credit - used);
+        self.session.slot.counters.on_bytes_sent(used);
+        polled
+    }
+
+    /// [`SendStream::poll_write_some`] unless the session ends first (`None`).
+    fn poll_write_live(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<Option<Result<usize, quinn::WriteError>>> {
+        let polled = self.poll_write_some(cx, buf);
+        or_ended(polled, &self.session.slot, &mut self.watch, cx)
+    }
+
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
-        let write = write_some(inner, header, session, buf);
-        let n = match until_ended(&session.slot, &mut self.watch, write).await {
-            Some(Err(e)) => return Err(self.fail(e).await),
-            Some(Ok(r)) => r,
-            None => return Err(self.gone()),
-        };
-        self.session.slot.counters.on_bytes_sent(n);
-        Ok(n)
+        match std::future::poll_fn(|cx| self.poll_write_live(cx, buf)).await {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(e)) => Err(self.fail(e).await),
+            None => Err(self.gone()),
+        }
     }
 
     /// Writes all of `buf`.
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
         self.live()?;
-        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
-        let write = async move {
-            let mut rest = buf;
-            // Without flow control, quinn's own write_all takes over once the header is out.
-            while header.is_some() || (session.slot.flow && !rest.is_empty()) {
-                let n = write_some(inner, header, session, rest).await?;
-                rest = &rest[n..];
+        let mut rest = buf;
+        let written = std::future::poll_fn(|cx| {
+            // An empty write still sends a pending header.
+            while !rest.is_empty() || self.header.is_some() {
+                match self.poll_write_live(cx, rest) {
+                    Poll::Ready(Some(Ok(n))) => rest = &rest[n..],
+                    Poll::Ready(other) => return Poll::Ready(other.map(|r| r.map(drop))),
+                    Poll::Pending => return Poll::Pending,
+                }
             }
-            if !rest.is_empty() {
-                inner.write_all(rest).await?;
-            }
-            Ok(())
-        };
-        match until_ended(&session.slot, &mut self.watch, write).await {
-            Some(Err(e)) => return Err(self.fail(e).await),
-            Some(Ok(r)) => r,
-            None => return Err(self.gone()),
+            Poll::Ready(Some(Ok(())))
+        })
+        .await;
+        match written {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(self.fail(e).await),
+            None => Err(self.gone()),
         }
-        self.session.slot.counters.on_bytes_sent(buf.len());
-        Ok(())
     }
 
     /// Writes a whole chunk without copying it.
@@ -364,21 +386,6 @@ impl Drop for RecvStream {
     }
 }
 
-/// One poll of a write of `buf` to quinn, behind the stream header while that is pending.
-fn poll_write_some(
-    inner: &mut quinn::SendStream,
-    header: &mut Option<Bytes>,
-    cx: &mut Context<'_>,
-    buf: &[u8],
-) -> Poll<io::Result<usize>> {
-    if header.is_none() {
-        return tokio::io::AsyncWrite::poll_write(Pin::new(inner), cx, buf);
-    }
-    // Dropped when pending: cancel safe, nothing was written.
-    let write = std::pin::pin!(write_with_header(inner, header, buf));
-    write.poll(cx).map_err(io::Error::from)
-}
-
 impl tokio::io::AsyncWrite for SendStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -389,27 +396,15 @@ impl tokio::io::AsyncWrite for SendStream {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)));
         }
         let this = &mut *self;
-        let credit = match this.session.poll_data_credit(cx, buf.len()) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, e)))
-            }
-            Poll::Ready(Ok(credit)) => credit,
-        };
-        let polled = poll_write_some(&mut this.inner, &mut this.header, cx, &buf[..credit]);
-        let used = match &polled {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        this.session.give_back(credit - used);
-        this.session.slot.counters.on_bytes_sent(used);
-        if polled.is_pending() && ended_while_waiting(&this.session.slot, &mut this.watch, cx) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                this.gone(),
-            )));
-        }
-        polled
+        let aborted =
+            |this: &mut Self| io::Error::new(io::ErrorKind::ConnectionAborted, this.gone());
+        this.poll_write_live(cx, buf).map(|written| match written {
+            Some(Ok(n)) => Ok(n),
+            // Refused for lack of credit, or by quinn, because the session ended.
+            Some(Err(_)) if this.session.slot.is_ended() => Err(aborted(this)),
+            Some(Err(e)) => Err(io::Error::from(e)),
+            None => Err(aborted(this)),
+        })
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -579,13 +574,19 @@ impl RecvStream {
         if let Some(end) = self.take_end() {
             return end;
         }
-        let read = self.inner.read(buf);
-        match until_ended(&self.session.slot, &mut self.watch, read).await {
-            Some(Ok(Some(n))) => self.consumed(n, true).map(|()| Some(n)),
-            Some(Ok(None)) => {
+        // Polled in place: no future per call to build and move.
+        let read = std::future::poll_fn(|cx| {
+            let polled = self.inner.poll_read(cx, buf);
+            or_ended(polled, &self.session.slot, &mut self.watch, cx)
+        })
+        .await;
+        match read {
+            // quinn reads nothing into a buffer with room only at the end of the stream.
+            Some(Ok(0)) if !buf.is_empty() => {
                 self.finished();
                 Ok(None)
             }
+            Some(Ok(n)) => self.consumed(n, true).map(|()| Some(n)),
             Some(Err(e)) => Err(self.fail(e).await),
             None => Err(self.gone()),
         }
