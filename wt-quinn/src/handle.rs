@@ -118,12 +118,15 @@ impl Handle {
         std::future::poll_fn(|cx| self.poll_data_credit(cx, want)).await
     }
 
-    /// Returns data credit a write did not use.
+    /// Returns data credit a write did not use. A writer that found none while this one held
+    /// it (another thread, between this one's take and its write) waits for credit: it is woken
+    /// to look again, since the peer may not raise its limit for a long time.
     pub(crate) fn give_back(&self, n: usize) {
         if self.slot.flow && n > 0 {
             let id = self.slot.id;
             self.conn
                 .with_state_untimed(|st| st.engine.give_back_data_credit(id, n as u64));
+            self.slot.wake_credit();
         }
     }
 
