@@ -117,7 +117,11 @@ impl Readers {
     /// Stops reading `id` with `code` (and resets its sending half if its header was still
     /// being read); false when it is not in the table.
     pub(crate) fn stop(&mut self, id: StreamId, code: quinn::VarInt) -> bool {
-        let Some(entry) = self.take(|e| e.id == id) else {
+        let found = self
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|e| e.id == id));
+        let Some(entry) = found.and_then(|slot| self.take(slot)) else {
             return false;
         };
         let Entry {
@@ -132,12 +136,9 @@ impl Readers {
         true
     }
 
-    fn take(&mut self, matches: impl Fn(&Entry) -> bool) -> Option<Entry> {
-        let slot = self
-            .slots
-            .iter_mut()
-            .find(|s| s.as_ref().is_some_and(&matches))?;
-        let entry = slot.take();
+    /// Takes the stream out of `slot`.
+    fn take(&mut self, slot: usize) -> Option<Entry> {
+        let entry = self.slots.get_mut(slot)?.take();
         // An empty table keeps no memory.
         if self.slots.iter().all(Option::is_none) {
             self.slots = Vec::new();
@@ -194,30 +195,26 @@ impl Readers {
             Poll::Ready(result) => result.map(|c| c.map(|c| c.bytes)),
         };
         let id = entry.id;
-        match (&entry.reading, chunk) {
+        let chunk = match (&entry.reading, chunk) {
             (Reading::Engine, Ok(Some(data))) => {
                 // More may be there already: look again after the others queued.
                 if !entry.waker.queued.swap(true, AcqRel) {
                     lock(&self.ready.slots).insert(0, slot);
                 }
-                Some(Completed::Data(id, data))
+                return Some(Completed::Data(id, data));
             }
-            (Reading::Engine, end) => {
-                self.take(|e| e.id == id);
-                Some(Completed::End(id, end.map(drop)))
-            }
-            (Reading::Head(_), chunk) => {
-                let entry = self.take(|e| e.id == id)?;
-                let Reading::Head(head) = entry.reading else {
-                    return None;
-                };
-                Some(Completed::Head {
-                    id,
-                    recv: entry.recv,
-                    head,
-                    chunk,
-                })
-            }
-        }
+            (_, chunk) => chunk,
+        };
+        // Any other outcome ends this stream's reading here.
+        let entry = self.take(slot)?;
+        Some(match entry.reading {
+            Reading::Engine => Completed::End(id, chunk.map(drop)),
+            Reading::Head(head) => Completed::Head {
+                id,
+                recv: entry.recv,
+                head,
+                chunk,
+            },
+        })
     }
 }
