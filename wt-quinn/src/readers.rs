@@ -115,14 +115,14 @@ impl Readers {
     }
 
     /// Stops reading `id` with `code` (and resets its sending half if its header was still
-    /// being read); false when it is not in the table.
-    pub(crate) fn stop(&mut self, id: StreamId, code: quinn::VarInt) -> bool {
+    /// being read); nothing when it is not in the table.
+    pub(crate) fn stop(&mut self, id: StreamId, code: quinn::VarInt) {
         let found = self
             .slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|e| e.id == id));
         let Some(entry) = found.and_then(|slot| self.take(slot)) else {
-            return false;
+            return;
         };
         let Entry {
             mut recv, reading, ..
@@ -133,7 +133,6 @@ impl Readers {
                 let _ = send.reset(code);
             }
         }
-        true
     }
 
     /// Takes the stream out of `slot`.

@@ -426,7 +426,8 @@ impl Engine {
         let mut engine = Engine {
             peer: None,
             control: Control::default(),
-            // Sorted in a vector: the control and QPACK streams and one per session, a few.
+            // Sorted in a vector: usually just the peer's control and QPACK streams; streams
+            // whose header is incomplete come and go (at most `Limits` allows).
             streams: LiteMap::with_capacity(2),
             // Sorted in a vector: a connection has a handful of sessions, usually one, and a
             // hash table would keep room for four.
