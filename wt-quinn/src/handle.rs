@@ -113,11 +113,6 @@ impl Handle {
         }
     }
 
-    /// [`Handle::poll_data_credit`] as a future.
-    pub(crate) async fn data_credit(&self, want: usize) -> Result<usize, SessionError> {
-        std::future::poll_fn(|cx| self.poll_data_credit(cx, want)).await
-    }
-
     /// Returns data credit a write did not use. A writer that found none while this one held
     /// it (another thread, between this one's take and its write) waits for credit: it is woken
     /// to look again, since the peer may not raise its limit for a long time.

@@ -81,28 +81,96 @@ fn session_error(session: &Handle) -> StreamError {
     StreamError::Session(session.end_error())
 }
 
-/// At most this much of a first write is copied to go out with the stream header in one quinn
-/// write; the rest follows as usual.
+/// At most this much of a first write from a slice is copied to go out with the stream header
+/// in one quinn write; the rest follows as usual.
 const WITH_HEADER: usize = 16 * 1024;
 
-/// Writes the pending stream header and the start of `data` in one quinn write; returns how
-/// many bytes of `data` went out. Whatever part of the header did not fit stays pending. Cancel
-/// safe like quinn's `write_chunks`: until it resolves, nothing was written and `header` is
-/// untouched.
-async fn write_with_header(
-    inner: &mut quinn::SendStream,
+/// Polls one quinn write of `piece`, behind `header` while that is pending; both are advanced
+/// past what went out. Cancel safe like quinn's `write_chunks`: when pending, nothing was written
+/// and both are as they were.
+fn poll_chunks(
+    stream: &mut quinn::SendStream,
     header: &mut Option<Bytes>,
-    data: &[u8],
-) -> Result<usize, quinn::WriteError> {
-    let Some(pending) = header.clone() else {
-        return inner.write(data).await;
+    piece: &mut Bytes,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), quinn::WriteError>> {
+    let Some(pending) = header.take() else {
+        return std::pin::pin!(stream.write_chunks(std::slice::from_mut(piece)))
+            .poll(cx)
+            .map_ok(drop);
     };
-    let first = &data[..data.len().min(WITH_HEADER)];
-    let mut chunks = [pending, Bytes::copy_from_slice(first)];
-    let result = inner.write_chunks(&mut chunks).await;
-    let [pending, unwritten] = chunks;
+    let mut chunks = [pending, std::mem::take(piece)];
+    let polled = std::pin::pin!(stream.write_chunks(&mut chunks)).poll(cx);
+    let [pending, rest] = chunks;
     *header = (!pending.is_empty()).then_some(pending);
-    result.map(|_| first.len() - unwritten.len())
+    *piece = rest;
+    polled.map_ok(drop)
+}
+
+/// What a write takes its bytes from, front first: a borrowed slice, which quinn copies, or an
+/// owned chunk, which quinn keeps without a copy.
+trait Source {
+    fn remaining(&self) -> usize;
+
+    /// Polls one quinn write of at most `limit` bytes, behind `header` while that is pending;
+    /// returns how many went out and advances past them. Cancel safe: when pending, nothing was
+    /// written.
+    fn poll_write_to(
+        &mut self,
+        stream: &mut quinn::SendStream,
+        header: &mut Option<Bytes>,
+        cx: &mut Context<'_>,
+        limit: usize,
+    ) -> Poll<Result<usize, quinn::WriteError>>;
+}
+
+impl Source for &[u8] {
+    fn remaining(&self) -> usize {
+        self.len()
+    }
+
+    fn poll_write_to(
+        &mut self,
+        stream: &mut quinn::SendStream,
+        header: &mut Option<Bytes>,
+        cx: &mut Context<'_>,
+        limit: usize,
+    ) -> Poll<Result<usize, quinn::WriteError>> {
+        let polled = match header {
+            None => Pin::new(stream).poll_write(cx, &self[..limit]),
+            // The header and the start of the data in one quinn write, so they share a packet.
+            Some(_) => {
+                let mut piece = Bytes::copy_from_slice(&self[..limit.min(WITH_HEADER)]);
+                let copied = piece.len();
+                poll_chunks(stream, header, &mut piece, cx).map_ok(|()| copied - piece.len())
+            }
+        };
+        if let Poll::Ready(Ok(n)) = polled {
+            *self = &self[n..];
+        }
+        polled
+    }
+}
+
+impl Source for Bytes {
+    fn remaining(&self) -> usize {
+        self.len()
+    }
+
+    fn poll_write_to(
+        &mut self,
+        stream: &mut quinn::SendStream,
+        header: &mut Option<Bytes>,
+        cx: &mut Context<'_>,
+        limit: usize,
+    ) -> Poll<Result<usize, quinn::WriteError>> {
+        let mut piece = self.slice(..limit);
+        let polled = poll_chunks(stream, header, &mut piece, cx).map_ok(|()| limit - piece.len());
+        if let Poll::Ready(Ok(n)) = polled {
+            self.advance(n);
+        }
+        polled
+    }
 }
 
 /// The sending half of a WebTransport stream. Dropping it finishes the stream cleanly, unless
@@ -201,28 +269,22 @@ impl SendStream {
         }
     }
 
-    /// One write of as much of `buf` as session flow control and quinn take now, behind the
-    /// stream header while that is pending; credit the write did not use goes back. (Polled in
-    /// place by `write`, `write_all` and `AsyncWrite`: no future per call to build and move.)
+    /// One write of as much of `src` as session flow control and quinn take now, behind the
+    /// stream header while that is pending; credit the write did not use goes back, so a write
+    /// abandoned while it waits holds none. (Polled in place by every write and `AsyncWrite`: no
+    /// future per call to build and move.)
     fn poll_write_some(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        src: &mut impl Source,
     ) -> Poll<Result<usize, quinn::WriteError>> {
-        let credit = match self.session.poll_data_credit(cx, buf.len()) {
+        let credit = match self.session.poll_data_credit(cx, src.remaining()) {
             Poll::Pending => return Poll::Pending,
             // The session ended: reported as such by `SendStream::error`.
             Poll::Ready(Err(_)) => return Poll::Ready(Err(quinn::WriteError::ClosedStream)),
             Poll::Ready(Ok(credit)) => credit,
         };
-        let data = &buf[..credit];
-        let polled = match self.header {
-            None => Pin::new(&mut *self.inner).poll_write(cx, data),
-            // Dropped when pending: cancel safe, nothing was written.
-            Some(_) => {
-                std::pin::pin!(write_with_header(&mut self.inner, &mut self.header, data)).poll(cx)
-            }
-        };
+        let polled = src.poll_write_to(&mut self.inner, &mut self.header, cx, credit);
         let used = match &polled {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
@@ -236,31 +298,19 @@ impl SendStream {
     fn poll_write_live(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        src: &mut impl Source,
     ) -> Poll<Option<Result<usize, quinn::WriteError>>> {
-        let polled = self.poll_write_some(cx, buf);
+        let polled = self.poll_write_some(cx, src);
         or_ended(polled, &self.session.slot, &mut self.watch, cx)
     }
 
-    /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
-    pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
+    /// Writes all of `src`, and the pending header even when `src` is empty.
+    async fn write_whole(&mut self, mut src: impl Source) -> Result<(), StreamError> {
         self.live()?;
-        match std::future::poll_fn(|cx| self.poll_write_live(cx, buf)).await {
-            Some(Ok(n)) => Ok(n),
-            Some(Err(e)) => Err(self.fail(e).await),
-            None => Err(self.gone()),
-        }
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
-        self.live()?;
-        let mut rest = buf;
         let written = std::future::poll_fn(|cx| {
-            // An empty write still sends a pending header.
-            while !rest.is_empty() || self.header.is_some() {
-                match self.poll_write_live(cx, rest) {
-                    Poll::Ready(Some(Ok(n))) => rest = &rest[n..],
+            while src.remaining() > 0 || self.header.is_some() {
+                match self.poll_write_live(cx, &mut src) {
+                    Poll::Ready(Some(Ok(_))) => {}
                     Poll::Ready(other) => return Poll::Ready(other.map(|r| r.map(drop))),
                     Poll::Pending => return Poll::Pending,
                 }
@@ -275,34 +325,26 @@ impl SendStream {
         }
     }
 
-    /// Writes a whole chunk without copying it.
-    pub async fn write_chunk(&mut self, mut chunk: Bytes) -> Result<(), StreamError> {
+    /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
+    pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
-        let len = chunk.len();
-        let (inner, header, session) = (&mut *self.inner, &mut self.header, &*self.session);
-        let write = async move {
-            while header.is_some() || !chunk.is_empty() {
-                // Under session flow control the chunk goes out in credit-sized pieces, still
-                // without copying; the first behind the pending header.
-                let credit = session
-                    .data_credit(chunk.len())
-                    .await
-                    .map_err(|_| quinn::WriteError::ClosedStream)?;
-                let piece = chunk.split_to(credit);
-                match header.take() {
-                    Some(h) => inner.write_all_chunks(&mut [h, piece]).await?,
-                    None => inner.write_chunk(piece).await?,
-                }
-            }
-            Ok(())
-        };
-        match until_ended(&session.slot, &mut self.watch, write).await {
-            Some(Err(e)) => return Err(self.fail(e).await),
-            Some(Ok(r)) => r,
-            None => return Err(self.gone()),
+        let mut rest = buf;
+        match std::future::poll_fn(|cx| self.poll_write_live(cx, &mut rest)).await {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(e)) => Err(self.fail(e).await),
+            None => Err(self.gone()),
         }
-        self.session.slot.counters.on_bytes_sent(len);
-        Ok(())
+    }
+
+    /// Writes all of `buf`. Not cancel safe: when abandoned, some of `buf` may have gone out.
+    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
+        self.write_whole(buf).await
+    }
+
+    /// Writes a whole chunk without copying it. Not cancel safe: when abandoned, some of the
+    /// chunk may have gone out (and only that counts against session flow control).
+    pub async fn write_chunk(&mut self, chunk: Bytes) -> Result<(), StreamError> {
+        self.write_whole(chunk).await
     }
 
     /// Ends the stream cleanly after what was written.
@@ -398,13 +440,15 @@ impl tokio::io::AsyncWrite for SendStream {
         let this = &mut *self;
         let aborted =
             |this: &mut Self| io::Error::new(io::ErrorKind::ConnectionAborted, this.gone());
-        this.poll_write_live(cx, buf).map(|written| match written {
-            Some(Ok(n)) => Ok(n),
-            // Refused for lack of credit, or by quinn, because the session ended.
-            Some(Err(_)) if this.session.slot.is_ended() => Err(aborted(this)),
-            Some(Err(e)) => Err(io::Error::from(e)),
-            None => Err(aborted(this)),
-        })
+        let mut buf = buf;
+        this.poll_write_live(cx, &mut buf)
+            .map(|written| match written {
+                Some(Ok(n)) => Ok(n),
+                // Refused for lack of credit, or by quinn, because the session ended.
+                Some(Err(_)) if this.session.slot.is_ended() => Err(aborted(this)),
+                Some(Err(e)) => Err(io::Error::from(e)),
+                None => Err(aborted(this)),
+            })
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -225,3 +225,57 @@ async fn a_stream_read_to_its_end_before_the_accept_can_be_stopped() {
     })
     .await;
 }
+
+/// A `write_chunk` the application abandons while quinn makes it wait holds no session credit
+/// for the part that did not go out. Here quinn waits on the stream's QUIC window, which a
+/// receiver holding the stream unread never reopens; the session's window is far larger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_write_chunk_keeps_only_the_credit_it_used() {
+    /// The session window: the server reads nothing, so it never grows.
+    const WINDOW: u64 = 4 << 20;
+    /// More than the stream's QUIC window (1.25 MB), so quinn makes the write wait.
+    const CHUNK: usize = 2 << 20;
+    /// Sent afterwards on two other streams (each within its QUIC window): fits in what is left
+    /// of the window when only what went out counts (over 2.9 MB), not when the whole abandoned
+    /// chunk does (2 MiB).
+    const AFTER: usize = 1_200_000;
+    let protocol = common::draft16(16, 16, WINDOW);
+    let srv = common::server_speaking(protocol.clone());
+    let client = srv.client_with(|c| c.protocol(protocol));
+    let (session, server_side) = common::connect_checked(&srv, &client, "/", |_| {}).await;
+    let session = session.unwrap();
+    // The server takes the stream before any data arrives (so no read-ahead opens its window),
+    // answers one byte, and holds it unread.
+    let holding = tokio::spawn(async move {
+        let (mut send, recv) = server_side.accept_bi().await.unwrap();
+        send.write_all(b"!").await.unwrap();
+        std::future::pending::<()>().await;
+        drop((send, recv, server_side));
+    });
+    let (mut send, mut recv) = session.open_bi().await.unwrap();
+    send.write_all(&[]).await.unwrap();
+    let mut answer = [0; 1];
+    within(10, recv.read_exact(&mut answer)).await.unwrap();
+
+    let chunk = bytes::Bytes::from(vec![7; CHUNK]);
+    assert!(
+        futures_util::FutureExt::now_or_never(send.write_chunk(chunk)).is_none(),
+        "quinn took the whole chunk although the stream's window is smaller"
+    );
+
+    let data = vec![1; AFTER];
+    let sent = async {
+        for _ in 0..2 {
+            let mut more = session.open_uni().await.unwrap();
+            more.write_all(&data).await.unwrap();
+            more.finish().unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), sent)
+        .await
+        .is_err()
+    {
+        panic!("the abandoned write kept session credit it never used: {AFTER} x 2 bytes stalled");
+    }
+    holding.abort();
+}
