@@ -134,22 +134,83 @@ pub(super) enum Match {
     None,
 }
 
-/// The best entry for `(name, value)`: a full match if one exists, else the first name match.
-///
-/// A linear scan of 99 short names: cheaper to reason about than a hash map, and only the
-/// encoder of our own (few) fields calls it.
+/// Orders two byte strings as slices do, in a `const` context.
+const fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return if a[i] < b[i] { Less } else { Greater };
+        }
+        i += 1;
+    }
+    if a.len() < b.len() {
+        Less
+    } else if a.len() > b.len() {
+        Greater
+    } else {
+        Equal
+    }
+}
+
+/// True when entry `a` sorts before entry `b`: by name, then value, then index.
+const fn entry_before(a: usize, b: usize) -> bool {
+    let (an, av) = TABLE[a];
+    let (bn, bv) = TABLE[b];
+    match cmp_bytes(an.as_bytes(), bn.as_bytes()) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => match cmp_bytes(av.as_bytes(), bv.as_bytes()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => a < b,
+        },
+    }
+}
+
+/// The table's indices sorted by (name, value, index), computed at compile time, so that the
+/// encoder's lookup is a binary search rather than a scan of 99 names (a scan cost about 1 k
+/// instructions per field, 6 k per CONNECT request).
+const SORTED: [u8; TABLE.len()] = {
+    let mut order = [0u8; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        order[i] = i as u8;
+        i += 1;
+    }
+    // Insertion sort: 99 entries, once, in the compiler.
+    let mut i = 1;
+    while i < TABLE.len() {
+        let mut j = i;
+        while j > 0 && entry_before(order[j] as usize, order[j - 1] as usize) {
+            let t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    order
+};
+
+/// The best entry for `(name, value)`: a full match if one exists, else the name's entry with
+/// the lowest index.
 pub(super) fn find(name: &[u8], value: &[u8]) -> Match {
+    let entry = |i: &u8| TABLE[usize::from(*i)];
+    let start = SORTED.partition_point(|i| entry(i).0.as_bytes() < name);
     let mut best = Match::None;
-    for (index, (n, v)) in (0u64..).zip(TABLE.iter()) {
-        if n.as_bytes() != name {
-            continue;
+    for i in SORTED[start..]
+        .iter()
+        .take_while(|i| entry(i).0.as_bytes() == name)
+    {
+        // Sorted by value, then index: the first equal value is the lowest full match.
+        if entry(i).1.as_bytes() == value {
+            return Match::Full(u64::from(*i));
         }
-        if v.as_bytes() == value {
-            return Match::Full(index);
-        }
-        if best == Match::None {
-            best = Match::Name(index);
-        }
+        best = match best {
+            Match::Name(b) if b < u64::from(*i) => best,
+            _ => Match::Name(u64::from(*i)),
+        };
     }
     best
 }
@@ -177,6 +238,57 @@ mod tests {
     fn names_are_lowercase() {
         for (name, _) in TABLE {
             assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{name}");
+        }
+    }
+
+    /// The straightforward definition `find` must agree with: the first full match in table
+    /// order, else the first entry with the name.
+    fn find_by_scan(name: &[u8], value: &[u8]) -> Match {
+        let mut best = Match::None;
+        for (index, (n, v)) in (0u64..).zip(TABLE.iter()) {
+            if n.as_bytes() != name {
+                continue;
+            }
+            if v.as_bytes() == value {
+                return Match::Full(index);
+            }
+            if best == Match::None {
+                best = Match::Name(index);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn sorted_index_is_a_sorted_permutation() {
+        let mut seen = [false; TABLE.len()];
+        for &i in &SORTED {
+            assert!(!std::mem::replace(&mut seen[usize::from(i)], true));
+        }
+        for pair in SORTED.windows(2) {
+            let key = |i: u8| (TABLE[usize::from(i)], i);
+            assert!(
+                key(pair[0]) < key(pair[1]),
+                "{:?} then {:?}",
+                key(pair[0]),
+                key(pair[1])
+            );
+        }
+    }
+
+    #[test]
+    fn find_agrees_with_a_scan_for_every_entry_and_other_values() {
+        for (name, value) in TABLE {
+            for v in [value.as_bytes(), b"", b"x", b"zzzz", b"0"] {
+                assert_eq!(
+                    find(name.as_bytes(), v),
+                    find_by_scan(name.as_bytes(), v),
+                    "{name}: {v:?}"
+                );
+            }
+        }
+        for name in [&b""[..], b":", b"zzz", b":pathx", b"accept-"] {
+            assert_eq!(find(name, b""), Match::None);
         }
     }
 
