@@ -61,7 +61,9 @@ impl Engine {
     pub(crate) fn start(&mut self, now: Instant) {
         let mut data = BytesMut::new();
         varint::encode(uni_ty::CONTROL, &mut data);
-        self.local_settings().encode_frame(&mut data);
+        let settings = self.local_settings();
+        settings.encode_frame(&mut data);
+        self.sent_settings = Some(settings);
         self.actions.push_back(Action::OpenControl {
             data: data.freeze(),
         });
@@ -197,12 +199,11 @@ impl Engine {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        let info = PeerInfo::new(
-            peer_role,
-            &self.cfg.drafts,
-            &self.local_settings(),
-            &settings,
-        );
+        let ours = self
+            .sent_settings
+            .take()
+            .unwrap_or_else(|| self.local_settings());
+        let info = PeerInfo::new(peer_role, &self.cfg.drafts, &ours, &settings);
         tracing::debug!(?settings, draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "SETTINGS received");
         self.timers.cancel(Timer::Settings);
         if let Err(why) = &info.draft {

@@ -416,6 +416,9 @@ pub struct Engine {
     closed: bool,
     /// Set by the close of the last session: the code the connection then closes with.
     last_close: Option<(u32, String)>,
+    /// Our SETTINGS, from the start until the peer's arrive (which they help interpret): built
+    /// once rather than twice per connection, and not kept afterwards.
+    sent_settings: Option<Settings>,
 }
 
 impl Engine {
@@ -439,6 +442,7 @@ impl Engine {
             next_peer_bidi: 0,
             closed: false,
             last_close: None,
+            sent_settings: None,
             cfg,
         };
         engine.start(now);
