@@ -334,6 +334,7 @@ impl SendStream {
     }
 
     /// Writes some of `buf`, returning how many bytes were accepted; waits for flow control.
+    /// Cancel safe: abandoned before it resolves, it wrote nothing.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
         self.live()?;
         let mut rest = buf;
