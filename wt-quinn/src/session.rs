@@ -3,9 +3,12 @@
 //! streams and datagrams wait in its slot ([`crate::slot::SessionSlot`]); every clone and
 //! every stream holds a [`Handle`], the last of which closes the session (code 0) when it goes.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -244,27 +247,29 @@ impl Session {
     /// See [`Session::recv_datagram`].
     async fn next_datagram(&self) -> Result<Bytes, SessionError> {
         let (slot, conn) = (self.slot(), self.conn());
-        loop {
-            // Created before the queue is looked at, but only registered if quinn has nothing
-            // either: a push in between leaves a permit (`notify_one`), so nothing is missed.
-            let queued = slot.wakers.datagram.notified();
-            if let Some(datagram) = slot.pop_datagram(&conn.datagram_budget)? {
-                return Ok(datagram);
+        // While this reader waits, the driver leaves quinn's datagrams to it.
+        let _reader = DatagramReader::new(&conn.datagram_readers);
+        let mut read = pin!(conn.quic.read_datagram());
+        let next = std::future::poll_fn(|cx| loop {
+            // Queued by another reader or the driver, or the session ended: registered under
+            // the queue's lock, so nothing queued after this look is missed.
+            if let Poll::Ready(queued) = slot.poll_datagram(&conn.datagram_budget, cx) {
+                return Poll::Ready(Ok(queued));
             }
-            let _reader = DatagramReader::new(&conn.datagram_readers);
-            tokio::select! {
-                biased;
-                read = conn.quic.read_datagram() => match read {
-                    Ok(datagram) => {
-                        if let Some(mine) = conn.route_datagrams([datagram], Some(slot.id)) {
-                            return Ok(mine);
-                        }
+            match read.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(datagram)) => {
+                    read.set(conn.quic.read_datagram());
+                    if let Some(mine) = conn.route_datagrams([datagram], Some(slot.id)) {
+                        return Poll::Ready(Ok(Ok(mine)));
                     }
-                    Err(e) => return Err(self.handle.lost(&e).await),
-                },
-                // Queued by another reader or the driver, or the session ended: look again.
-                () = queued => {}
+                }
             }
+        });
+        match next.await {
+            Ok(next) => next,
+            Err(lost) => Err(self.handle.lost(&lost).await),
         }
     }
 

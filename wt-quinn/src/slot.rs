@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
@@ -140,6 +140,10 @@ struct State {
     end: Option<SessionError>,
     draining: bool,
     queues: Queues,
+    /// Tasks waiting in `recv_datagram`, woken when a datagram is queued or the session ends.
+    /// Registered under the queue's own lock (one per task: a task registers once however often
+    /// it polls); a task that gave up stays until the next wake-up, which it ignores.
+    datagram_waiters: Vec<Waker>,
     /// Streams of the ended session waiting for its close to reach the peer; `None` once the
     /// engine released them (later ones are reset at once).
     buried: Option<Vec<Buried>>,
@@ -150,7 +154,6 @@ struct State {
 pub(crate) struct Wakers {
     pub(crate) uni: Notify,
     pub(crate) bi: Notify,
-    pub(crate) datagram: Notify,
     /// The session ended or started draining.
     pub(crate) state: Notify,
     /// Flow-control credit grew: blocked openers and writers retry. Also the streams whose
@@ -210,6 +213,7 @@ impl SessionSlot {
                 end: None,
                 draining: false,
                 queues: Queues::default(),
+                datagram_waiters: Vec::new(),
                 buried: Some(Vec::new()),
             }),
             ended: AtomicBool::new(false),
@@ -275,32 +279,47 @@ impl SessionSlot {
                 tracing::trace!(session = %self.id, "datagram buffer full; dropped the oldest");
             }
         }
-        self.wakers.datagram.notify_one();
+        // Woken under the lock: waking only schedules the task, and the list keeps its room.
+        for waiter in st.datagram_waiters.drain(..) {
+            waiter.wake();
+        }
     }
 
-    /// The next queued datagram, if any; fails once the session ended.
-    pub(crate) fn pop_datagram(
+    /// The next queued datagram; when none is queued, `cx` is woken once one is or the session
+    /// ends. Fails once the session ended.
+    pub(crate) fn poll_datagram(
         &self,
         budget: &DatagramBudget,
-    ) -> Result<Option<Bytes>, SessionError> {
+        cx: &Context<'_>,
+    ) -> Poll<Result<Bytes, SessionError>> {
         let mut st = self.state();
         if let Some(end) = &st.end {
-            return Err(end.clone());
+            return Poll::Ready(Err(end.clone()));
         }
-        Ok(pop_datagram(&mut st.queues, budget))
+        if let Some(datagram) = pop_datagram(&mut st.queues, budget) {
+            return Poll::Ready(Ok(datagram));
+        }
+        let waker = cx.waker();
+        if !st.datagram_waiters.iter().any(|w| w.will_wake(waker)) {
+            st.datagram_waiters.push(waker.clone());
+        }
+        Poll::Pending
     }
 
     /// Records the session's end; true when this call ended it. Refuses what was queued (the
     /// streams wait with the buried ones) and wakes every waiter.
     pub(crate) fn end(&self, end: &End, budget: &DatagramBudget) -> bool {
-        let queues = {
+        let (queues, datagram_waiters) = {
             let mut st = self.state();
             if st.end.is_some() {
                 return false;
             }
             st.end = Some(session_error(end));
             self.ended.store(true, Ordering::Release);
-            std::mem::take(&mut st.queues)
+            (
+                std::mem::take(&mut st.queues),
+                std::mem::take(&mut st.datagram_waiters),
+            )
         };
         budget.remove(queues.datagram_bytes);
         for waiting in queues.uni {
@@ -316,12 +335,8 @@ impl SessionSlot {
         }
         self.wake_credit();
         self.wake_end_watchers();
-        for n in [
-            &self.wakers.uni,
-            &self.wakers.bi,
-            &self.wakers.datagram,
-            &self.wakers.state,
-        ] {
+        datagram_waiters.into_iter().for_each(Waker::wake);
+        for n in [&self.wakers.uni, &self.wakers.bi, &self.wakers.state] {
             n.notify_waiters();
             n.notify_one();
         }

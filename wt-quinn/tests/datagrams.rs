@@ -153,3 +153,122 @@ async fn a_datagram_written_in_place_arrives_whole_even_on_another_session() {
     })
     .await;
 }
+
+/// Polls `fut` in a task of its own, which reports once the future has had to wait (so what
+/// the test does next happens while it waits); returns its handle.
+fn spawn_waiting<F>(
+    fut: F,
+) -> (
+    tokio::task::JoinHandle<F::Output>,
+    tokio::sync::oneshot::Receiver<()>,
+)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    let (waiting_tx, waiting_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut fut = std::pin::pin!(fut);
+        let mut waiting = Some(waiting_tx);
+        std::future::poll_fn(|cx| {
+            let polled = fut.as_mut().poll(cx);
+            if polled.is_pending() {
+                waiting.take().map(|tx| tx.send(()));
+            }
+            polled
+        })
+        .await
+    });
+    (task, waiting_rx)
+}
+
+/// Two client sessions on one connection, each with a server side: `(a, a_server, b, b_server)`.
+async fn two_sessions(
+    srv: &common::Server,
+) -> (
+    wt_quinn::Session,
+    wt_quinn::Session,
+    wt_quinn::Session,
+    wt_quinn::Session,
+) {
+    let (a, a_server, _client) = srv.pair().await;
+    let (endpoint, url) = (srv.endpoint_handle(), srv.url("/b"));
+    let (b, b_server) = tokio::join!(a.open_session(&url), async {
+        endpoint.accept().await.unwrap().accept().await
+    });
+    (a, a_server, b.unwrap(), b_server.unwrap())
+}
+
+/// A `recv_datagram` waiting while the connection lives on (a second session keeps it up)
+/// ends when its own session closes, on the closing side and on the peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_datagram_receive_ends_with_its_session() {
+    let srv = common::server("127.0.0.1:0");
+    within(10, async {
+        let (a, a_server, _b, _b_server) = two_sessions(&srv).await;
+        let (here, here_waiting) = spawn_waiting({
+            let a = a.clone();
+            async move { a.recv_datagram().await }
+        });
+        let (there, there_waiting) = spawn_waiting({
+            let a_server = a_server.clone();
+            async move { a_server.recv_datagram().await }
+        });
+        here_waiting.await.unwrap();
+        there_waiting.await.unwrap();
+        a.close(4, "enough");
+        assert_eq!(
+            here.await.unwrap(),
+            Err(SessionError::Closed(wt_quinn::CloseInfo::new(
+                Closer::Local,
+                4,
+                "enough"
+            )))
+        );
+        assert_eq!(
+            there.await.unwrap(),
+            Err(SessionError::Closed(wt_quinn::CloseInfo::new(
+                Closer::Remote,
+                4,
+                "enough"
+            )))
+        );
+    })
+    .await;
+}
+
+/// Two sessions wait for datagrams on one connection; whichever reads the other's datagram off
+/// the connection hands it over and wakes it: each gets exactly its own, with no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_sessions_each_get_their_own_datagrams() {
+    let srv = common::server("127.0.0.1:0");
+    within(10, async {
+        let (a, a_server, b, b_server) = two_sessions(&srv).await;
+        for round in 0..20u32 {
+            let (got_a, a_waiting) = spawn_waiting({
+                let a = a.clone();
+                async move { a.recv_datagram().await }
+            });
+            let (got_b, b_waiting) = spawn_waiting({
+                let b = b.clone();
+                async move { b.recv_datagram().await }
+            });
+            a_waiting.await.unwrap();
+            b_waiting.await.unwrap();
+            // Only b's first: a's reader may be the one to read it off the connection.
+            b_server.send_datagram(tagged(round, 40)).unwrap();
+            assert_eq!(
+                tag_of(&got_b.await.unwrap().unwrap()),
+                round,
+                "b, round {round}"
+            );
+            a_server.send_datagram(tagged(1000 + round, 40)).unwrap();
+            assert_eq!(
+                tag_of(&got_a.await.unwrap().unwrap()),
+                1000 + round,
+                "a, round {round}"
+            );
+        }
+    })
+    .await;
+}
