@@ -129,31 +129,49 @@ struct Queues {
     datagram_bytes: usize,
 }
 
-impl Queues {
-    fn is_empty(&self) -> bool {
-        self.uni.is_empty() && self.bi.is_empty() && self.datagrams.is_empty()
-    }
-}
-
 struct State {
     /// How the session ended, once it has.
     end: Option<SessionError>,
     draining: bool,
     queues: Queues,
-    /// Tasks waiting in `recv_datagram`, woken when a datagram is queued or the session ends.
-    /// Registered under the queue's own lock (one per task: a task registers once however often
-    /// it polls); a task that gave up stays until the next wake-up, which it ignores.
-    datagram_waiters: Vec<Waker>,
+    /// Tasks waiting in `accept_uni`, `accept_bi` and `recv_datagram`.
+    waiting: QueueWaiters,
     /// Streams of the ended session waiting for its close to reach the peer; `None` once the
     /// engine released them (later ones are reset at once).
     buried: Option<Vec<Buried>>,
 }
 
+/// Tasks waiting for something to be queued, woken when it is or the session ends. Kept under
+/// the queue's own lock, so a look at the queue and the registration are one step and nothing
+/// queued after the look is missed; a task registers once however often it polls. A task that
+/// gave up stays until the next wake-up, which it ignores.
+#[derive(Default)]
+struct WaitList(Vec<Waker>);
+
+impl WaitList {
+    fn register(&mut self, waker: &Waker) {
+        if !self.0.iter().any(|w| w.will_wake(waker)) {
+            self.0.push(waker.clone());
+        }
+    }
+
+    /// Wakes every waiter (waking only schedules a task, so this may run under the lock); the
+    /// list keeps its room.
+    fn wake_all(&mut self) {
+        self.0.drain(..).for_each(Waker::wake);
+    }
+}
+
+#[derive(Default)]
+struct QueueWaiters {
+    uni: WaitList,
+    bi: WaitList,
+    datagram: WaitList,
+}
+
 /// Notified when something the application waits for arrives.
 #[derive(Default)]
 pub(crate) struct Wakers {
-    pub(crate) uni: Notify,
-    pub(crate) bi: Notify,
     /// The session ended or started draining.
     pub(crate) state: Notify,
     /// Flow-control credit grew: blocked openers and writers retry. Also the streams whose
@@ -213,7 +231,7 @@ impl SessionSlot {
                 end: None,
                 draining: false,
                 queues: Queues::default(),
-                datagram_waiters: Vec::new(),
+                waiting: QueueWaiters::default(),
                 buried: Some(Vec::new()),
             }),
             ended: AtomicBool::new(false),
@@ -245,11 +263,11 @@ impl SessionSlot {
         match send {
             None => {
                 st.queues.uni.push_back(waiting);
-                self.wakers.uni.notify_one();
+                st.waiting.uni.wake_all();
             }
             Some(send) => {
                 st.queues.bi.push_back((send, waiting));
-                self.wakers.bi.notify_one();
+                st.waiting.bi.wake_all();
             }
         }
     }
@@ -279,10 +297,7 @@ impl SessionSlot {
                 tracing::trace!(session = %self.id, "datagram buffer full; dropped the oldest");
             }
         }
-        // Woken under the lock: waking only schedules the task, and the list keeps its room.
-        for waiter in st.datagram_waiters.drain(..) {
-            waiter.wake();
-        }
+        st.waiting.datagram.wake_all();
     }
 
     /// The next queued datagram; when none is queued, `cx` is woken once one is or the session
@@ -292,24 +307,13 @@ impl SessionSlot {
         budget: &DatagramBudget,
         cx: &Context<'_>,
     ) -> Poll<Result<Bytes, SessionError>> {
-        let mut st = self.state();
-        if let Some(end) = &st.end {
-            return Poll::Ready(Err(end.clone()));
-        }
-        if let Some(datagram) = pop_datagram(&mut st.queues, budget) {
-            return Poll::Ready(Ok(datagram));
-        }
-        let waker = cx.waker();
-        if !st.datagram_waiters.iter().any(|w| w.will_wake(waker)) {
-            st.datagram_waiters.push(waker.clone());
-        }
-        Poll::Pending
+        self.poll_queue(cx, |q| pop_datagram(q, budget), |w| &mut w.datagram)
     }
 
     /// Records the session's end; true when this call ended it. Refuses what was queued (the
     /// streams wait with the buried ones) and wakes every waiter.
     pub(crate) fn end(&self, end: &End, budget: &DatagramBudget) -> bool {
-        let (queues, datagram_waiters) = {
+        let (queues, mut waiting) = {
             let mut st = self.state();
             if st.end.is_some() {
                 return false;
@@ -318,7 +322,7 @@ impl SessionSlot {
             self.ended.store(true, Ordering::Release);
             (
                 std::mem::take(&mut st.queues),
-                std::mem::take(&mut st.datagram_waiters),
+                std::mem::take(&mut st.waiting),
             )
         };
         budget.remove(queues.datagram_bytes);
@@ -335,11 +339,11 @@ impl SessionSlot {
         }
         self.wake_credit();
         self.wake_end_watchers();
-        datagram_waiters.into_iter().for_each(Waker::wake);
-        for n in [&self.wakers.uni, &self.wakers.bi, &self.wakers.state] {
-            n.notify_waiters();
-            n.notify_one();
+        for list in [&mut waiting.uni, &mut waiting.bi, &mut waiting.datagram] {
+            list.wake_all();
         }
+        self.wakers.state.notify_waiters();
+        self.wakers.state.notify_one();
         true
     }
 
@@ -393,44 +397,42 @@ impl SessionSlot {
 
     /// Takes a queued uni stream.
     pub(crate) async fn next_uni(&self) -> Result<Arrived, SessionError> {
-        let take = |q: &mut Queues| q.uni.pop_front().and_then(Waiting::take);
-        self.wait_for(&self.wakers.uni, take).await
+        std::future::poll_fn(|cx| {
+            self.poll_queue(
+                cx,
+                |q| take_first(&mut q.uni, Waiting::take),
+                |w| &mut w.uni,
+            )
+        })
+        .await
     }
 
     /// Takes a queued bidi stream.
     pub(crate) async fn next_bi(&self) -> Result<(quinn::SendStream, Arrived), SessionError> {
-        let take = |q: &mut Queues| {
-            let (send, waiting) = q.bi.pop_front()?;
-            Some((send, waiting.take()?))
-        };
-        self.wait_for(&self.wakers.bi, take).await
+        let take = |(send, waiting): (quinn::SendStream, Waiting)| Some((send, waiting.take()?));
+        std::future::poll_fn(|cx| {
+            self.poll_queue(cx, |q| take_first(&mut q.bi, take), |w| &mut w.bi)
+        })
+        .await
     }
 
-    /// Waits until `take` finds something, or fails once the session ends. What is already
-    /// queued is taken under one lock, without registering a waiter.
-    async fn wait_for<T>(
+    /// What `take` finds queued, or `Pending` with `cx` registered in the wait list `list`
+    /// picks; fails once the session ended.
+    fn poll_queue<T>(
         &self,
-        notify: &Notify,
-        mut take: impl FnMut(&mut Queues) -> Option<T>,
-    ) -> Result<T, SessionError> {
-        loop {
-            let mut notified = pin!(notify.notified());
-            notified.as_mut().enable();
-            {
-                let mut st = self.state();
-                if let Some(end) = &st.end {
-                    return Err(end.clone());
-                }
-                if let Some(v) = take(&mut st.queues) {
-                    // Pass the wake-up on: more items may be queued for other waiters.
-                    if !st.queues.is_empty() {
-                        notify.notify_one();
-                    }
-                    return Ok(v);
-                }
-            }
-            notified.await;
+        cx: &Context<'_>,
+        take: impl FnOnce(&mut Queues) -> Option<T>,
+        list: impl FnOnce(&mut QueueWaiters) -> &mut WaitList,
+    ) -> Poll<Result<T, SessionError>> {
+        let mut st = self.state();
+        if let Some(end) = &st.end {
+            return Poll::Ready(Err(end.clone()));
         }
+        if let Some(v) = take(&mut st.queues) {
+            return Poll::Ready(Ok(v));
+        }
+        list(&mut st.waiting).register(cx.waker());
+        Poll::Pending
     }
 
     /// Resolves once the session is draining or has ended.
@@ -499,6 +501,12 @@ impl SessionSlot {
         let end = std::mem::take(&mut self.waiters().end);
         end.iter().filter_map(Weak::upgrade).for_each(|w| w.wake());
     }
+}
+
+/// The first queued entry `take` makes something of; entries it refuses (a stream already
+/// taken away) are dropped.
+fn take_first<E, T>(queue: &mut VecDeque<E>, mut take: impl FnMut(E) -> Option<T>) -> Option<T> {
+    std::iter::from_fn(|| queue.pop_front()).find_map(&mut take)
 }
 
 /// The next queued datagram.
