@@ -251,13 +251,17 @@ impl Session {
         let _reader = DatagramReader::new(&conn.datagram_readers);
         let mut read = pin!(conn.quic.read_datagram());
         let next = std::future::poll_fn(|cx| loop {
-            // Queued by another reader or the driver, or the session ended: registered under
-            // the queue's lock, so nothing queued after this look is missed.
-            if let Poll::Ready(queued) = slot.poll_datagram(&conn.datagram_budget, cx) {
-                return Poll::Ready(Ok(queued));
+            // Queued by another reader or the driver, or the session ended: looked at under the
+            // queue's lock only when the hint says so, and always before waiting.
+            if slot.has_queued_datagrams() || slot.is_ended() {
+                if let Poll::Ready(queued) = slot.poll_datagram(&conn.datagram_budget, cx) {
+                    return Poll::Ready(Ok(queued));
+                }
             }
             match read.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                // Registered under the queue's lock, so nothing queued after this look is
+                // missed.
+                Poll::Pending => return slot.poll_datagram(&conn.datagram_budget, cx).map(Ok),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(datagram)) => {
                     read.set(conn.quic.read_datagram());

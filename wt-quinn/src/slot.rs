@@ -206,6 +206,9 @@ pub(crate) struct SessionSlot {
     state: Mutex<State>,
     /// Mirrors `state.end.is_some()` so the stream data path can check it without a lock.
     ended: AtomicBool,
+    /// Mirrors `!state.queues.datagrams.is_empty()`, so that a datagram reader finds out
+    /// without a lock whether there is anything to take before it reads the connection.
+    datagrams_queued: AtomicBool,
     pub(crate) wakers: Wakers,
     /// What `Session::stats` reports.
     pub(crate) counters: SessionCounters,
@@ -235,6 +238,7 @@ impl SessionSlot {
                 buried: Some(Vec::new()),
             }),
             ended: AtomicBool::new(false),
+            datagrams_queued: AtomicBool::new(false),
             wakers: Wakers::default(),
             counters: SessionCounters::default(),
         }
@@ -297,7 +301,13 @@ impl SessionSlot {
                 tracing::trace!(session = %self.id, "datagram buffer full; dropped the oldest");
             }
         }
+        self.datagrams_queued.store(true, Ordering::Relaxed);
         st.waiting.datagram.wake_all();
+    }
+
+    /// Whether a datagram may be queued (a hint: [`SessionSlot::poll_datagram`] decides).
+    pub(crate) fn has_queued_datagrams(&self) -> bool {
+        self.datagrams_queued.load(Ordering::Relaxed)
     }
 
     /// The next queued datagram; when none is queued, `cx` is woken once one is or the session
@@ -307,7 +317,13 @@ impl SessionSlot {
         budget: &DatagramBudget,
         cx: &Context<'_>,
     ) -> Poll<Result<Bytes, SessionError>> {
-        self.poll_queue(cx, |q| pop_datagram(q, budget), |w| &mut w.datagram)
+        let take = |q: &mut Queues| {
+            let datagram = pop_datagram(q, budget);
+            self.datagrams_queued
+                .store(!q.datagrams.is_empty(), Ordering::Relaxed);
+            datagram
+        };
+        self.poll_queue(cx, take, |w| &mut w.datagram)
     }
 
     /// Records the session's end; true when this call ended it. Refuses what was queued (the
