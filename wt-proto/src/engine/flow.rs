@@ -188,8 +188,16 @@ impl Engine {
         if n == 0 {
             return;
         }
-        self.data_received(session, n, now);
-        self.data_consumed(session, n);
+        // One lookup for both steps: this runs for every read of every stream.
+        let Some(flow) = self.flow_mut(session) else {
+            return;
+        };
+        if let Err(v) = flow.recv_data.receive(n) {
+            return self.flow_violation(session, &v.to_string(), now);
+        }
+        if let Some(max) = flow.recv_data.consume(n) {
+            self.queue_capsule(session, &Capsule::MaxData(max));
+        }
     }
 
     /// A stream of `session` the peer was sending on ended before all of it was read (the
