@@ -155,8 +155,9 @@ impl WaitList {
         }
     }
 
-    /// Wakes every waiter (waking only schedules a task, so this may run under the lock); the
-    /// list keeps its room.
+    /// Wakes every waiter: one woken alone may have given up and would not pass the wake-up on
+    /// (a queue usually has one waiter; the others look, find nothing and register again).
+    /// Waking only schedules a task, so this may run under the lock; the list keeps its room.
     fn wake_all(&mut self) {
         self.0.drain(..).for_each(Waker::wake);
     }
