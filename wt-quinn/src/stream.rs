@@ -117,16 +117,13 @@ fn poll_chunks(
     polled.map_ok(drop)
 }
 
-/// What a write takes its bytes from, front first: a borrowed slice, which quinn copies, or an
-/// owned chunk, which quinn keeps without a copy.
-trait Source {
-    fn remaining(&self) -> usize;
-
-    /// Polls one quinn write of at most `limit` bytes, behind `header` while that is pending;
-    /// returns how many went out and advances past them. Cancel safe: when pending, nothing was
-    /// written.
+/// What a write takes its bytes from, front first (and advanced as a [`Buf`]): a borrowed slice,
+/// which quinn copies, or an owned chunk, which quinn keeps without a copy.
+trait Source: Buf {
+    /// Polls one quinn write of at most `limit` of the first bytes, behind `header` while that
+    /// is pending; returns how many went out. Cancel safe: when pending, nothing was written.
     fn poll_write_to(
-        &mut self,
+        &self,
         stream: &mut quinn::SendStream,
         header: &mut Option<Bytes>,
         cx: &mut Context<'_>,
@@ -135,18 +132,14 @@ trait Source {
 }
 
 impl Source for &[u8] {
-    fn remaining(&self) -> usize {
-        self.len()
-    }
-
     fn poll_write_to(
-        &mut self,
+        &self,
         stream: &mut quinn::SendStream,
         header: &mut Option<Bytes>,
         cx: &mut Context<'_>,
         limit: usize,
     ) -> Poll<Result<usize, quinn::WriteError>> {
-        let polled = match header {
+        match header {
             None => Pin::new(stream).poll_write(cx, &self[..limit]),
             // The header and the start of the data in one quinn write, so they share a packet.
             Some(_) => {
@@ -154,32 +147,20 @@ impl Source for &[u8] {
                 let copied = piece.len();
                 poll_chunks(stream, header, &mut piece, cx).map_ok(|()| copied - piece.len())
             }
-        };
-        if let Poll::Ready(Ok(n)) = polled {
-            *self = &self[n..];
         }
-        polled
     }
 }
 
 impl Source for Bytes {
-    fn remaining(&self) -> usize {
-        self.len()
-    }
-
     fn poll_write_to(
-        &mut self,
+        &self,
         stream: &mut quinn::SendStream,
         header: &mut Option<Bytes>,
         cx: &mut Context<'_>,
         limit: usize,
     ) -> Poll<Result<usize, quinn::WriteError>> {
         let mut piece = self.slice(..limit);
-        let polled = poll_chunks(stream, header, &mut piece, cx).map_ok(|()| limit - piece.len());
-        if let Poll::Ready(Ok(n)) = polled {
-            self.advance(n);
-        }
-        polled
+        poll_chunks(stream, header, &mut piece, cx).map_ok(|()| limit - piece.len())
     }
 }
 
@@ -297,6 +278,7 @@ impl SendStream {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
+        src.advance(used);
         self.session.give_back(credit - used);
         self.session.slot.counters.on_bytes_sent(used);
         polled
