@@ -154,34 +154,6 @@ async fn a_datagram_written_in_place_arrives_whole_even_on_another_session() {
     .await;
 }
 
-/// Polls `fut` in a task of its own, which reports once the future has had to wait (so what
-/// the test does next happens while it waits); returns its handle.
-fn spawn_waiting<F>(
-    fut: F,
-) -> (
-    tokio::task::JoinHandle<F::Output>,
-    tokio::sync::oneshot::Receiver<()>,
-)
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send,
-{
-    let (waiting_tx, waiting_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        let mut fut = std::pin::pin!(fut);
-        let mut waiting = Some(waiting_tx);
-        std::future::poll_fn(|cx| {
-            let polled = fut.as_mut().poll(cx);
-            if polled.is_pending() {
-                waiting.take().map(|tx| tx.send(()));
-            }
-            polled
-        })
-        .await
-    });
-    (task, waiting_rx)
-}
-
 /// Two client sessions on one connection, each with a server side: `(a, a_server, b, b_server)`.
 async fn two_sessions(
     srv: &common::Server,
@@ -199,6 +171,16 @@ async fn two_sessions(
     (a, a_server, b.unwrap(), b_server.unwrap())
 }
 
+/// `session.recv_datagram()` in a task of its own, once it waits: its handle.
+async fn waiting_receive(
+    session: &wt_quinn::Session,
+) -> tokio::task::JoinHandle<Result<Bytes, SessionError>> {
+    let session = session.clone();
+    let (task, waiting) = common::spawn_waiting(async move { session.recv_datagram().await });
+    waiting.await.unwrap();
+    task
+}
+
 /// A `recv_datagram` waiting while the connection lives on (a second session keeps it up)
 /// ends when its own session closes, on the closing side and on the peer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,16 +188,8 @@ async fn a_waiting_datagram_receive_ends_with_its_session() {
     let srv = common::server("127.0.0.1:0");
     within(10, async {
         let (a, a_server, _b, _b_server) = two_sessions(&srv).await;
-        let (here, here_waiting) = spawn_waiting({
-            let a = a.clone();
-            async move { a.recv_datagram().await }
-        });
-        let (there, there_waiting) = spawn_waiting({
-            let a_server = a_server.clone();
-            async move { a_server.recv_datagram().await }
-        });
-        here_waiting.await.unwrap();
-        there_waiting.await.unwrap();
+        let here = waiting_receive(&a).await;
+        let there = waiting_receive(&a_server).await;
         a.close(4, "enough");
         assert_eq!(
             here.await.unwrap(),
@@ -245,16 +219,8 @@ async fn waiting_sessions_each_get_their_own_datagrams() {
     within(10, async {
         let (a, a_server, b, b_server) = two_sessions(&srv).await;
         for round in 0..20u32 {
-            let (got_a, a_waiting) = spawn_waiting({
-                let a = a.clone();
-                async move { a.recv_datagram().await }
-            });
-            let (got_b, b_waiting) = spawn_waiting({
-                let b = b.clone();
-                async move { b.recv_datagram().await }
-            });
-            a_waiting.await.unwrap();
-            b_waiting.await.unwrap();
+            let got_a = waiting_receive(&a).await;
+            let got_b = waiting_receive(&b).await;
             // Only b's first: a's reader may be the one to read it off the connection.
             b_server.send_datagram(tagged(round, 40)).unwrap();
             assert_eq!(

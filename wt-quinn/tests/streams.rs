@@ -35,7 +35,6 @@ async fn streams_finished_or_dropped_without_data_arrive_empty() {
 /// the session's end (it used to wait for ever: only the `async fn` reads watched the session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_async_read_ends_when_the_session_closes() {
-    use std::future::Future;
     use tokio::io::AsyncReadExt;
     let srv = common::server("127.0.0.1:0");
     within(10, async {
@@ -53,19 +52,8 @@ async fn a_waiting_async_read_ends_when_the_session_closes() {
         assert_eq!(AsyncReadExt::read(&mut recv, &mut buf).await.unwrap(), 1);
         // The read waits in a task of its own, which says so once the read is registered with
         // quinn; only then does the session close, from this task.
-        let (waiting_tx, waiting_rx) = tokio::sync::oneshot::channel();
-        let reader = tokio::spawn(async move {
-            let mut read = std::pin::pin!(AsyncReadExt::read(&mut recv, &mut buf));
-            let mut waiting = Some(waiting_tx);
-            std::future::poll_fn(|cx| {
-                let polled = read.as_mut().poll(cx);
-                if polled.is_pending() {
-                    waiting.take().map(|tx| tx.send(()));
-                }
-                polled
-            })
-            .await
-        });
+        let (reader, waiting_rx) =
+            common::spawn_waiting(async move { AsyncReadExt::read(&mut recv, &mut buf).await });
         waiting_rx.await.unwrap();
         server.close(9, "closing");
         let err = reader

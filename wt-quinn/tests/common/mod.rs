@@ -228,3 +228,32 @@ impl Drop for TempPath {
         let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
     }
 }
+
+/// Polls `fut` in a task of its own, which reports on the returned receiver once the future has
+/// had to wait, so that what the test does next happens while it waits (no sleep standing in for
+/// that); returns the task's handle.
+pub fn spawn_waiting<F>(
+    fut: F,
+) -> (
+    tokio::task::JoinHandle<F::Output>,
+    tokio::sync::oneshot::Receiver<()>,
+)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    let (waiting_tx, waiting_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut fut = std::pin::pin!(fut);
+        let mut waiting = Some(waiting_tx);
+        std::future::poll_fn(|cx| {
+            let polled = fut.as_mut().poll(cx);
+            if polled.is_pending() {
+                waiting.take().map(|tx| tx.send(()));
+            }
+            polled
+        })
+        .await
+    });
+    (task, waiting_rx)
+}
