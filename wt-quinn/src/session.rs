@@ -40,6 +40,10 @@ impl Drop for DatagramReader<'_> {
     }
 }
 
+/// The most datagrams for other sessions a `recv_datagram` reads off the connection in one poll
+/// before it lets its task yield.
+const HANDED_ON_PER_POLL: usize = 64;
+
 /// A WebTransport session over quinn.
 ///
 /// Cheap to clone: every clone and every stream refers to the same session, and the session lives
@@ -250,23 +254,33 @@ impl Session {
         // While this reader waits, the driver leaves quinn's datagrams to it.
         let _reader = DatagramReader::new(&conn.datagram_readers);
         let mut read = pin!(conn.quic.read_datagram());
-        let next = std::future::poll_fn(|cx| loop {
-            // Queued by another reader or the driver, or the session ended: looked at under the
-            // queue's lock only when the hint says so, and always before waiting.
-            if slot.has_queued_datagrams() || slot.is_ended() {
-                if let Poll::Ready(queued) = slot.poll_datagram(&conn.datagram_budget, cx) {
-                    return Poll::Ready(Ok(queued));
+        let next = std::future::poll_fn(|cx| {
+            // Datagrams for other sessions (or none) read in this poll: past a bound the task
+            // yields, so that a peer flooding them cannot hold it in one poll.
+            let mut handed_on = 0;
+            loop {
+                // Queued by another reader or the driver, or the session ended: looked at under
+                // the queue's lock only when the hint says so, and always before waiting.
+                if slot.has_queued_datagrams() || slot.is_ended() {
+                    if let Poll::Ready(queued) = slot.poll_datagram(&conn.datagram_budget, cx) {
+                        return Poll::Ready(Ok(queued));
+                    }
                 }
-            }
-            match read.as_mut().poll(cx) {
-                // Registered under the queue's lock, so nothing queued after this look is
-                // missed.
-                Poll::Pending => return slot.poll_datagram(&conn.datagram_budget, cx).map(Ok),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(datagram)) => {
-                    read.set(conn.quic.read_datagram());
-                    if let Some(mine) = conn.route_datagrams([datagram], Some(slot.id)) {
-                        return Poll::Ready(Ok(Ok(mine)));
+                match read.as_mut().poll(cx) {
+                    // Registered under the queue's lock, so nothing queued after this look is
+                    // missed.
+                    Poll::Pending => return slot.poll_datagram(&conn.datagram_budget, cx).map(Ok),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(datagram)) => {
+                        read.set(conn.quic.read_datagram());
+                        if let Some(mine) = conn.route_datagrams([datagram], Some(slot.id)) {
+                            return Poll::Ready(Ok(Ok(mine)));
+                        }
+                        handed_on += 1;
+                        if handed_on == HANDED_ON_PER_POLL {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
                     }
                 }
             }
