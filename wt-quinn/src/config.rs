@@ -2,6 +2,7 @@
 //! transport knobs shared by both.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub struct Transport {
     pub(crate) socket_buffer: Option<usize>,
     pub(crate) setup_timeout: Duration,
     pub(crate) receive_window: u32,
+    pub(crate) path_mtu: RangeInclusive<u16>,
 }
 
 impl Default for Transport {
@@ -68,6 +70,7 @@ impl Default for Transport {
             socket_buffer: None,
             setup_timeout: Duration::from_secs(10),
             receive_window: 16 << 20,
+            path_mtu: MIN_PATH_MTU..=1452,
         }
     }
 }
@@ -75,6 +78,12 @@ impl Default for Transport {
 /// The QUIC receive window of each stream (quinn's default, set explicitly because the engine's
 /// flow control relies on it: see `wt_proto::engine::Config::stream_window`).
 const STREAM_WINDOW: u32 = 1_250_000;
+
+/// The smallest UDP payload every QUIC path carries (RFC 9000, section 14).
+const MIN_PATH_MTU: u16 = 1200;
+
+/// The largest UDP payload over IPv6, the most quinn's MTU discovery searches for.
+const MAX_PATH_MTU: u16 = 65527;
 
 impl Transport {
     /// The QUIC receive window of each stream.
@@ -151,6 +160,29 @@ impl Transport {
         self
     }
 
+    /// The UDP payload sizes, in bytes, that the network path is known to carry (`start`) and
+    /// that MTU discovery may try up to (`end`). Packets start at `start` and never go below it,
+    /// not even when losses make quinn suspect a black hole; discovery (RFC 8899) probes from
+    /// there up to `end`, and not at all when both are equal. The largest datagram a session
+    /// can send follows the discovered size (`Session::max_datagram_size`).
+    ///
+    /// Default `1200..=1452`: 1200 is what every QUIC path carries, 1452 fits Ethernet over
+    /// IPv4 and IPv6. Raise `start` only for paths you know (a data centre, loopback): a path
+    /// that carries less drops every full packet, the handshake's included. Values are kept
+    /// within 1200..=65527, and `end` is at least `start`.
+    ///
+    /// ```
+    /// // Loopback carries 64 KiB: full-size datagrams from the first packet, no probing.
+    /// let transport = wt_quinn::Transport::default().path_mtu(1452..=1452);
+    /// # let _ = transport;
+    /// ```
+    pub fn path_mtu(mut self, sizes: RangeInclusive<u16>) -> Self {
+        let start = (*sizes.start()).clamp(MIN_PATH_MTU, MAX_PATH_MTU);
+        let end = (*sizes.end()).clamp(start, MAX_PATH_MTU);
+        self.path_mtu = start..=end;
+        self
+    }
+
     /// quinn's transport configuration; `sessions` CONNECT streams (one per session a server
     /// accepts on a connection) come on top of the data streams.
     pub(crate) fn quinn(&self, sessions: u64) -> quinn::TransportConfig {
@@ -166,6 +198,13 @@ impl Transport {
         // The peer's HTTP/3 control and QPACK streams count against this limit too.
         t.max_concurrent_uni_streams((self.max_uni_streams.saturating_add(3)).into());
         t.datagram_receive_buffer_size(Some(self.datagram_buffer));
+        let (known, most) = (*self.path_mtu.start(), *self.path_mtu.end());
+        t.min_mtu(known).initial_mtu(known);
+        t.mtu_discovery_config((most > known).then(|| {
+            let mut discovery = quinn::MtuDiscoveryConfig::default();
+            discovery.upper_bound(most);
+            discovery
+        }));
         match self.congestion {
             Congestion::Cubic => {
                 t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
@@ -813,4 +852,20 @@ pub(crate) fn engine_config(
     cfg.timeouts = protocol.timeouts;
     cfg.limits = protocol.limits;
     cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transport;
+
+    #[test]
+    fn path_mtu_stays_within_what_quic_allows() {
+        let range = |sizes| Transport::default().path_mtu(sizes).path_mtu;
+        assert_eq!(Transport::default().path_mtu, 1200..=1452);
+        assert_eq!(range(1452..=1452), 1452..=1452);
+        assert_eq!(range(0..=100), 1200..=1200, "below QUIC's minimum");
+        let (start, end) = (9000, 1500);
+        assert_eq!(range(start..=end), 9000..=9000, "an end below the start");
+        assert_eq!(range(1300..=u16::MAX), 1300..=65527, "beyond UDP over IPv6");
+    }
 }

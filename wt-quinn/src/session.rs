@@ -222,7 +222,8 @@ impl Session {
     }
 
     /// The largest payload [`Session::send_datagram`] takes now; 0 when the peer does not accept
-    /// datagrams. It follows the path MTU, so it can grow after the connection starts. It
+    /// datagrams. It follows the path MTU, so it can grow after the connection starts (and
+    /// shrink when quinn suspects a black hole; see [`crate::Transport::path_mtu`]). It
     /// never waits (it is `async` as the `wt_session::Session` contract is); known once the
     /// session is established.
     pub async fn max_datagram_size(&self) -> usize {

@@ -238,3 +238,38 @@ async fn waiting_sessions_each_get_their_own_datagrams() {
     })
     .await;
 }
+
+/// Both ends told that the path carries 1452-byte packets (`Transport::path_mtu`) send
+/// datagrams of that size from the first moment, and keep that size: no discovery is needed to
+/// echo a peer's largest datagram. With the default (1200 until discovery raises it) a
+/// datagram of more than about 1160 bytes cannot go out at first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_path_mtu_carries_full_size_datagrams_from_the_start() {
+    let known = || wt_quinn::Transport::default().path_mtu(1452..=1452);
+    let srv = common::server_with("127.0.0.1:0", |b| b.transport(known()));
+    let client = srv.client_with(|b| b.transport(known()));
+    let url = srv.url("/");
+    within(10, async {
+        let (c, s) = tokio::join!(client.connect(&url), async {
+            srv.endpoint.accept().await.unwrap().accept().await
+        });
+        let (client_session, server_session) = (c.unwrap(), s.unwrap());
+        for session in [&client_session, &server_session] {
+            let max = session.max_datagram_size().await;
+            assert!(
+                (1400..1452).contains(&max),
+                "a 1452-byte path carries datagrams of about 1410 bytes, max_datagram_size says {max}"
+            );
+            assert_eq!(session.stats().transport.path_mtu, 1452);
+        }
+        let max = client_session.max_datagram_size().await;
+        let sent = tagged(7, max);
+        client_session.send_datagram(sent.clone()).unwrap();
+        let got = server_session.recv_datagram().await.unwrap();
+        assert_eq!(got, sent, "the largest datagram arrives byte for byte");
+        // The echo of the peer's largest datagram fits (same prefix, same packet size).
+        server_session.send_datagram(got).unwrap();
+        assert_eq!(client_session.recv_datagram().await.unwrap(), sent);
+    })
+    .await;
+}
