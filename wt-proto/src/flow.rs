@@ -123,6 +123,22 @@ impl RecvWindow {
         self.max
     }
 
+    /// The most units a driver may consume before it reports them (received and consumed at
+    /// once, as [`Self::receive`] then [`Self::consume`]): an eighth of the window, so that
+    /// small reads need not each reach the engine. Reporting that late never stalls the peer:
+    /// the limit is raised once half the window or less is left, so a peer blocked at the limit
+    /// while everything it sent was consumed leaves more than half the window unreported, which
+    /// is more than a batch and so was reported. Overruns are noticed at most a batch later.
+    ///
+    /// ```
+    /// use wt_proto::flow::RecvWindow;
+    /// assert_eq!(RecvWindow::new(1 << 20).report_batch(), 128 << 10);
+    /// assert_eq!(RecvWindow::new(7).report_batch(), 0); // report every unit
+    /// ```
+    pub fn report_batch(&self) -> u64 {
+        self.window / 8
+    }
+
     /// Records `n` more units arriving; an error when that exceeds the limit.
     pub fn receive(&mut self, n: u64) -> Result<(), Violation> {
         self.received = self.received.saturating_add(n);
@@ -201,6 +217,44 @@ mod tests {
         assert_eq!(c.blocked(), None, "credit available again");
         assert_eq!(c.take(1), 1);
         assert_eq!(c.blocked(), Some(6));
+    }
+
+    /// A peer sending `message`-sized pieces as fast as its credit allows, to a reader that
+    /// consumes each at once and reports in batches of `report_batch`: the peer never waits
+    /// for credit once everything it sent was consumed, and no batch is an overrun.
+    fn batched_reports_keep_the_peer_going(window: u64, message: u64) {
+        let mut ours = RecvWindow::new(window);
+        let mut peer = SendCredit::new(window);
+        let batch = ours.report_batch();
+        let mut unreported = 0;
+        let mut sent = 0;
+        while sent < 20 * window {
+            let n = peer.take(message);
+            assert!(
+                n > 0,
+                "window {window}, pieces of {message}: the peer stalled after {sent} bytes with \
+                 {unreported} consumed but not reported (batch {batch})"
+            );
+            sent += n;
+            unreported += n;
+            if unreported >= batch {
+                ours.receive(unreported)
+                    .expect("the peer kept to the limit");
+                if let Some(max) = ours.consume(unreported) {
+                    peer.raise(max);
+                }
+                unreported = 0;
+            }
+        }
+    }
+
+    #[test]
+    fn reads_reported_in_batches_never_stall_the_peer() {
+        for window in [1, 7, 8, 9, 100, 1000, 65_536, 1 << 20] {
+            for message in [1, 3, 8, 100, 1000, 4096, 65_536] {
+                batched_reports_keep_the_peer_going(window, message);
+            }
+        }
     }
 
     #[test]

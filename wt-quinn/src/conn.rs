@@ -281,7 +281,11 @@ impl Conn {
             .and_then(|p| p.draft.clone().ok())
             .unwrap_or(Draft::Draft02);
         let datagrams = peer.is_some_and(|p| p.datagrams);
-        let flow = st.engine.has_flow_control(id);
+        // Under flow control: reads are reported in the engine's batches.
+        let flow = st
+            .engine
+            .has_flow_control(id)
+            .then(|| st.engine.read_report_batch(id));
         SessionSlot::new(id, draft, url, protocol, flow, datagrams)
     }
 

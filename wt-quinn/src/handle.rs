@@ -11,6 +11,7 @@ use wt_proto::engine::Credit;
 use wt_session::SessionError;
 
 use crate::conn::Conn;
+use crate::flow_cache;
 use crate::slot::SessionSlot;
 
 /// How long an operation that found the connection lost waits for the driver to record how the
@@ -96,46 +97,67 @@ impl Handle {
         if !self.slot.flow || want == 0 {
             return Poll::Ready(Ok(want));
         }
-        let id = self.slot.id;
-        let take = || {
-            self.conn
-                .with_state_untimed(|st| st.engine.take_data_credit(id, want as u64) as usize)
-        };
-        let mut granted = take();
+        // The engine grants nothing once the session ended; neither may credit taken ahead.
+        if self.slot.is_ended() {
+            return Poll::Ready(Err(self.end_error()));
+        }
+        let mut granted = self.take_data_credit(want as u64);
         if granted == 0 {
+            // Registered before the second look, so credit arriving in between wakes us.
             self.slot.wait_credit(cx);
-            granted = take();
+            granted = self.take_data_credit(want as u64);
         }
         match granted {
             0 if self.slot.is_ended() => Poll::Ready(Err(self.end_error())),
             0 => Poll::Pending,
-            n => Poll::Ready(Ok(n)),
+            n => Poll::Ready(Ok(n as usize)),
         }
     }
 
-    /// Returns data credit a write did not use. A writer that found none while this one held
-    /// it (another thread, between this one's take and its write) waits for credit: it is woken
-    /// to look again, since the peer may not raise its limit for a long time.
+    /// Up to `want` bytes of credit: taken ahead if there is enough, else from the engine too,
+    /// at least a batch of it (what this write does not need is kept for the next ones).
+    fn take_data_credit(&self, want: u64) -> u64 {
+        let cache = &self.slot.flow_cache;
+        let ahead = cache.take(want);
+        if ahead == want {
+            return want;
+        }
+        let (id, more) = (self.slot.id, want - ahead);
+        let taken = self.conn.with_state_untimed(|st| {
+            st.engine
+                .take_data_credit(id, more.max(flow_cache::SEND_BATCH))
+        });
+        let used = taken.min(more);
+        cache.put(taken - used);
+        ahead + used
+    }
+
+    /// Returns data credit a write did not use, for the next writes. A writer that found none
+    /// while this one held it (another thread, between this one's take and its write) waits
+    /// for credit: it is woken to look again, since the peer may not raise its limit for a
+    /// long time.
     pub(crate) fn give_back(&self, n: usize) {
         if self.slot.flow && n > 0 {
-            let id = self.slot.id;
-            self.conn
-                .with_state_untimed(|st| st.engine.give_back_data_credit(id, n as u64));
+            self.slot.flow_cache.put(n as u64);
             self.slot.wake_credit();
         }
     }
 
-    /// The application read `n` bytes: straight off the stream (`arrived_now`), or from what
-    /// the driver read with the header (already counted as received).
+    /// The application read `n` bytes: straight off the stream (`arrived_now`; reported to
+    /// the engine in batches), or from what the driver read with the header (already counted
+    /// as received).
     pub(crate) fn read(&self, n: usize, arrived_now: bool) {
         if !self.slot.flow || n == 0 {
             return;
         }
         let id = self.slot.id;
         match arrived_now {
-            true => self
-                .conn
-                .with_state(|st, now| st.engine.data_read(id, n as u64, now)),
+            true => {
+                if let Some(batch) = self.slot.flow_cache.read(n as u64) {
+                    self.conn
+                        .with_state(|st, now| st.engine.data_read(id, batch, now));
+                }
+            }
             false => self
                 .conn
                 .with_state_untimed(|st| st.engine.data_consumed(id, n as u64)),

@@ -54,6 +54,7 @@ mod driver;
 mod endpoint;
 mod error;
 mod establish;
+mod flow_cache;
 mod handle;
 mod head;
 mod keylog;

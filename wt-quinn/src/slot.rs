@@ -20,6 +20,7 @@ use wt_proto::engine::{End, SessionId, Side};
 use wt_proto::H3Code;
 use wt_session::{CloseInfo, Closer, SessionError};
 
+use crate::flow_cache::FlowCache;
 use crate::read_ahead::{Arrived, Waiting};
 use crate::stats::SessionCounters;
 
@@ -202,6 +203,8 @@ pub(crate) struct SessionSlot {
     pub(crate) protocol: Option<String>,
     /// Session flow control is on: reads, writes and opens report to the engine.
     pub(crate) flow: bool,
+    /// Flow control's common path: credit taken ahead, reads not reported yet.
+    pub(crate) flow_cache: FlowCache,
     /// The peer accepts HTTP datagrams.
     pub(crate) datagrams: bool,
     state: Mutex<State>,
@@ -216,12 +219,14 @@ pub(crate) struct SessionSlot {
 }
 
 impl SessionSlot {
+    /// `flow`: under session flow control, the batch reads are reported in (see
+    /// [`FlowCache`]).
     pub(crate) fn new(
         id: SessionId,
         draft: Draft,
         url: http::Uri,
         protocol: Option<String>,
-        flow: bool,
+        flow: Option<u64>,
         datagrams: bool,
     ) -> Self {
         SessionSlot {
@@ -229,7 +234,8 @@ impl SessionSlot {
             draft,
             url,
             protocol,
-            flow,
+            flow: flow.is_some(),
+            flow_cache: FlowCache::new(flow.unwrap_or(0)),
             datagrams,
             state: Mutex::new(State {
                 end: None,

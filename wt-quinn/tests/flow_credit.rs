@@ -110,6 +110,44 @@ async fn credit_returns_for_streams_half_read_then_dropped() {
     sender_never_stalls(Receiver::ReadsHalfThenDrops).await;
 }
 
+/// Reads are reported to the engine in batches (an eighth of the window) rather than one by
+/// one: a stream carrying 40 windows' worth in 100-byte writes, read in pieces of at most 100
+/// bytes (the reader never holds a batch back while it waits), must get through whole, so
+/// credit comes back however the reads fall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_reads_reported_in_batches_never_stall_the_sender() {
+    const PIECE: usize = 100;
+    let srv = flow_server();
+    let client = srv.client_with(|c| c.protocol(protocol()));
+    let (session, server_side) = common::connect_checked(&srv, &client, "/", |r| {
+        assert_eq!(r.draft(), Draft::Draft16)
+    })
+    .await;
+    let session = session.unwrap();
+    let data = wt_session::conformance::pattern(40 * WINDOW as usize + 17);
+    let sent = data.clone();
+    let sending = tokio::spawn(async move {
+        let mut send = session.open_uni().await.unwrap();
+        for piece in sent.chunks(PIECE) {
+            send.write_all(piece).await.unwrap();
+        }
+        send.finish().unwrap();
+        session
+    });
+    let received = within(30, async {
+        let mut recv = server_side.accept_uni().await.unwrap();
+        let mut received = Vec::with_capacity(data.len());
+        let mut buf = [0; PIECE];
+        while let Some(n) = recv.read(&mut buf).await.unwrap() {
+            received.extend_from_slice(&buf[..n]);
+        }
+        received
+    })
+    .await;
+    assert!(received == data, "the stream arrives byte for byte");
+    drop(sending.await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_beyond_the_window_closes_the_session_when_it_arrives() {
     let srv = flow_server();

@@ -105,6 +105,17 @@ impl Engine {
             .is_some_and(|s| s.is_open() && s.flow.is_some())
     }
 
+    /// How many bytes read straight off `session`'s streams the driver may add up before it
+    /// reports them with [`Engine::data_read`] ([`crate::flow::RecvWindow::report_batch`]: the
+    /// peer is never stalled by it); 0 (report every read) without flow control.
+    pub fn read_report_batch(&self, session: SessionId) -> u64 {
+        self.sessions
+            .get(&session)
+            .filter(|s| s.is_open())
+            .and_then(|s| s.flow.as_ref())
+            .map_or(0, |flow| flow.recv_data.report_batch())
+    }
+
     /// Takes credit to open one stream in `session`. When blocked, a WT_STREAMS_BLOCKED capsule
     /// is queued and [`Event::Credit`] follows when the peer raises its limit.
     pub fn take_stream_credit(&mut self, session: SessionId, bidi: bool) -> Credit {
