@@ -29,6 +29,23 @@ fn flow_server() -> Server {
     common::server_speaking(protocol())
 }
 
+/// A draft-16 session with the server's window on both sides: the server and client endpoints
+/// (kept while the test runs), the client's session and the server's.
+async fn draft16_session() -> (
+    Server,
+    wt_quinn::Client,
+    wt_quinn::Session,
+    wt_quinn::Session,
+) {
+    let srv = flow_server();
+    let client = srv.client_with(|c| c.protocol(protocol()));
+    let (session, server_side) = common::connect_checked(&srv, &client, "/", |r| {
+        assert_eq!(r.draft(), Draft::Draft16)
+    })
+    .await;
+    (srv, client, session.unwrap(), server_side)
+}
+
 /// How the server ended a CONNECT stream, seen from the raw client.
 #[derive(Debug)]
 enum ConnectStream {
@@ -49,13 +66,7 @@ enum Receiver {
 /// Sends `STREAMS` streams of `STREAM` bytes to a receiver that handles each as `receiver` says;
 /// every write must complete (or be stopped by the receiver) within the deadline.
 async fn sender_never_stalls(receiver: Receiver) {
-    let srv = flow_server();
-    let client = srv.client_with(|c| c.protocol(protocol()));
-    let (session, server_side) = common::connect_checked(&srv, &client, "/", |r| {
-        assert_eq!(r.draft(), Draft::Draft16)
-    })
-    .await;
-    let session = session.unwrap();
+    let (_srv, _client, session, server_side) = draft16_session().await;
     let receiving = tokio::spawn(async move {
         while let Ok(mut recv) = server_side.accept_uni().await {
             match receiver {
@@ -117,13 +128,7 @@ async fn credit_returns_for_streams_half_read_then_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_reads_reported_in_batches_never_stall_the_sender() {
     const PIECE: usize = 100;
-    let srv = flow_server();
-    let client = srv.client_with(|c| c.protocol(protocol()));
-    let (session, server_side) = common::connect_checked(&srv, &client, "/", |r| {
-        assert_eq!(r.draft(), Draft::Draft16)
-    })
-    .await;
-    let session = session.unwrap();
+    let (_srv, _client, session, server_side) = draft16_session().await;
     let data = wt_session::conformance::pattern(40 * WINDOW as usize + 17);
     let sent = data.clone();
     let sending = tokio::spawn(async move {
