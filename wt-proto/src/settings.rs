@@ -174,7 +174,12 @@ impl Settings {
     /// `ENABLE_WEBTRANSPORT` (draft-02 §3.1) or `WT_ENABLED` (draft-16 §3.1) →
     /// [`Error::Settings`]; more than [`MAX_ENTRIES`] entries → [`Error::TooLarge`].
     pub fn decode_payload(payload: &[u8]) -> Result<Settings, Error> {
-        let mut settings = Settings::new();
+        // An entry takes at least two bytes: room for all of them at once.
+        let mut settings = Settings {
+            entries: Vec::with_capacity((payload.len() / 2).min(MAX_ENTRIES)),
+        };
+        // Identifiers seen, by their low 6 bits: a repeat is looked for only on a match.
+        let mut seen = 0u64;
         let mut rest = payload;
         while !rest.is_empty() {
             if settings.len() == MAX_ENTRIES {
@@ -188,9 +193,11 @@ impl Settings {
             let id = take_varint(&mut rest)?;
             let value = take_varint(&mut rest)?;
             check_entry(id, value)?;
-            if settings.get(id).is_some() {
+            let bit = 1u64 << (id % 64);
+            if seen & bit != 0 && settings.get(id).is_some() {
                 return Err(Error::Settings("repeated setting identifier"));
             }
+            seen |= bit;
             settings.entries.push((id, value));
         }
         Ok(settings)
@@ -804,6 +811,15 @@ pub(crate) mod tests {
         ));
         assert!(matches!(
             Settings::decode_payload(&[0x06, 0x01, 0x06, 0x02]),
+            Err(Error::Settings(_))
+        ));
+        // 0x06 and 0x46 share their low bits (the repeat check's filter) but are distinct;
+        // a repeat among such identifiers is still one.
+        let alike = [0x06, 0x01, 0x40, 0x46, 0x02, 0x40, 0x86, 0x03];
+        let decoded = Settings::decode_payload(&alike).unwrap();
+        assert_eq!(entries(&decoded), vec![(0x06, 1), (0x46, 2), (0x86, 3)]);
+        assert!(matches!(
+            Settings::decode_payload(&[&alike[..], &[0x40, 0x46, 0x04]].concat()),
             Err(Error::Settings(_))
         ));
         for h2 in 2..=5 {

@@ -1,11 +1,15 @@
 //! The engine's configuration: what we announce, what we accept, and every deadline and bound
 //! that limits what one peer can cost (draft-16 §4.6 buffering, §5 flow control, §6 close).
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+
 use crate::draft::Draft;
-use crate::qpack;
-use crate::settings::{FlowLimits, Role};
+use crate::settings::{self, FlowLimits, LocalConfig, Role, Settings};
+use crate::{qpack, stream, varint};
 
 /// How one connection's engine behaves. Build it with [`Config::new`] and change fields.
 ///
@@ -40,6 +44,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Bounds on what the peer can make us hold.
     pub limits: Limits,
+    /// Our SETTINGS and our control stream's first bytes, made by the first connection.
+    announced: Announced,
 }
 
 impl Config {
@@ -58,9 +64,70 @@ impl Config {
             stream_window: 1_250_000,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            announced: Announced::default(),
         }
     }
+
+    /// What our SETTINGS are made from.
+    fn local(&self) -> LocalConfig {
+        LocalConfig {
+            role: self.role,
+            drafts: self.drafts.clone(),
+            max_sessions: self.max_sessions,
+            initial: self.flow_control.unwrap_or_default(),
+            max_field_section_size: Some(self.limits.qpack.max_bytes as u64),
+        }
+    }
+
+    /// Whether `local` is what our SETTINGS are made from now (looked at without allocating).
+    fn made_from(&self, local: &LocalConfig) -> bool {
+        local.role == self.role
+            && local.drafts == self.drafts
+            && local.max_sessions == self.max_sessions
+            && local.initial == self.flow_control.unwrap_or_default()
+            && local.max_field_section_size == Some(self.limits.qpack.max_bytes as u64)
+    }
+
+    /// Our SETTINGS, and the first bytes of our control stream (its type, then the SETTINGS
+    /// frame). Every connection of an endpoint shares its configuration, so they are made once
+    /// and shared; a configuration changed since (its fields are public) gets them made anew.
+    pub(crate) fn announced(&self) -> (Cow<'_, Settings>, Bytes) {
+        let made = self.announced.0.get_or_init(|| self.announce());
+        if self.made_from(&made.0) {
+            return (Cow::Borrowed(&made.1), made.2.clone());
+        }
+        let (_, settings, opening) = self.announce();
+        (Cow::Owned(settings), opening)
+    }
+
+    fn announce(&self) -> (LocalConfig, Settings, Bytes) {
+        let local = self.local();
+        let settings = settings::local_settings(&local);
+        let mut opening = BytesMut::new();
+        varint::encode(stream::uni_ty::CONTROL, &mut opening);
+        settings.encode_frame(&mut opening);
+        (local, settings, opening.freeze())
+    }
 }
+
+/// [`Config::announced`], once made. Not part of the configuration's value: a copy starts
+/// without it, and configurations compare equal whatever it holds.
+#[derive(Debug, Default)]
+struct Announced(OnceLock<(LocalConfig, Settings, Bytes)>);
+
+impl Clone for Announced {
+    fn clone(&self) -> Self {
+        Announced::default()
+    }
+}
+
+impl PartialEq for Announced {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Announced {}
 
 /// Every deadline of the engine. A peer that misses one is answered with the protocol's error
 /// code and a `tracing` line; none of them can be disabled, so no peer can hold state forever.
@@ -154,5 +221,36 @@ impl Default for Limits {
             pending_streams: 256,
             pending_requests: 16,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::id;
+
+    #[test]
+    fn announced_settings_are_made_once_and_follow_the_configuration() {
+        let mut cfg = Config::new(Role::Server);
+        let (first, opening) = cfg.announced();
+        let first = first.into_owned();
+        assert_eq!(first, settings::local_settings(&cfg.local()));
+        let (_, again) = cfg.announced();
+        assert_eq!(opening.as_ptr(), again.as_ptr(), "shared, not made again");
+        // The control stream's type, then the SETTINGS frame (type 0x04, length, payload).
+        let mut expected = BytesMut::new();
+        varint::encode(stream::uni_ty::CONTROL, &mut expected);
+        first.encode_frame(&mut expected);
+        assert_eq!(opening, expected);
+
+        // Changed after a connection started: new connections announce the change.
+        cfg.max_sessions = 3;
+        let (changed, _) = cfg.announced();
+        assert_eq!(changed.get(id::WEBTRANSPORT_MAX_SESSIONS_DRAFT07), Some(3));
+        assert_eq!(*changed, settings::local_settings(&cfg.local()));
+        let mut copy = cfg.clone();
+        copy.drafts = vec![Draft::Draft02];
+        assert_eq!(*copy.announced().0, settings::local_settings(&copy.local()));
+        assert_eq!(copy, copy.clone(), "what was made is not part of the value");
     }
 }

@@ -10,8 +10,6 @@ use bytes::BytesMut;
 use crate::error_code::H3Code;
 use crate::frame::{self, Frame, FrameDecoder};
 use crate::settings::{Role, Settings};
-use crate::stream::uni_ty;
-use crate::varint;
 
 use super::peer::PeerInfo;
 use super::session::Phase;
@@ -59,14 +57,8 @@ impl ControlReader {
 impl Engine {
     /// Queues our control stream with its SETTINGS, and the connection's first deadlines.
     pub(crate) fn start(&mut self, now: Instant) {
-        let mut data = BytesMut::new();
-        varint::encode(uni_ty::CONTROL, &mut data);
-        let settings = self.local_settings();
-        settings.encode_frame(&mut data);
-        self.sent_settings = Some(settings);
-        self.actions.push_back(Action::OpenControl {
-            data: data.freeze(),
-        });
+        let (_, data) = self.cfg.announced();
+        self.actions.push_back(Action::OpenControl { data });
         let t = self.cfg.timeouts;
         self.timers.set(Timer::Settings, now + t.settings);
         self.timers.set(Timer::FirstRequest, now + t.first_request);
@@ -199,10 +191,7 @@ impl Engine {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        let ours = self
-            .sent_settings
-            .take()
-            .unwrap_or_else(|| self.local_settings());
+        let (ours, _) = self.cfg.announced();
         let info = PeerInfo::new(peer_role, &self.cfg.drafts, &ours, &settings);
         tracing::debug!(?settings, draft = ?info.draft, flow_control = info.flow_control, datagrams = info.datagrams, "SETTINGS received");
         self.timers.cancel(Timer::Settings);

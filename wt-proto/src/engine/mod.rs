@@ -62,7 +62,7 @@ use bytes::Bytes;
 use crate::connect::{ConnectRequest, ConnectResponse};
 use crate::draft::Draft;
 use crate::error_code::H3Code;
-use crate::settings::{self, LocalConfig, Role, Settings};
+use crate::settings::{Role, Settings};
 
 pub use client::{RequestError, RequestOptions};
 pub use config::{Config, Limits, Timeouts};
@@ -416,9 +416,6 @@ pub struct Engine {
     closed: bool,
     /// Set by the close of the last session: the code the connection then closes with.
     last_close: Option<(u32, String)>,
-    /// Our SETTINGS, from the start until the peer's arrive (which they help interpret): built
-    /// once rather than twice per connection, and not kept afterwards.
-    sent_settings: Option<Settings>,
 }
 
 impl Engine {
@@ -442,7 +439,6 @@ impl Engine {
             next_peer_bidi: 0,
             closed: false,
             last_close: None,
-            sent_settings: None,
             cfg,
         };
         engine.start(now);
@@ -459,15 +455,9 @@ impl Engine {
         &self.cfg
     }
 
-    /// Our SETTINGS (computed: the engine keeps only its configuration).
+    /// Our SETTINGS (made once per configuration, shared by its connections).
     pub fn local_settings(&self) -> Settings {
-        settings::local_settings(&LocalConfig {
-            role: self.cfg.role,
-            drafts: self.cfg.drafts.clone(),
-            max_sessions: self.cfg.max_sessions,
-            initial: self.cfg.flow_control.unwrap_or_default(),
-            max_field_section_size: Some(self.cfg.limits.qpack.max_bytes as u64),
-        })
+        self.cfg.announced().0.into_owned()
     }
 
     /// What the peer's SETTINGS mean, once they arrived.
