@@ -29,6 +29,7 @@ use crate::head::RequestHead;
 use crate::latch::Latch;
 use crate::policy::{AllowConnection, SessionInfo};
 use crate::slot::{DatagramBudget, SessionSlot};
+use crate::source_wake::{Sources, Woken};
 use crate::wake::DriverWake;
 
 /// Endpoint-wide facts a server connection needs.
@@ -79,6 +80,8 @@ pub(crate) struct Conn {
     state: Mutex<State>,
     /// Wakes the driver: the engine has actions for it.
     pub(crate) wake: DriverWake,
+    /// Which of the driver's quinn futures woke it (see `crate::source_wake`).
+    sources: Sources,
     /// Set when the peer's SETTINGS arrived or the connection ended first.
     pub(crate) settings: Latch<()>,
     /// The peer sent GOAWAY: open no new sessions here.
@@ -88,6 +91,16 @@ pub(crate) struct Conn {
     pub(crate) datagram_readers: AtomicUsize,
     /// The span this connection's events are logged in (see `crate::trace`).
     pub(crate) span: tracing::Span,
+}
+
+impl Woken for Conn {
+    fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    fn driver_wake(&self) -> &DriverWake {
+        &self.wake
+    }
 }
 
 impl Conn {
@@ -115,6 +128,7 @@ impl Conn {
                 opens: HashMap::default(),
             }),
             wake: DriverWake::default(),
+            sources: Sources::default(),
             settings: Latch::default(),
             goaway: AtomicBool::new(false),
             datagram_readers: AtomicUsize::new(0),

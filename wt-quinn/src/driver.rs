@@ -29,6 +29,8 @@ use crate::conn::Conn;
 use crate::read_ahead::{ReadAhead, Step, Waiting};
 use crate::readers::{Completed, Readers, Reading};
 use crate::slot::{code, Incoming, SessionSlot};
+use crate::source_wake::poll_source;
+use crate::source_wake::source::{BI, DATAGRAM, UNI};
 
 /// How much of a new stream the first read takes: the header and, usually, the whole first
 /// STREAM frame's payload, kept without a copy for the application's first read.
@@ -206,14 +208,16 @@ impl Driver {
                     conn.wake.running();
                     std::task::Poll::<()>::Pending
                 }) => {}
-                uni = &mut accept_uni => {
+                // quinn's futures are polled only when they woke the driver (see
+                // `crate::source_wake`), not at every wake-up.
+                uni = std::future::poll_fn(|_| poll_source::<_, UNI, _>(&conn, accept_uni.as_mut())) => {
                     accept_uni.set(quic.accept_uni());
                     match uni {
                         Ok(recv) => self.new_stream(None, recv),
                         Err(e) => return e,
                     }
                 }
-                bi = &mut accept_bi => {
+                bi = std::future::poll_fn(|_| poll_source::<_, BI, _>(&conn, accept_bi.as_mut())) => {
                     accept_bi.set(quic.accept_bi());
                     match bi {
                         Ok((send, recv)) => self.new_stream(Some(send), recv),
@@ -221,7 +225,8 @@ impl Driver {
                     }
                 }
                 // While sessions read datagrams themselves, the driver stays out of their way.
-                first = &mut datagram, if conn.datagram_readers.load(Ordering::Relaxed) == 0 => {
+                first = std::future::poll_fn(|_| poll_source::<_, DATAGRAM, _>(&conn, datagram.as_mut())),
+                    if conn.datagram_readers.load(Ordering::Relaxed) == 0 => {
                     datagram.set(quic.read_datagram());
                     match first {
                         Ok(d) => self.datagrams(d),

@@ -67,6 +67,7 @@ mod request;
 mod rotation;
 mod session;
 mod slot;
+mod source_wake;
 mod stats;
 mod stream;
 mod tls;
