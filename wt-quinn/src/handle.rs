@@ -123,12 +123,17 @@ impl Handle {
             return want;
         }
         let (id, more) = (self.slot.id, want - ahead);
-        let taken = self.conn.with_state_untimed(|st| {
-            st.engine
-                .take_data_credit(id, more.max(flow_cache::SEND_BATCH))
+        let used = self.conn.with_state_untimed(|st| {
+            let taken = st
+                .engine
+                .take_data_credit(id, more.max(flow_cache::SEND_BATCH));
+            let used = taken.min(more);
+            // Kept under the connection's lock: a writer that finds the engine's credit gone
+            // after this finds the rest here when it looks again (after registering to wait),
+            // so no credit is out of sight while a writer decides to wait.
+            cache.put(taken - used);
+            used
         });
-        let used = taken.min(more);
-        cache.put(taken - used);
         ahead + used
     }
 
