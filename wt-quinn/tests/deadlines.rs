@@ -3,7 +3,8 @@
 //! header never finishes, streams for a session that never comes, and a connection left without
 //! sessions although keep-alives run. Each is answered with the protocol's code at its deadline
 //! (short ones here, set with `Protocol::timeouts`), while a well-behaved client on the same
-//! server keeps working. Also the server's connection limit.
+//! server keeps working. Also the server's connection limit, and (issue #18) that nothing is
+//! cut off for silence alone: a stream of which nothing has arrived outlives every deadline.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::raw::{client_config, RawClient};
+use common::raw::{chromium_draft02, client_config, stop_code, RawClient};
 use common::relay::{Impairment, Relay};
 use common::{echo_round_trip, echo_streams, server_with, within, Server};
 use wt_proto::settings::{id, Settings};
@@ -294,6 +295,110 @@ async fn handshakes_past_the_limit_are_refused_until_one_ends() {
         let ((c, _client), s) = tokio::join!(taken, accepted);
         echo_streams(s);
         assert_eq!(echo_round_trip(&c, b"slot free").await, b"slot free");
+    })
+    .await;
+}
+
+/// The QUIC idle timeout of the servers that test silence: short, with keep-alives, so that a
+/// wait past twice every deadline takes seconds.
+const IDLE: Duration = Duration::from_millis(800);
+
+/// Twice the longest deadline a server made by `silence_server` has: a wait this long outlives
+/// every one of them.
+fn past_every_deadline() -> Duration {
+    let t = short();
+    let all = [
+        t.settings,
+        t.first_request,
+        t.request_headers,
+        t.stream_header,
+        t.early,
+        t.unused,
+        t.close,
+        t.close_connection,
+        IDLE,
+    ];
+    2 * all.into_iter().max().unwrap_or_default()
+}
+
+fn silence_server() -> Server {
+    server_with("127.0.0.1:0", |b| {
+        b.protocol(Protocol::default().timeouts(short())).transport(
+            Transport::default()
+                .idle_timeout(IDLE)
+                .keep_alive(Some(IDLE / 4)),
+        )
+    })
+}
+
+/// Chromium's order (issue #18): it takes the ids of its QPACK encoder and decoder streams when
+/// the connection starts and sends their type only with their first instruction, so its first
+/// WebTransport uni stream makes QUIC open them at the server with nothing on them. The server
+/// stopped them at the stream-header deadline, and Chromium closed the connection
+/// (H3_CLOSED_CRITICAL_STREAM) five seconds into every session that had received a uni stream.
+#[tokio::test]
+async fn uni_stream_ids_a_client_skipped_are_never_stopped_for_silence() {
+    let srv = silence_server();
+    within(30, async {
+        let raw = srv.raw(&chromium_draft02()).await;
+        let authority = srv.authority();
+        let ((id, _connect, _reader, response), session) = tokio::join!(
+            raw.connect_session(&authority, "/", "webtransport"),
+            async {
+                let request = srv.endpoint.accept().await.expect("a request");
+                request.accept().await.expect("accept")
+            }
+        );
+        assert_eq!(response.status(), 200);
+        // quinn takes a stream's id when it is opened and sends nothing before a write.
+        let mut decoder = raw.conn.open_uni().await.unwrap();
+        let mut skipped = raw.conn.open_uni().await.unwrap();
+        let mut first = raw.open_uni(id, b"first").await;
+        first.finish().unwrap();
+        let ids = [decoder.id(), skipped.id(), first.id()].map(u64::from);
+        assert_eq!(ids, [6, 10, 14], "the control stream is 2");
+        let mut recv = session.accept_uni().await.expect("the first stream");
+        assert_eq!(recv.read_to_end(64).await.unwrap(), b"first");
+
+        let wait = past_every_deadline();
+        let (a, b) = tokio::join!(stop_code(&decoder, wait), stop_code(&skipped, wait));
+        for stopped in [a, b] {
+            assert!(
+                matches!(&stopped, Err(why) if why.starts_with("no STOP_SENDING")),
+                "{stopped:?}"
+            );
+        }
+
+        // The skipped ids come into use: a QPACK decoder stream and a WebTransport stream.
+        decoder.write_all(&[0x03]).await.unwrap();
+        let mut late = BytesMut::new();
+        wt_proto::stream::encode_wt_uni_header(id, &mut late);
+        late.extend_from_slice(b"late");
+        skipped.write_all(&late).await.unwrap();
+        skipped.finish().unwrap();
+        let mut recv = session.accept_uni().await.expect("the late stream");
+        assert_eq!(recv.id(), 10);
+        assert_eq!(recv.read_to_end(64).await.unwrap(), b"late");
+
+        // The session carries every kind of traffic, and still does past every deadline.
+        echo_streams(session.clone());
+        for round in 0..2 {
+            let body = format!("echo {round}");
+            let (mut send, mut back) = raw.open_bi(id, body.as_bytes()).await;
+            send.finish().unwrap();
+            assert_eq!(back.read_to_end(64).await.unwrap(), body.as_bytes());
+            raw.send_datagram(id, body.as_bytes());
+            assert_eq!(session.recv_datagram().await.unwrap(), body.as_bytes());
+            if round == 0 {
+                let stopped = stop_code(&decoder, wait).await;
+                assert!(
+                    matches!(&stopped, Err(why) if why.starts_with("no STOP_SENDING")),
+                    "{stopped:?}"
+                );
+            }
+        }
+        assert!(raw.conn.close_reason().is_none());
+        assert!(session.close_error().is_none());
     })
     .await;
 }

@@ -139,10 +139,13 @@ pub struct Timeouts {
     /// Server: from the start until the first session request arrives (closed with
     /// H3_NO_ERROR: a connection that asks for nothing).
     pub first_request: Duration,
-    /// From a request stream's opening until its whole HEADERS frame (H3_REQUEST_INCOMPLETE).
+    /// From a request stream's first byte until its whole HEADERS frame (H3_REQUEST_INCOMPLETE).
     pub request_headers: Duration,
-    /// From a stream's opening until its type or WebTransport header is complete
-    /// (H3_STREAM_CREATION_ERROR / H3_REQUEST_INCOMPLETE).
+    /// From a stream's first byte until its type or WebTransport header is complete
+    /// (H3_STREAM_CREATION_ERROR / H3_REQUEST_INCOMPLETE). A stream of which nothing has
+    /// arrived has no deadline: QUIC opens lower stream ids implicitly, and a peer may leave
+    /// them unused for the whole connection (Chromium's QPACK streams); QUIC's stream limits
+    /// bound how many there can be.
     pub stream_header: Duration,
     /// How long a stream or datagram for a session not known yet is held
     /// (WT_BUFFERED_STREAM_REJECTED; datagrams are dropped).

@@ -19,7 +19,13 @@ use super::{DatagramRoute, Engine, Head, SessionId, StreamId, Timer};
 /// A stream the engine reads itself, or whose header it is still waiting for.
 #[derive(Debug)]
 pub(crate) enum EngineStream {
-    /// The type or WebTransport header is not complete yet (a deadline runs).
+    /// Nothing of the stream has arrived: QUIC opened it because the peer used a higher id
+    /// (RFC 9000 §3.2), and the peer may not need it for a long time (Chromium sends its QPACK
+    /// streams' type only with their first instruction). No deadline runs: a silent stream costs
+    /// the peer one of the streams QUIC's limits grant it, and costs us one table entry.
+    Silent,
+    /// Some of the type or WebTransport header has arrived, not all (a deadline runs from the
+    /// first byte).
     Header,
     /// The peer's control stream.
     Control(Box<ControlReader>),
@@ -28,8 +34,14 @@ pub(crate) enum EngineStream {
 }
 
 impl EngineStream {
+    /// Some of the header arrived and its deadline runs.
     pub(crate) fn is_header(&self) -> bool {
         matches!(self, EngineStream::Header)
+    }
+
+    /// Still waiting for the stream's type or header, whether or not any of it arrived.
+    pub(crate) fn is_unknown(&self) -> bool {
+        matches!(self, EngineStream::Silent | EngineStream::Header)
     }
 }
 
@@ -60,16 +72,21 @@ impl Engine {
             // The header is complete: its deadline goes, whatever the stream became (a control
             // or QPACK stream has already replaced its `Header` entry by its reader).
             self.timers.cancel(Timer::StreamHeader(stream));
-            if matches!(self.streams.get(&stream), Some(EngineStream::Header)) {
+            if self
+                .streams
+                .get(&stream)
+                .is_some_and(EngineStream::is_unknown)
+            {
                 self.streams.remove(&stream);
             }
         }
         head
     }
 
-    /// The header is incomplete: wait for more, under a deadline, unless the stream ended or
-    /// too many streams are waiting.
-    fn need_more(&mut self, stream: StreamId, fin: bool, now: Instant) -> Head {
+    /// The header is incomplete: wait for more, unless the stream ended or too many streams are
+    /// waiting. The deadline starts with the stream's first byte: a stream of which nothing has
+    /// arrived is not a slow peer (see [`EngineStream::Silent`]).
+    fn need_more(&mut self, stream: StreamId, data: &Bytes, fin: bool, now: Instant) -> Head {
         let code = match stream.is_bidi() {
             true => H3Code::REQUEST_INCOMPLETE,
             false => H3Code::STREAM_CREATION_ERROR,
@@ -78,7 +95,11 @@ impl Engine {
             tracing::debug!(%stream, "stream ended inside its header");
             return Head::Refuse { code };
         }
-        if self.streams.contains_key(&stream) {
+        if matches!(self.streams.get(&stream), Some(EngineStream::Header)) {
+            return Head::NeedMore;
+        }
+        if data.is_empty() {
+            self.streams.insert(stream, EngineStream::Silent);
             return Head::NeedMore;
         }
         let pending = self.streams.values().filter(|s| s.is_header()).count();
@@ -112,7 +133,7 @@ impl Engine {
     fn uni_head(&mut self, stream: StreamId, data: &Bytes, fin: bool, now: Instant) -> Head {
         let (kind, n) = match stream::decode_uni_header(data) {
             Ok(decoded) => decoded,
-            Err(e) if e.is_incomplete() => return self.need_more(stream, fin, now),
+            Err(e) if e.is_incomplete() => return self.need_more(stream, data, fin, now),
             Err(e) => {
                 tracing::debug!(%stream, error = %e, "invalid stream header");
                 return Head::Refuse { code: e.code() };
@@ -188,7 +209,7 @@ impl Engine {
 
     fn bidi_head(&mut self, stream: StreamId, data: &Bytes, fin: bool, now: Instant) -> Head {
         match stream::decode_bidi_header(data) {
-            Err(e) if e.is_incomplete() => self.need_more(stream, fin, now),
+            Err(e) if e.is_incomplete() => self.need_more(stream, data, fin, now),
             Err(e) => {
                 tracing::debug!(%stream, error = %e, "invalid stream header");
                 Head::Refuse { code: e.code() }
@@ -244,10 +265,10 @@ impl Engine {
     /// client's sessions are the ones it requested: any other id is gone.)
     fn is_future_session(&self, session: SessionId) -> bool {
         let unseen = session.0 >= self.next_peer_bidi;
-        let header_pending = matches!(
-            self.streams.get(&session.stream()),
-            Some(EngineStream::Header)
-        );
+        let header_pending = self
+            .streams
+            .get(&session.stream())
+            .is_some_and(EngineStream::is_unknown);
         self.cfg.role == Role::Server && (unseen || header_pending)
     }
 
@@ -375,7 +396,7 @@ impl Engine {
                 self.streams.insert(stream, EngineStream::Qpack);
                 self.on_qpack_data(fin);
             }
-            Some(header @ EngineStream::Header) => {
+            Some(header @ (EngineStream::Silent | EngineStream::Header)) => {
                 // The driver reports header bytes with on_stream_head; keep waiting.
                 self.streams.insert(stream, header);
             }
@@ -407,6 +428,7 @@ impl Engine {
         }
         match self.streams.remove(&stream) {
             Some(EngineStream::Header) => self.timers.cancel(Timer::StreamHeader(stream)),
+            Some(EngineStream::Silent) => {}
             Some(EngineStream::Control(_) | EngineStream::Qpack) => {
                 self.fail(H3Code::CLOSED_CRITICAL_STREAM, "critical stream reset")
             }

@@ -1792,3 +1792,140 @@ fn an_idle_connection_with_a_session_has_no_deadline() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Streams of which nothing has arrived (issue #18)
+// ---------------------------------------------------------------------------------------------
+
+/// Twice the longest of the engine's deadlines: a wait this long outlives every one of them.
+fn past_every_deadline(t: &Timeouts) -> Duration {
+    let all = [
+        t.settings,
+        t.first_request,
+        t.request_headers,
+        t.stream_header,
+        t.early,
+        t.response,
+        t.unused,
+        t.close,
+        t.close_connection,
+    ];
+    2 * all.into_iter().max().unwrap_or_default()
+}
+
+/// Nothing went wrong on either side: no stream refused, stopped or reset, no session or
+/// connection closed.
+fn assert_undisturbed(sim: &Sim, sessions: &[SessionId]) {
+    assert_eq!(sim.sides[SERVER].refused, vec![], "refused by the server");
+    assert_eq!(sim.sides[CLIENT].stops, vec![], "stopped by the server");
+    assert_eq!(sim.sides[CLIENT].resets, vec![], "reset by the server");
+    assert_eq!(sim.connect_closed(SERVER), None, "connection closed");
+    for &id in sessions {
+        assert!(sim.closed(SERVER, id).is_none(), "{id} closed");
+    }
+}
+
+fn wt_uni(session: SessionId, body: &[u8]) -> Vec<u8> {
+    let mut data = BytesMut::new();
+    crate::stream::encode_wt_uni_header(session.get(), &mut data);
+    data.extend_from_slice(body);
+    data.to_vec()
+}
+
+/// Chromium takes its QPACK streams' ids (6 and 10) when the connection starts but sends their
+/// type only with their first instruction, so its first WebTransport uni stream (14) makes QUIC
+/// open them with nothing on them. Their header deadline must not run before their first byte:
+/// stopping them made Chromium close the connection five seconds into the session.
+#[test]
+fn uni_streams_opened_empty_outlive_every_deadline_then_become_qpack_and_webtransport() {
+    let mut sim = Sim::with_raw_client(Config::new(Role::Server));
+    sim.raw_settings(&chromium_settings());
+    sim.raw_connect(StreamId(0), "webtransport", "/", b"");
+    let (id, _) = sim.take_request().expect("request");
+    sim.accept(id);
+    sim.raw(CLIENT, StreamId(14), &wt_uni(id, b"first"), false);
+    assert_eq!(sim.sides[SERVER].delivered, vec![(StreamId(14), id)]);
+
+    sim.advance(past_every_deadline(&Timeouts::default()));
+    assert_undisturbed(&sim, &[id]);
+
+    // The skipped ids come into use: a QPACK decoder stream and a WebTransport stream.
+    sim.raw(CLIENT, StreamId(6), &[0x03], false);
+    sim.raw(CLIENT, StreamId(10), &wt_uni(id, b"late"), false);
+    assert_eq!(
+        sim.sides[SERVER].delivered,
+        vec![(StreamId(14), id), (StreamId(10), id)]
+    );
+    sim.advance(past_every_deadline(&Timeouts::default()));
+    // The decoder stream is read as one (a second one would close the connection).
+    sim.raw(CLIENT, StreamId(6), &[0x00], false);
+    assert_undisturbed(&sim, &[id]);
+}
+
+/// The same for bidirectional streams: ids a client skipped stay empty past every deadline,
+/// then carry a WebTransport stream and a second session's request.
+#[test]
+fn bidi_streams_opened_empty_outlive_every_deadline_then_carry_a_stream_and_a_request() {
+    let mut sim = Sim::default_pair();
+    let id = sim.session();
+    let skipped_stream = sim.sides[CLIENT].open(true);
+    let skipped_request = sim.sides[CLIENT].open(true);
+    let first = sim.data_stream(CLIENT, id.get(), true, b"first");
+    assert_eq!(sim.sides[SERVER].delivered, vec![(first, id)]);
+
+    sim.advance(past_every_deadline(&Timeouts::default()));
+    assert_undisturbed(&sim, &[id]);
+
+    let mut data = BytesMut::new();
+    crate::stream::encode_wt_bidi_header(id.get(), &mut data);
+    data.extend_from_slice(b"late");
+    sim.raw(CLIENT, skipped_stream, &data, false);
+    assert_eq!(
+        sim.sides[SERVER].delivered,
+        vec![(first, id), (skipped_stream, id)]
+    );
+
+    sim.sides[CLIENT].recv.insert(skipped_request, Recv::Engine);
+    let uri: http::Uri = "https://example.com/second".parse().unwrap();
+    let now = sim.now;
+    let second = sim
+        .c()
+        .request_session(skipped_request, &uri, &RequestOptions::default(), now)
+        .expect("request");
+    sim.pump();
+    let (sid, _) = sim
+        .take_request()
+        .expect("the server sees the second request");
+    assert_eq!(sid, second);
+    sim.accept(sid);
+    assert!(sim.has(
+        CLIENT,
+        |e| matches!(e, Event::Established { session, .. } if *session == second)
+    ));
+    sim.advance(past_every_deadline(&Timeouts::default()));
+    assert_undisturbed(&sim, &[id, second]);
+}
+
+/// A stream that stays empty costs no deadline, but one that sends a byte of its header and
+/// stops is still cut off, five seconds after that byte (not after the stream's opening).
+#[test]
+fn the_header_deadline_starts_with_the_first_byte() {
+    let mut sim = Sim::default_pair();
+    let id = sim.session();
+    let silent = sim.sides[CLIENT].open(false);
+    let used = sim.data_stream(CLIENT, id.get(), false, b"x");
+    assert_eq!(sim.sides[SERVER].delivered, vec![(used, id)]);
+    sim.advance(Duration::from_secs(60));
+    assert_eq!(sim.sides[SERVER].refused, vec![]);
+
+    // The first byte of a two-byte stream type, and nothing after it.
+    sim.raw(CLIENT, silent, &[0x40], false);
+    sim.advance(Duration::from_millis(4_900));
+    assert_eq!(sim.sides[SERVER].refused, vec![]);
+    sim.advance(Duration::from_millis(200));
+    assert_eq!(
+        sim.sides[SERVER].refused,
+        vec![(silent, H3Code::STREAM_CREATION_ERROR)]
+    );
+    assert!(sim.closed(SERVER, id).is_none());
+}
