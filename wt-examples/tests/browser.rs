@@ -8,7 +8,8 @@
 //! `serverCertificateHashes`. The page pins both hashes the server published at its start, and the
 //! server rotates once before the page connects, as a server running for days would between a
 //! page's load and its connection: the browser must take the certificate that was published as
-//! the next one. The checks: bidi, uni and datagram echoes compared byte for byte in JavaScript;
+//! the next one. The checks: bidi, uni and datagram echoes compared byte for byte in JavaScript,
+//! and again after the session sat idle past twice every deadline of the server (issue #18);
 //! a 4 MiB transfer of the test pattern ([`interop::pattern`], the same xorshift in JavaScript)
 //! whose echo the page POSTs back in parts to `/received`, compared byte for byte here; a close
 //! from the browser (the server must observe exactly its code and reason, checked here from
@@ -42,11 +43,11 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use wt_examples::http::{Method, Request, Response};
 use wt_examples::page::{HTML, JAVASCRIPT, SCRIPT};
-use wt_quinn::{CloseInfo, Closer, Server, ServerConfig, SessionError, StreamError, Transport};
+use wt_quinn::{CloseInfo, Closer, Server, ServerConfig, SessionError, StreamError};
 
 /// The test page.
 const TEST_PAGE: &str = include_str!("../assets/browser-test.html");
-/// How long the page may take to report.
+/// How long the page may take to report, besides its lingering check.
 const LIMIT: Duration = Duration::from_secs(60);
 /// The close the browser sends.
 const BROWSER_CLOSE: (u32, &str) = (4242, "closed by the browser ✓");
@@ -265,13 +266,14 @@ async fn run_case(kind: Kind, bind: SocketAddr) {
     };
     let url = format!(
         "http://{page}/?host={host}&port={}&hash={}&bcode={}&breason={}&scode={}&sreason={}\
-         &tlen={TRANSFER_LEN}&tseed={TRANSFER_SEED}&{}",
+         &tlen={TRANSFER_LEN}&tseed={TRANSFER_SEED}&linger={}&{}",
         server.addr.port(),
         pinned.join(","),
         BROWSER_CLOSE.0,
         query_escape(BROWSER_CLOSE.1),
         SERVER_CLOSE.0,
         query_escape(SERVER_CLOSE.1),
+        interop::linger().as_millis(),
         codes.query(),
     );
     let mut browser = Browser::launch(kind, &binary, &url);
@@ -279,7 +281,7 @@ async fn run_case(kind: Kind, bind: SocketAddr) {
 
     tokio::select! {
         report = report_rx.recv() => report.expect("the report channel stays open"),
-        _ = tokio::time::sleep(LIMIT) => {
+        _ = tokio::time::sleep(LIMIT + interop::linger()) => {
             browser.stop().await;
             panic!(
                 "no report from {name} within {LIMIT:?} (server {}, page {url}).\n\
@@ -325,6 +327,7 @@ async fn run_case(kind: Kind, bind: SocketAddr) {
         "bidi-echo",
         "uni-echo",
         "datagram-echo",
+        "linger-echo",
         "transfer-4MiB",
         "streams-100",
         "datagram-max",
@@ -440,15 +443,16 @@ struct EchoServer {
 impl EchoServer {
     /// Starts the server; its `/codes` service closes after `codes` stream codes.
     fn start(bind: SocketAddr, codes_expected: usize) -> EchoServer {
-        // The page's datagram-max check sends a datagram of the browser's maxDatagramSize
-        // (Firefox: 1224 bytes over IPv4, from its 1252-byte packets) and waits for its echo,
-        // which our packets must carry too. Discovery from 1200 usually gets there first on
-        // loopback, but not always: a CI run saw no echo in 10 tries, which is what a server
-        // kept at 1200 shows (losses, as the transfer check causes, can make quinn suspect a
-        // black hole and stay at 1200 for a minute). Loopback's size is known: say so.
+        // The interop tests' transport and deadlines. Their packets are loopback's 1452 bytes
+        // from the start: the page's datagram-max check sends a datagram of the browser's
+        // maxDatagramSize (Firefox: 1224 bytes over IPv4) and waits for its echo, and a CI run
+        // saw a server kept at 1200 by suspected black holes miss it in 10 tries. Their
+        // deadlines and idle timeout are short, so that the page's linger-echo outlives twice
+        // every one of them in seconds.
         let config = ServerConfig::builder()
             .bind(bind)
-            .transport(Transport::default().path_mtu(1452..=1452))
+            .transport(interop::transport())
+            .protocol(interop::protocol())
             .rotating_self_signed(
                 &["localhost", "127.0.0.1", "::1"],
                 wt_quinn::DEFAULT_ROTATION_PERIOD,

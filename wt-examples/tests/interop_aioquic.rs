@@ -18,7 +18,7 @@ mod interop;
 use std::path::PathBuf;
 
 use interop::python;
-use interop::{check_echo, client, EchoServer};
+use interop::{check_echo, check_lingering_echo, client, EchoServer};
 use wt_quinn::Draft;
 
 fn peer() -> Option<PathBuf> {
@@ -43,13 +43,15 @@ async fn our_client_echo_codes_and_closes() {
         assert_eq!(session["protocol"], "webtransport");
 
         check_echo(&ours).await;
+        check_lingering_echo(&ours).await;
         interop::check_our_client(&ours, &mut server, &client, "closed by aioquic ✓").await;
     })
     .await;
 }
 
 /// aioquic's client against our server: every check of `peer.py`'s client (echoes, 100 streams,
-/// its largest datagram, reset and stop codes 0, 1, u32::MAX, our close) passes, on draft-02, and
+/// its largest datagram, the echoes again after the session sat idle past twice our every
+/// deadline, reset and stop codes 0, 1, u32::MAX, our close) passes, on draft-02, and
 /// our server sees the close it sends on a second session with its code and reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn their_client_echo_codes_and_closes() {
@@ -60,10 +62,12 @@ async fn their_client_echo_codes_and_closes() {
             "client".into(),
             server.url(),
             server.cert_hash().to_string(),
+            interop::linger().as_secs_f64().to_string(),
         ];
         let mut client = python::start(&python, &args);
         let events = client.events_until("done").await;
         let mut expected = vec!["bidi-echo", "uni-echo", "streams-100", "datagram-max"];
+        expected.push("linger-echo");
         expected.extend(["reset-0", "stop-0", "reset-1", "stop-1", "server-close"]);
         expected.extend(["reset-4294967295", "stop-4294967295"]);
         interop::process::assert_checks_pass(&client, &events, &expected);

@@ -159,6 +159,7 @@ async fn our_client_against_h3_server() {
         assert_eq!(ours.draft(), Draft::Draft02);
         let echo = serve_echo(Arc::new(theirs));
         check_echo(&ours).await;
+        interop::check_lingering_echo(&ours).await;
         check_many_streams(&ours, 100, 1).await;
         check_largest_datagram(&ours).await;
 

@@ -44,6 +44,26 @@ async fn bidi_echo(client: &SafariClient, data: &[u8]) -> Vec<u8> {
     echoed
 }
 
+/// Sends `data` on a new uni stream (within the credit) and reads the echo from the server's.
+async fn uni_echo(client: &SafariClient, data: &[u8]) -> Vec<u8> {
+    let mut send = client.open_uni().await;
+    client.write(&mut send, data).await;
+    send.finish().unwrap();
+    let mut back = client.accept_uni().await;
+    back.read_to_end(usize::MAX).await.expect("the echo")
+}
+
+/// Sends `data` as a datagram until its echo comes back (the test's timeout bounds the tries).
+async fn datagram_echo(client: &SafariClient, data: &Bytes) -> Bytes {
+    loop {
+        client.send_datagram(data);
+        let wait = std::time::Duration::from_millis(500);
+        if let Ok(got) = tokio::time::timeout(wait, client.recv_datagram()).await {
+            return got;
+        }
+    }
+}
+
 /// `n` bidi streams echoed at once, of `len`, `len + 1` … bytes, each with its own data.
 async fn many_echoes(client: &SafariClient, n: u32, len: usize) {
     let streams = (0..n).map(|k| async move {
@@ -87,30 +107,35 @@ async fn echo_codes_and_closes() {
         assert_bytes("bidi echo", &bidi_echo(&client, &data).await, &data);
 
         let data = pattern(64 * 1024, 2);
-        let mut send = client.open_uni().await;
-        client.write(&mut send, &data).await;
-        send.finish().unwrap();
-        let back = client
-            .accept_uni()
-            .await
-            .read_to_end(usize::MAX)
-            .await
-            .unwrap();
-        assert_bytes("uni echo", &back, &data);
-
+        assert_bytes("uni echo", &uni_echo(&client, &data).await, &data);
         many_echoes(&client, 100, 1000).await;
-
         let data = Bytes::from(pattern(client.max_datagram_size(), 3));
-        let echoed = async {
-            loop {
-                client.send_datagram(&data);
-                let wait = std::time::Duration::from_millis(500);
-                if let Ok(got) = tokio::time::timeout(wait, client.recv_datagram()).await {
-                    return got;
-                }
-            }
-        };
-        assert_bytes("largest datagram", &echoed.await, &data);
+        assert_bytes(
+            "largest datagram",
+            &datagram_echo(&client, &data).await,
+            &data,
+        );
+
+        // Idle past twice every deadline of ours, then every kind of traffic again.
+        tokio::time::sleep(interop::linger()).await;
+        let data = pattern(32 * 1024, 4);
+        assert_bytes(
+            "bidi echo after lingering",
+            &bidi_echo(&client, &data).await,
+            &data,
+        );
+        let data = pattern(16 * 1024, 5);
+        assert_bytes(
+            "uni echo after lingering",
+            &uni_echo(&client, &data).await,
+            &data,
+        );
+        let data = Bytes::from(pattern(100, 6));
+        assert_bytes(
+            "datagram after lingering",
+            &datagram_echo(&client, &data).await,
+            &data,
+        );
 
         for code in CODES {
             check_codes(&client, code).await;

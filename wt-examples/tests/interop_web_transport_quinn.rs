@@ -112,6 +112,7 @@ async fn their_client_echo_and_close() {
         assert_eq!(ours.draft(), Draft::Draft07);
 
         check_echo(&theirs).await;
+        interop::check_lingering_echo(&theirs).await;
         check_many_streams(&theirs, 100, 1).await;
         check_largest_datagram(&theirs).await;
         check_their_codes(&theirs, u64::from).await;
@@ -213,6 +214,7 @@ async fn our_client_echo_and_close() {
         let (ours, _theirs, echo) = server.session().await;
         assert_eq!(ours.draft(), Draft::Draft07);
         check_echo(&ours).await;
+        interop::check_lingering_echo(&ours).await;
         check_many_streams(&ours, 100, 1).await;
         check_largest_datagram(&ours).await;
         check_stream_codes(&ours).await;

@@ -72,6 +72,7 @@ async fn our_client_echo_codes_and_closes() {
         assert_eq!(session["protocol"], "webtransport-h3");
 
         check_echo_seeded(&ours, 0).await;
+        interop::check_lingering_echo(&ours).await;
         // webtransport-go reports each code it saw, in order, as it passed it back.
         interop::check_our_client(&ours, &mut server, &client, "closed by webtransport-go ✓").await;
     })

@@ -165,6 +165,7 @@ async fn their_client_echo_and_raw_close() {
         assert_eq!(ours.draft(), Draft::Draft07);
 
         check_echo(&conn).await;
+        interop::check_lingering_echo(&conn).await;
         check_many_streams(&conn, 100, 1).await;
         check_largest_datagram(&conn).await;
         // wtransport's codes are raw QUIC codes: its user maps them, as for closes.
@@ -297,6 +298,7 @@ async fn our_client_echo_and_close() {
         let (ours, _theirs, echo) = server.session().await;
         assert_eq!(ours.draft(), Draft::Draft07);
         check_echo(&ours).await;
+        interop::check_lingering_echo(&ours).await;
         check_many_streams(&ours, 100, 1).await;
         check_largest_datagram(&ours).await;
         // Its echo passes the raw codes back, so ours come back mapped as they went.

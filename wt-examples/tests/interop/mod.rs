@@ -29,11 +29,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use wt_quinn::{
     CertHash, Client, ClientConfig, ClientConfigBuilder, CloseInfo, Closer, FlowControl, Identity,
-    Protocol, Server, ServerConfig, Session, SessionError, StreamError, Transport, Trust,
+    Protocol, Server, ServerConfig, Session, SessionError, StreamError, Timeouts, Transport, Trust,
 };
 
 /// Every test body runs under this bound, so a hung peer fails the test instead of hanging CI.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(45);
+/// The QUIC idle timeout of every endpoint of ours here (keep-alives every quarter of it): short,
+/// like [`deadlines`], so that [`linger`] takes seconds.
+pub const IDLE: Duration = Duration::from_secs(3);
 /// Spans many QUIC packets and several flow-control window updates.
 pub const BIDI_LEN: usize = 256 * 1024;
 pub const UNI_LEN: usize = 64 * 1024;
@@ -166,17 +169,45 @@ impl EchoServer {
     }
 }
 
-/// Our server endpoint on `bind` presenting `identity`. Every server of the interop tests is made
-/// here.
-/// Its packets are loopback's 1452 bytes from the start: the peers' datagram-max checks send
-/// their largest datagram (sized by their own path MTU) and expect the echo, which a server
-/// still discovering from 1200, or sent back there by suspected black holes, cannot send.
+/// The engine deadlines of every endpoint of ours here: short, so that a session kept open past
+/// twice the longest ([`linger`]) takes seconds, and still far above what a peer on loopback
+/// needs.
+pub fn deadlines() -> Timeouts {
+    let mut t = Timeouts::default();
+    t.settings = Duration::from_secs(2);
+    t.first_request = Duration::from_secs(3);
+    t.request_headers = Duration::from_secs(2);
+    t.stream_header = Duration::from_secs(2);
+    t.early = Duration::from_secs(2);
+    t.response = Duration::from_secs(3);
+    t
+}
+
+/// How long a session lingers idle in the lingering checks: past twice every deadline of ours,
+/// the QUIC idle timeout included.
+pub fn linger() -> Duration {
+    2 * deadlines().longest().max(IDLE) + Duration::from_millis(500)
+}
+
+/// The transport of every endpoint of ours here. Its packets are loopback's 1452 bytes from the
+/// start: the peers' datagram-max checks send their largest datagram (sized by their own path
+/// MTU) and expect the echo, which a server still discovering from 1200, or sent back there by
+/// suspected black holes, cannot send.
+pub fn transport() -> Transport {
+    Transport::default()
+        .path_mtu(1452..=1452)
+        .idle_timeout(IDLE)
+        .keep_alive(Some(IDLE / 4))
+}
+
+/// Our server endpoint on `bind` presenting `identity`, with [`deadlines`] and [`transport`].
+/// Every server of the interop tests is made here.
 pub fn server_endpoint(bind: SocketAddr, identity: Identity, protocol: Protocol) -> Server {
     let config = ServerConfig::builder()
         .bind(bind)
-        .transport(Transport::default().path_mtu(1452..=1452))
+        .transport(transport())
         .identity(identity)
-        .protocol(protocol)
+        .protocol(protocol.timeouts(deadlines()))
         .build()
         .expect("server config");
     Server::bind(config).expect("server endpoint")
@@ -205,15 +236,18 @@ pub fn client(cert_hash: CertHash) -> Client {
     client_with(cert_hash, |config| config)
 }
 
-/// Our client pinning `cert_hash`, with more settings from `configure` (pooling, protocol).
-/// Every client of the interop tests is made here or in [`client`].
+/// Our client pinning `cert_hash`, with [`deadlines`] and [`transport`], and more settings from
+/// `configure` (pooling, protocol: start a protocol from [`protocol`]). Every client of the
+/// interop tests is made here or in [`client`].
 pub fn client_with(
     cert_hash: CertHash,
     configure: impl FnOnce(ClientConfigBuilder) -> ClientConfigBuilder,
 ) -> Client {
-    let config = configure(ClientConfig::builder().trust(Trust::hashes([cert_hash])))
-        .build()
-        .expect("client config");
+    let builder = ClientConfig::builder()
+        .trust(Trust::hashes([cert_hash]))
+        .transport(transport())
+        .protocol(protocol());
+    let config = configure(builder).build().expect("client config");
     Client::bind(config).expect("client endpoint")
 }
 
@@ -224,7 +258,12 @@ pub fn small_windows(streams: u64, data: u64) -> Protocol {
         .max_streams_uni(streams)
         .max_streams_bidi(streams)
         .max_data(data);
-    Protocol::default().flow_control(Some(window))
+    protocol().flow_control(Some(window))
+}
+
+/// Our default protocol options with [`deadlines`].
+pub fn protocol() -> Protocol {
+    Protocol::default().timeouts(deadlines())
 }
 
 /// `https://127.0.0.1:<port>/echo`: the URL of a server on `addr`, ours or a peer's.
@@ -425,6 +464,15 @@ pub async fn check_echo_seeded(client: &impl EchoClient, seed: u32) {
     tracing::debug!("uni echo checked");
 
     check_datagram_echo(client, Bytes::from(pattern(DATAGRAM_LEN, seed + 3))).await;
+}
+
+/// Lets the session sit idle past twice every deadline of ours ([`linger`]), after the traffic
+/// of [`check_echo`], then runs the echoes again on new payloads: no deadline of either side
+/// may fire on a session whose peer simply had nothing to send.
+pub async fn check_lingering_echo(client: &impl EchoClient) {
+    tokio::time::sleep(linger()).await;
+    check_echo_seeded(client, 9).await;
+    tracing::debug!(linger = ?linger(), "echoes after lingering checked");
 }
 
 /// Sends `data` as a datagram until its echo comes back, and compares it byte for byte.

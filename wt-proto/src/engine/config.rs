@@ -163,6 +163,35 @@ pub struct Timeouts {
     pub close_connection: Duration,
 }
 
+impl Timeouts {
+    /// The longest of these deadlines. A session kept open for twice this long, idle, has
+    /// outlived every one of them, which is how tests show that none fires on a peer that
+    /// simply had nothing to send.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wt_proto::engine::Timeouts;
+    /// let mut t = Timeouts::default();
+    /// assert_eq!(t.longest(), Duration::from_secs(10));
+    /// t.unused = Duration::from_secs(60);
+    /// assert_eq!(t.longest(), Duration::from_secs(60));
+    /// ```
+    pub fn longest(&self) -> Duration {
+        let all = [
+            self.settings,
+            self.first_request,
+            self.request_headers,
+            self.stream_header,
+            self.early,
+            self.response,
+            self.unused,
+            self.close,
+            self.close_connection,
+        ];
+        all.into_iter().max().unwrap_or_default()
+    }
+}
+
 impl Default for Timeouts {
     /// settings 5 s, first request 10 s, request headers 5 s, stream header 5 s, early 3 s,
     /// response 10 s, unused 2 s, close 1 s, close connection 1 s.

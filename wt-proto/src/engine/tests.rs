@@ -1799,18 +1799,7 @@ fn an_idle_connection_with_a_session_has_no_deadline() {
 
 /// Twice the longest of the engine's deadlines: a wait this long outlives every one of them.
 fn past_every_deadline(t: &Timeouts) -> Duration {
-    let all = [
-        t.settings,
-        t.first_request,
-        t.request_headers,
-        t.stream_header,
-        t.early,
-        t.response,
-        t.unused,
-        t.close,
-        t.close_connection,
-    ];
-    2 * all.into_iter().max().unwrap_or_default()
+    2 * t.longest()
 }
 
 /// Nothing went wrong on either side: no stream refused, stopped or reset, no session or

@@ -1,7 +1,9 @@
 """The aioquic side of wt's interop tests (wt-examples/tests/interop_aioquic.rs).
 
     python3 peer.py server               an echo server on 127.0.0.1 (see EchoSession)
-    python3 peer.py client URL CERT_HASH runs the client checks (see client_checks)
+    python3 peer.py client URL CERT_HASH [LINGER]
+                                         runs the client checks (see client_checks), the
+                                         session idle for LINGER seconds in the middle
 
 aioquic (pinned in requirements.txt) speaks WebTransport draft-02: SETTINGS_ENABLE_WEBTRANSPORT,
 `:protocol = webtransport`, streams and datagrams with their session ids. It has no API for
@@ -429,9 +431,9 @@ def same(what, got, want):
     raise AssertionError(f"{what}: got {len(got)} bytes, expected {len(want)}; first difference at byte {at}")
 
 
-async def check(name, coroutine):
+async def check(name, coroutine, limit=10):
     try:
-        detail = await asyncio.wait_for(coroutine, 10)
+        detail = await asyncio.wait_for(coroutine, limit)
         emit("check", name=name, ok=True, detail=detail)
     except Exception as e:  # every failure is reported, the test fails on it
         emit("check", name=name, ok=False, detail=f"{type(e).__name__}: {e}")
@@ -470,6 +472,17 @@ async def datagram_echo(client, session_id, size):
             continue
         return same("datagram echo", got, data) + f" ({size} bytes, aioquic's largest)"
     raise AssertionError(f"no echo of a {size}-byte datagram in 10 attempts")
+
+
+async def lingering_echo(client, session_id, linger):
+    """The session sits idle for `linger` seconds, then every kind of traffic goes again."""
+    await asyncio.sleep(linger)
+    results = [
+        await bidi_echo(client, session_id, pattern(32 * 1024, 11)),
+        await uni_echo(client, session_id, pattern(16 * 1024, 12)),
+        await datagram_echo(client, session_id, 100),
+    ]
+    return f"after {linger} s idle: " + ", ".join(results)
 
 
 async def echoed_stream(client, session_id):
@@ -512,7 +525,7 @@ async def server_close(client, session_id, code, reason):
     return f"closed by the server with code {code}, reason {reason!r}"
 
 
-async def client_checks(url, cert_hash):
+async def client_checks(url, cert_hash, linger):
     u = urlparse(url)
     async with connect(
         u.hostname, u.port, configuration=configuration(is_client=True), create_protocol=Client
@@ -528,6 +541,8 @@ async def client_checks(url, cert_hash):
         await check("uni-echo", uni_echo(client, session_id, pattern(64 * 1024, 2)))
         await check("streams-100", many_streams(client, session_id, 100))
         await check("datagram-max", datagram_echo(client, session_id, MAX_DATAGRAM))
+        if linger > 0:
+            await check("linger-echo", lingering_echo(client, session_id, linger), linger + 10)
         for code in (0, 1, 0xFFFFFFFF):
             await check(f"reset-{code}", reset_echo(client, session_id, code))
             await check(f"stop-{code}", stop_echo(client, session_id, code))
@@ -545,9 +560,10 @@ def main():
     if mode == "server":
         asyncio.run(run_server())
     elif mode == "client":
-        asyncio.run(client_checks(sys.argv[2], sys.argv[3]))
+        linger = float(sys.argv[4]) if len(sys.argv) > 4 else 0
+        asyncio.run(client_checks(sys.argv[2], sys.argv[3], linger))
     else:
-        sys.exit("usage: peer.py server | client URL CERT_HASH")
+        sys.exit("usage: peer.py server | client URL CERT_HASH [LINGER]")
 
 
 if __name__ == "__main__":
