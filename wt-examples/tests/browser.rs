@@ -21,7 +21,7 @@
 //! Chromium runs with its usual headless flags. Firefox (Debian's `firefox-esr`) runs with
 //! `--headless --no-remote --profile DIR` and a `user.js` in the fresh profile enabling
 //! WebTransport, its datagrams and HTTP/3, keeping HTTP/3 on with locally added roots, and
-//! allowing the plain-HTTP test page (see [`FIREFOX_PREFS`]).
+//! allowing the plain-HTTP test page (see [`interop::browsers`]).
 //!
 //! Without the browser the test fails under `CI=true` with an install hint, and otherwise prints
 //! a loud notice and passes. Set `WT_CHROMIUM` or `WT_FIREFOX` to use another binary. For
@@ -38,6 +38,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use interop::browsers::{kill_group, Kind, CHROMIUM_FLAGS, FIREFOX_PREFS};
 use interop::tools;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -56,27 +57,6 @@ const SERVER_CLOSE: (u32, &str) = (3007, "closed by the server ✓");
 /// The transfer: this many bytes of `interop::pattern(TRANSFER_LEN, TRANSFER_SEED)`.
 const TRANSFER_LEN: usize = 4 << 20;
 const TRANSFER_SEED: u32 = 0x5eed;
-
-/// Firefox's prefs for the test profile (`user.js`): WebTransport and its datagrams on; HTTP/3
-/// on, and kept on although the profile may see locally added roots (otherwise Firefox silently
-/// turns HTTP/3 off); no HTTPS-only mode, for the plain-HTTP test page; and no first-run,
-/// telemetry or update traffic.
-const FIREFOX_PREFS: &[(&str, &str)] = &[
-    ("network.webtransport.enabled", "true"),
-    ("network.webtransport.datagrams.enabled", "true"),
-    ("network.http.http3.enable", "true"),
-    (
-        "network.http.http3.disable_when_third_party_roots_found",
-        "false",
-    ),
-    ("dom.security.https_only_mode", "false"),
-    ("browser.shell.checkDefaultBrowser", "false"),
-    ("browser.aboutwelcome.enabled", "false"),
-    ("datareporting.policy.dataSubmissionEnabled", "false"),
-    ("toolkit.telemetry.reportingpolicy.firstRun", "false"),
-    ("app.update.disabledForTesting", "true"),
-    ("browser.startup.homepage_override.mstone", "\"ignore\""),
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_over_ipv4() {
@@ -105,13 +85,6 @@ async fn run_ipv6_case(kind: Kind) {
     run_case(kind, "[::1]:0".parse().unwrap()).await;
 }
 
-/// The browsers under test.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Chromium,
-    Firefox,
-}
-
 impl Kind {
     /// What the browser does with stream codes: the codes the page tries (0, 1 and the largest
     /// it carries), whether it reports the code of a reset it receives ("exact") or only that
@@ -136,30 +109,6 @@ impl Kind {
         }
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Chromium => "Chromium",
-            Kind::Firefox => "Firefox",
-        }
-    }
-
-    /// The binary: `WT_CHROMIUM` / `WT_FIREFOX`, else where Debian's package puts it; `None`
-    /// (after a loud notice) when it is missing outside CI.
-    fn find(self) -> Option<PathBuf> {
-        let (var, default, package) = match self {
-            Kind::Chromium => ("WT_CHROMIUM", "/usr/bin/chromium", "chromium"),
-            Kind::Firefox => ("WT_FIREFOX", "/usr/bin/firefox-esr", "firefox-esr"),
-        };
-        let path = PathBuf::from(std::env::var(var).unwrap_or(default.into()));
-        if path.exists() {
-            return Some(path);
-        }
-        tools::missing(
-            &format!("{} (at {})", self.name(), path.display()),
-            &format!("install it with `apt-get install -y {package}`, or set {var} to a binary"),
-        )
-    }
-
     /// The command line for a headless run on `url` with a fresh profile under `dir`.
     fn command(self, binary: &Path, dir: &Path, url: &str) -> Command {
         let profile = dir.join("profile");
@@ -168,16 +117,8 @@ impl Kind {
         match self {
             Kind::Chromium => {
                 command
-                    .args([
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--enable-logging=stderr",
-                    ])
+                    .args(CHROMIUM_FLAGS)
+                    .arg("--enable-logging=stderr")
                     .arg(format!("--user-data-dir={}", profile.display()));
             }
             Kind::Firefox => {
@@ -667,25 +608,14 @@ impl Browser {
 
     /// Kills the browser's process group and waits for the main process.
     async fn stop(&mut self) {
-        self.kill_group();
+        kill_group(&mut self.child);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-    }
-
-    fn kill_group(&mut self) {
-        if let Some(pid) = self.child.id() {
-            // The group id is the pid of the process we started (process_group(0)).
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = self.child.start_kill();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        self.kill_group();
+        kill_group(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -2,6 +2,7 @@
 //! client with a pinned self-signed certificate (every endpoint of ours is made by
 //! [`server_endpoint`] or [`client_with`]), test data, and the stream, datagram, code and close
 //! checks. Submodules: [`tools`] (finding external tools, the CI rule for missing ones),
+//! [`browsers`] (how the browser tests run Chromium and Firefox), [`webdriver`] (driving them),
 //! [`process`] (peers run as child processes reporting JSON events), [`go`] and [`python`] (the
 //! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client).
 //!
@@ -13,11 +14,13 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod browsers;
 pub mod go;
 pub mod process;
 pub mod python;
 pub mod raw;
 pub mod tools;
+pub mod webdriver;
 
 use std::future::Future;
 use std::net::SocketAddr;
