@@ -8,3 +8,9 @@ pub mod echo;
 pub mod http;
 pub mod page;
 pub mod serve;
+
+/// The README's code, compiled as a doctest so that the first example a newcomer reads keeps
+/// compiling.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctest;

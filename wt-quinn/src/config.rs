@@ -613,7 +613,7 @@ impl ServerConfigBuilder {
     /// The most connections the server holds at once; a new one past it is refused
     /// (CONNECTION_REFUSED) before its handshake. Default 4096. With the other defaults an idle
     /// connection costs about 45 KiB, and no connection more than
-    /// [`Transport::receive_window`] plus its datagram buffers (see the README).
+    /// [`Transport::receive_window`] plus its datagram buffers (see docs/operating.md).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.connections = max;
         self

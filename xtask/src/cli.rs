@@ -4,9 +4,12 @@ pub const USAGE: &str = "\
 Usage: cargo xtask <COMMAND>
 
 Commands:
-  test [--no-fuzz] [--fuzz-seconds N]
-        fmt check, clippy, the test suite (nextest + doctests), then a fuzz smoke run of every
-        target in wt-proto/fuzz for N seconds each (default 5). This is what CI runs.
+  test [--install] [--no-fuzz] [--fuzz-seconds N]
+        fmt check, clippy, the test suite (nextest + doctests, browsers and interop peers
+        included), rustdoc, then a fuzz smoke run of every target in wt-proto/fuzz for N seconds
+        each (default 5). With --install, first installs what is missing: cargo tools,
+        browsers and their drivers, Go modules, Python packages (Debian packages need root).
+        `test --install` is what CI runs, and the command for a fresh machine.
   fuzz <TARGET> [SECONDS] [-- <libFuzzer args>...]
         run one fuzz target of wt-proto/fuzz for SECONDS (default 600), from its committed seeds
         and dictionary; e.g. `-- -runs=10000000` also stops it after that many executions
@@ -50,6 +53,8 @@ pub struct SoakOptions {
 
 #[derive(Debug, PartialEq)]
 pub struct TestOptions {
+    /// Install what the steps need first.
+    pub install: bool,
     pub no_fuzz: bool,
     pub fuzz_seconds: u64,
 }
@@ -86,12 +91,14 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
 
 fn parse_test(args: &[String]) -> Result<TestOptions, String> {
     let mut options = TestOptions {
+        install: false,
         no_fuzz: false,
         fuzz_seconds: DEFAULT_SMOKE_SECONDS,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--install" => options.install = true,
             "--no-fuzz" => options.no_fuzz = true,
             "--fuzz-seconds" => {
                 let value = args.next().ok_or("`--fuzz-seconds` needs a value")?;
@@ -177,13 +184,15 @@ mod tests {
         assert_eq!(
             parse_str("test"),
             Ok(Command::Test(TestOptions {
+                install: false,
                 no_fuzz: false,
                 fuzz_seconds: 5
             }))
         );
         assert_eq!(
-            parse_str("test --no-fuzz --fuzz-seconds 9"),
+            parse_str("test --no-fuzz --fuzz-seconds 9 --install"),
             Ok(Command::Test(TestOptions {
+                install: true,
                 no_fuzz: true,
                 fuzz_seconds: 9
             }))
@@ -191,6 +200,7 @@ mod tests {
         assert_eq!(
             parse_str("test --fuzz-seconds=3"),
             Ok(Command::Test(TestOptions {
+                install: false,
                 no_fuzz: false,
                 fuzz_seconds: 3
             }))

@@ -1,16 +1,19 @@
 //! `cargo xtask`: the project's developer workflows, in plain Rust (std only).
 //!
-//! - `cargo xtask test`: everything CI checks, in order (see [`mod@test`]);
+//! - `cargo xtask test [--install]`: everything CI checks, in order (see [`mod@test`]), after
+//!   installing what is missing with `--install` (see [`setup`]);
 //! - `cargo xtask fuzz <target> [secs]`: run one fuzz target for a long time (see [`fuzz`]);
 //! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`mod@bench`]);
 //! - `cargo xtask soak --minutes N`: a server under well-behaved and hostile clients (see [`soak`]).
 //!
 //! Files: `cli` parses arguments, `step` runs and times commands, `tools` finds optional cargo
-//! subcommands, `test`, `fuzz`, `bench` and `soak` are the workflows.
+//! subcommands, `setup` installs what the tests need, `test`, `fuzz`, `bench` and `soak` are
+//! the workflows.
 
 mod bench;
 mod cli;
 mod fuzz;
+mod setup;
 mod soak;
 mod step;
 mod test;

@@ -19,14 +19,21 @@ pub struct Cmd {
     program: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Where it runs, relative to the workspace root (the root itself by default).
+    dir: Option<PathBuf>,
 }
 
 impl Cmd {
     pub fn cargo<S: AsRef<str>>(args: &[S]) -> Self {
+        Self::new("cargo", args)
+    }
+
+    pub fn new<S: AsRef<str>>(program: &str, args: &[S]) -> Self {
         Self {
-            program: "cargo".into(),
+            program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            dir: None,
         }
         .args(args)
     }
@@ -42,11 +49,21 @@ impl Cmd {
         self
     }
 
+    /// Runs it in `dir`, relative to the workspace root.
+    pub fn dir(mut self, dir: &str) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
     /// The command as one would type it in a shell at the workspace root.
     pub fn display(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
         let words = std::iter::once(self.program.clone()).chain(self.args.iter().map(|a| quote(a)));
-        env.chain(words).collect::<Vec<_>>().join(" ")
+        let line = env.chain(words).collect::<Vec<_>>().join(" ");
+        match &self.dir {
+            Some(dir) => format!("(cd {} && {line})", quote(&dir.to_string_lossy())),
+            None => line,
+        }
     }
 
     fn command(&self) -> Command {
@@ -73,9 +90,18 @@ impl Cmd {
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(workspace_root())
+            .current_dir(workspace_root().join(self.dir.as_deref().unwrap_or(Path::new(""))))
             .stdin(Stdio::null());
         command
+    }
+
+    /// What the command prints on stdout when it succeeds (to probe for facts).
+    pub fn stdout(&self) -> Option<String> {
+        let output = self.command().stderr(Stdio::null()).output().ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     /// Whether the command exits successfully, with its output discarded (to probe for tools).

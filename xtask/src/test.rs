@@ -1,4 +1,6 @@
-//! `cargo xtask test`: what CI runs, in order, stopping at the first failing step.
+//! `cargo xtask test`: what CI runs, in order, stopping at the first failing step. With
+//! `--install` (the command for a fresh machine, and CI's), it first installs whatever the
+//! steps need and the machine lacks (see [`crate::setup`]).
 //!
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
@@ -9,6 +11,7 @@
 
 use crate::cli::TestOptions;
 use crate::fuzz;
+use crate::setup;
 use crate::step::{Cmd, Run};
 use crate::tools::{self, CARGO_FUZZ, NEXTEST};
 
@@ -20,8 +23,19 @@ struct Plan {
 }
 
 pub fn run(options: &TestOptions) -> Result<(), String> {
-    let plan = preflight(options, tools::is_ci())?;
+    if tools::is_ci() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        // A clean clone builds once: incremental artifacts would only double the disk a build
+        // needs. (Single-threaded here, before any step runs.)
+        std::env::set_var("CARGO_INCREMENTAL", "0");
+    }
     let mut run = Run::new();
+    if options.install {
+        if let Err(e) = setup::install(&mut run) {
+            run.print_summary();
+            return Err(e);
+        }
+    }
+    let plan = preflight(options, tools::is_ci())?;
     let result = steps(&mut run, options, &plan);
     run.print_summary();
     result
@@ -89,4 +103,59 @@ fn steps(run: &mut Run, options: &TestOptions, plan: &Plan) -> Result<(), String
         run.skip("fuzz: smoke run", "--no-fuzz");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::step::workspace_root;
+
+    /// The README's test command: the line of its first code block that runs `cargo xtask test`,
+    /// without its comment.
+    fn readme_command(readme: &str) -> Option<String> {
+        let block = readme.split("```").nth(1)?;
+        block
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .find(|l| l.starts_with("cargo xtask test"))
+            .map(str::to_owned)
+    }
+
+    /// What `.ci/run` does besides setting itself up (`set`, `cd`, `export`): each command line,
+    /// without `exec` and a redirection of stdin.
+    fn ci_commands(script: &str) -> Vec<String> {
+        script
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|l| !["set ", "cd ", "export "].iter().any(|p| l.starts_with(p)))
+            .map(|l| {
+                let l = l.strip_prefix("exec ").unwrap_or(l);
+                l.trim_end_matches("</dev/null").trim().to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ci_runs_exactly_the_readmes_test_command() {
+        let root = workspace_root();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let script = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+        let command = readme_command(&readme).expect("the README's first code block names it");
+        assert_eq!(command, "cargo xtask test --install");
+        assert_eq!(ci_commands(&script), vec![command]);
+    }
+
+    #[test]
+    fn drift_is_seen() {
+        let readme = "# x\n\n```sh\nwt serve\ncargo xtask test --install   # all\n```\n";
+        assert_eq!(
+            readme_command(readme).as_deref(),
+            Some("cargo xtask test --install")
+        );
+        let script = "set -e\ncd x\nexport CI=true\napt-get install -y foo\nexec cargo xtask test </dev/null\n";
+        assert_eq!(
+            ci_commands(script),
+            vec!["apt-get install -y foo", "cargo xtask test"]
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! A raw WebTransport client on plain quinn and `wt-proto` pieces that speaks Safari's dialect
-//! (Safari 26.4+, which cannot run here; see the README's protocol notes): draft-13/14-era
+//! (Safari 26.4+, which cannot run here; see docs/interop.md): draft-13/14-era
 //! SETTINGS, `:protocol = webtransport`, and no data on a stream of its own before it has
 //! WebTransport flow-control credit, from the server's SETTINGS or WT_MAX_STREAMS / WT_MAX_DATA
 //! capsules.
