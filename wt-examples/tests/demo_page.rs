@@ -133,17 +133,15 @@ async fn click_through(kind: Kind) {
         );
         person.echo_all("still here after a long pause").await;
 
-        person
-            .close_from_page(4000, "goodbye from the page ✓")
-            .await;
+        let (code, reason) = (4000, "goodbye from the page ✓");
+        person.close_with("#close-browser", code, reason).await;
         serve
             .wait_for_end(&["4000", "goodbye from the page ✓"])
             .await;
         person.connect().await;
         person.echo_all("a second session").await;
-        person
-            .ask_server_to_close(3007, "closed by the server ✓")
-            .await;
+        let (code, reason) = (3007, "closed by the server ✓");
+        person.close_with("#close-server", code, reason).await;
         serve
             .wait_for_end(&["3007", "closed by the server ✓"])
             .await;
@@ -264,30 +262,17 @@ impl Person<'_> {
         );
     }
 
-    async fn set_close(&self, code: u32, reason: &str) {
-        self.page
-            .find("#close-code")
-            .await
-            .type_text(&code.to_string())
-            .await;
+    /// Fills in the close's code and reason and presses `button` ("Close from the browser" or
+    /// "Ask the server to close"): the page shows the session closed with exactly those.
+    async fn close_with(&self, button: &str, code: u32, reason: &str) {
+        let code_field = self.page.find("#close-code").await;
+        code_field.type_text(&code.to_string()).await;
         self.page
             .find("#close-reason")
             .await
             .type_text(reason)
             .await;
-    }
-
-    /// "Close from the browser": the page shows the session closed with that code and reason.
-    async fn close_from_page(&self, code: u32, reason: &str) {
-        self.set_close(code, reason).await;
-        self.page.find("#close-browser").await.click().await;
-        self.expect_closed(code, reason).await;
-    }
-
-    /// "Ask the server to close": the page shows the server's close, code and reason exact.
-    async fn ask_server_to_close(&self, code: u32, reason: &str) {
-        self.set_close(code, reason).await;
-        self.page.find("#close-server").await.click().await;
+        self.page.find(button).await.click().await;
         self.expect_closed(code, reason).await;
     }
 
