@@ -6,10 +6,11 @@
 //! - rustfmt and clippy (`rustup component add`);
 //! - cargo-nextest, cargo-fuzz and geckodriver (`cargo install --locked`, from crates.io);
 //! - from Debian: a C++ compiler (cargo-fuzz builds libFuzzer), Chromium with its WebDriver and
-//!   Firefox ESR (the browser tests), pip when Python has none, and Go when there is no `go`
-//!   at all (then with `GOTOOLCHAIN=auto`, so that Go fetches the version `go.mod` asks for
-//!   from its module proxy);
-//! - the webtransport-go peer's Go modules (`go mod download`, pinned by its `go.sum`);
+//!   Firefox ESR (the browser tests), and pip when Python has none;
+//! - the webtransport-go peer's Go modules (`go mod download`, pinned by its `go.sum`). Go
+//!   itself (>= 1.25, the peer's `go.mod`) comes with the machine, in `/usr/local/go` or on
+//!   PATH: Debian 12's `golang-go` is 1.19, too old to build the peer or to fetch a newer Go
+//!   itself, so a machine without Go gets told where to get it;
 //! - the aioquic peer's Python package, at the version its `requirements.txt` pins.
 //!
 //! Debian packages need root. Without it, the command says which `apt-get` line to run and
@@ -158,10 +159,6 @@ fn debian_packages(run: &mut Run) -> Result<(), String> {
     if !python {
         missing.extend(["python3", "python3-pip"]);
     }
-    let go = on_path("go");
-    if !go {
-        missing.push("golang-go");
-    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -180,16 +177,19 @@ fn debian_packages(run: &mut Run) -> Result<(), String> {
     run.step("install: apt-get update", &apt(&["update", "-q"]))?;
     let mut args = vec!["install", "-y", "-q"];
     args.extend(&missing);
-    run.step(&format!("install: {}", missing.join(" ")), &apt(&args))?;
-    if !go && std::env::var_os("GOTOOLCHAIN").is_none() {
-        // Debian's Go may be older than the peer's go.mod asks: let it fetch that version.
-        std::env::set_var("GOTOOLCHAIN", "auto");
-    }
-    Ok(())
+    run.step(&format!("install: {}", missing.join(" ")), &apt(&args))
 }
 
 /// A no-op when the modules are in Go's cache already.
 fn go_modules(run: &mut Run) -> Result<(), String> {
+    if !on_path("go") {
+        return Err(
+            "Go >= 1.25 is missing (the webtransport-go peer's go.mod asks for it; \
+                    Debian 12's golang-go is 1.19). Install a release from https://go.dev/dl \
+                    into /usr/local/go, then run this command again."
+                .into(),
+        );
+    }
     run.step(
         "install: Go modules of the webtransport-go peer",
         &Cmd::new("go", &["mod", "download"]).dir(GO_PEER),
