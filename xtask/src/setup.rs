@@ -162,13 +162,8 @@ fn debian_packages(run: &mut Run) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let line = format!("apt-get update && apt-get install -y {}", missing.join(" "));
-    if Cmd::new("id", &["-u"]).stdout().as_deref() != Some("0") {
-        return Err(format!(
-            "the tests need Debian packages this machine lacks, and installing them needs \
-             root. Run:\n    sudo sh -c '{line}'\nthen this command again."
-        ));
-    }
+    let root = Cmd::new("id", &["-u"]).stdout().as_deref() == Some("0");
+    may_install(&missing, root)?;
     let apt = |args: &[&str]| {
         Cmd::new("apt-get", args)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -178,6 +173,19 @@ fn debian_packages(run: &mut Run) -> Result<(), String> {
     let mut args = vec!["install", "-y", "-q"];
     args.extend(&missing);
     run.step(&format!("install: {}", missing.join(" ")), &apt(&args))
+}
+
+/// Whether this process may install the `missing` Debian packages: only as root; otherwise
+/// the error says which command to run.
+fn may_install(missing: &[&str], root: bool) -> Result<(), String> {
+    if root {
+        return Ok(());
+    }
+    let line = format!("apt-get update && apt-get install -y {}", missing.join(" "));
+    Err(format!(
+        "the tests need Debian packages this machine lacks, and installing them needs root. \
+         Run:\n    sudo sh -c '{line}'\nthen this command again."
+    ))
 }
 
 /// A no-op when the modules are in Go's cache already.
@@ -227,4 +235,20 @@ fn aioquic(run: &mut Run) -> Result<(), String> {
         pip.push("--break-system-packages");
     }
     run.step("install: aioquic (pip)", &Cmd::new("python3", &pip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_root_the_apt_line_is_given_instead() {
+        assert_eq!(may_install(&["chromium"], true), Ok(()));
+        let refused = may_install(&["chromium", "firefox-esr"], false).unwrap_err();
+        assert!(
+            refused
+                .contains("sudo sh -c 'apt-get update && apt-get install -y chromium firefox-esr'"),
+            "{refused}"
+        );
+    }
 }
