@@ -17,31 +17,34 @@
 use std::future::Future;
 
 use crate::error::SessionError;
+use crate::maybe_send::{MaybeSend, MaybeSync};
 use crate::traits::Session;
 
 /// Something that opens sessions: a backend's client.
-pub trait Connect: Send + Sync {
+pub trait Connect: MaybeSend + MaybeSync {
     /// The sessions it opens.
     type Session: Session;
     /// Why a session could not be opened.
-    type Error: std::error::Error + Send + Sync + 'static;
+    type Error: std::error::Error + MaybeSend + MaybeSync + 'static;
 
     /// Opens a session to `url` (`https://host[:port]/path`).
-    fn connect(&self, url: &str)
-        -> impl Future<Output = Result<Self::Session, Self::Error>> + Send;
+    fn connect(
+        &self,
+        url: &str,
+    ) -> impl Future<Output = Result<Self::Session, Self::Error>> + MaybeSend;
 }
 
 /// Something that receives session requests: a backend's server.
-pub trait Accept: Send + Sync {
+pub trait Accept: MaybeSend + MaybeSync {
     /// The requests it yields.
     type Request: SessionRequest;
 
     /// Waits for the next session request; `None` once the server no longer accepts any.
-    fn accept(&self) -> impl Future<Output = Option<Self::Request>> + Send;
+    fn accept(&self) -> impl Future<Output = Option<Self::Request>> + MaybeSend;
 }
 
 /// A session request a server received. Dropping it refuses the request.
-pub trait SessionRequest: Send + 'static {
+pub trait SessionRequest: MaybeSend + 'static {
     /// The session accepting it gives.
     type Session: Session;
 
@@ -52,9 +55,9 @@ pub trait SessionRequest: Send + 'static {
     fn origin(&self) -> Option<&str>;
 
     /// Accepts the request: the session is established.
-    fn accept(self) -> impl Future<Output = Result<Self::Session, SessionError>> + Send;
+    fn accept(self) -> impl Future<Output = Result<Self::Session, SessionError>> + MaybeSend;
 
     /// Refuses the request with an HTTP `status`, which must be a refusal (300 to 599); any
     /// other status refuses it as if the request was dropped.
-    fn reject(self, status: u16) -> impl Future<Output = ()> + Send;
+    fn reject(self, status: u16) -> impl Future<Output = ()> + MaybeSend;
 }

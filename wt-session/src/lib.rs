@@ -18,11 +18,13 @@ pub mod conformance;
 mod error;
 mod establish;
 mod lifecycle;
+mod maybe_send;
 mod traits;
 
 pub use error::{CloseInfo, Closer, SessionError, StreamError, WtError};
 pub use establish::{Accept, Connect, SessionRequest};
 pub use lifecycle::{Lifecycle, State};
+pub use maybe_send::{MaybeSend, MaybeSync};
 pub use traits::{RecvStream, SendStream, Session};
 
 /// The crate of [`bytes::Bytes`], which the traits take and return.

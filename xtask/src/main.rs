@@ -18,6 +18,7 @@ mod soak;
 mod step;
 mod test;
 mod tools;
+mod web;
 
 use std::process::ExitCode;
 

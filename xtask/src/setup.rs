@@ -7,6 +7,8 @@
 //! - cargo-nextest, cargo-fuzz and geckodriver (`cargo install --locked`, from crates.io);
 //! - from Debian: a C++ compiler (cargo-fuzz builds libFuzzer), Chromium with its WebDriver and
 //!   Firefox ESR (the browser tests), and pip when Python has none;
+//! - the wasm32 target (`rustup target add`) and `wasm-bindgen-cli` at the version of
+//!   `wasm-bindgen` in Cargo.lock (its test runner drives the browser backend's tests);
 //! - the webtransport-go peer's Go modules (`go mod download`, pinned by its `go.sum`). Go
 //!   itself (>= 1.25, the peer's `go.mod`) comes with the machine, in `/usr/local/go` or on
 //!   PATH: Debian 12's `golang-go` is 1.19, too old to build the peer or to fetch a newer Go
@@ -70,6 +72,7 @@ pub fn install(run: &mut Run) -> Result<(), String> {
         )?;
     }
     debian_packages(run)?;
+    wasm_tools(run)?;
     go_modules(run)?;
     aioquic(run)?;
     print_versions();
@@ -86,6 +89,7 @@ fn print_versions() {
         ("chromedriver", &["--version"]),
         ("firefox-esr", &["--version"]),
         ("geckodriver", &["--version"]),
+        ("wasm-bindgen-test-runner", &["--version"]),
         ("go", &["version"]),
         (
             "python3",
@@ -173,6 +177,29 @@ fn debian_packages(run: &mut Run) -> Result<(), String> {
     let mut args = vec!["install", "-y", "-q"];
     args.extend(&missing);
     run.step(&format!("install: {}", missing.join(" ")), &apt(&args))
+}
+
+/// The wasm32 target and the wasm-bindgen test runner of the version Cargo.lock pins.
+fn wasm_tools(run: &mut Run) -> Result<(), String> {
+    let target = "wasm32-unknown-unknown";
+    let installed = Cmd::new("rustup", &["target", "list", "--installed"]).stdout();
+    if !installed.is_some_and(|t| t.lines().any(|l| l.trim() == target)) {
+        run.step(
+            &format!("install: rustup target add {target}"),
+            &Cmd::new("rustup", &["target", "add", target]),
+        )?;
+    }
+    let want = crate::web::wasm_bindgen_version().ok_or("Cargo.lock pins no wasm-bindgen")?;
+    let have = Cmd::new("wasm-bindgen", &["--version"]).stdout();
+    if have.as_deref() != Some(&format!("wasm-bindgen {want}")) {
+        // Not --locked: its lock file pins a webpki-roots that crates.io no longer serves.
+        let args = ["install", "wasm-bindgen-cli", "--version", &want, "--force"];
+        run.step(
+            &format!("install: wasm-bindgen-cli {want}"),
+            &Cmd::cargo(&args),
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether this process may install the `missing` Debian packages: only as root; otherwise

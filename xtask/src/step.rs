@@ -19,6 +19,8 @@ pub struct Cmd {
     program: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Variables removed from its environment.
+    env_removed: Vec<String>,
     /// Where it runs, relative to the workspace root (the root itself by default).
     dir: Option<PathBuf>,
 }
@@ -33,6 +35,7 @@ impl Cmd {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            env_removed: Vec::new(),
             dir: None,
         }
         .args(args)
@@ -46,6 +49,12 @@ impl Cmd {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs it without `key` in its environment.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_removed.push(key.into());
         self
     }
 
@@ -86,6 +95,9 @@ impl Cmd {
             if inherited_from_cargo_run {
                 command.env_remove(&key);
             }
+        }
+        for key in &self.env_removed {
+            command.env_remove(key);
         }
         command
             .args(&self.args)

@@ -6,14 +6,17 @@
 //! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
 //! 3. `cargo nextest run --workspace --all-targets` (`cargo test` if nextest is missing, except
 //!    under CI), then `cargo test --workspace --doc` (nextest does not run doctests)
-//! 4. `cargo doc --workspace --no-deps` with rustdoc warnings denied
-//! 5. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
+//! 4. the browser backend: `wt-web`'s clippy for wasm32 and its tests in headless Chromium and
+//!    Firefox against `wt serve` (see [`crate::web`])
+//! 5. `cargo doc --workspace --no-deps` with rustdoc warnings denied
+//! 6. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
 
 use crate::cli::TestOptions;
 use crate::fuzz;
 use crate::setup;
 use crate::step::{Cmd, Run};
 use crate::tools::{self, CARGO_FUZZ, NEXTEST};
+use crate::web;
 
 /// Which optional tools this run uses, decided before any step runs so that a missing tool
 /// fails in a second, not after the whole test suite.
@@ -92,6 +95,7 @@ fn steps(run: &mut Run, options: &TestOptions, plan: &Plan) -> Result<(), String
         )?;
     }
     run.step("doctests", &Cmd::cargo(&["test", "--workspace", "--doc"]))?;
+    web::checks(run)?;
     // Every public item has rustdoc (missing_docs is denied through clippy); this catches broken
     // intra-doc links and other rustdoc warnings.
     let doc = Cmd::cargo(&["doc", "--workspace", "--no-deps", "--quiet"])

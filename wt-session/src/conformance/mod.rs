@@ -31,6 +31,7 @@ use futures_util::future::{select, Either};
 use futures_util::FutureExt;
 
 use crate::establish::{Accept, Connect, SessionRequest};
+use crate::maybe_send::{MaybeSend, MaybeSync};
 use crate::traits::Session;
 
 pub use checks::{
@@ -42,16 +43,16 @@ pub use checks::{
 pub use load::{concurrent_streams, flow_control_under_pressure};
 
 /// Makes connected session pairs for the checks.
-pub trait Harness: Sync {
+pub trait Harness: MaybeSync {
     /// The backend's session type.
     type Session: Session;
 
     /// A fresh pair: (client side, server side), both established. [`establish`] makes one
     /// from a backend's [`Connect`] and [`Accept`].
-    fn pair(&self) -> impl Future<Output = (Self::Session, Self::Session)> + Send;
+    fn pair(&self) -> impl Future<Output = (Self::Session, Self::Session)> + MaybeSend;
 
     /// Sleeps; the suite has no runtime of its own.
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + MaybeSend;
 
     /// The session flow-control window, in bytes, that each side of [`Harness::pair`]'s
     /// sessions grants the other (for a backend without session flow control: the transport's
