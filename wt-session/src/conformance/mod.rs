@@ -16,8 +16,11 @@
 //! ```
 //!
 //! The checks are also public one by one, to run a single one while debugging a backend.
+//! [`client`] holds the checks a client runs against an echo server, which a client-only
+//! backend (the browser's) runs too.
 
 mod checks;
+pub mod client;
 mod echo;
 mod load;
 
