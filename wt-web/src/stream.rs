@@ -38,11 +38,13 @@ impl SendStream {
 
     /// What a failed write or wait means: the peer's STOP_SENDING, or the session's end.
     fn failure(&self, error: &JsValue) -> StreamError {
-        if js::is_stream_error(error) {
-            // A browser that does not tell the code reports it as 0.
+        let end = self.session.ended();
+        if js::is_stream_error(error) || end.is_none() {
+            // Chromium 156 often reports a STOP_SENDING as "NetworkError: The stream was
+            // aborted by the remote server", without its code: a stream error all the same
+            // while the session lives. A browser that does not tell the code gives 0.
             return StreamError::Stopped(js::stream_code(error).unwrap_or(0));
         }
-        let end = self.session.ended();
         StreamError::Session(
             end.unwrap_or_else(|| wt_session::SessionError::ConnectionLost(js::describe(error))),
         )
@@ -95,8 +97,10 @@ impl wt_session::SendStream for SendStream {
     async fn stopped(&mut self) -> Result<Option<u32>, StreamError> {
         match self.writer.closed().await {
             Ok(_) => Ok(None),
-            Err(e) if js::is_stream_error(&e) => Ok(Some(js::stream_code(&e).unwrap_or(0))),
-            Err(e) => Err(self.failure(&e)),
+            Err(e) => match self.failure(&e) {
+                StreamError::Stopped(code) => Ok(Some(code)),
+                other => Err(other),
+            },
         }
     }
 

@@ -50,13 +50,27 @@ impl ClientHarness for Browser {
 
     /// Firefox reports a received reset without its code.
     fn knows_reset_codes(&self) -> bool {
-        let agent = Reflect::get(&js_sys::global(), &"navigator".into())
-            .and_then(|n| Reflect::get(&n, &"userAgent".into()))
-            .ok()
-            .and_then(|a| a.as_string())
-            .unwrap_or_default();
-        !agent.contains("Firefox")
+        !is_firefox()
     }
+
+    /// Firefox sends no STOP_SENDING when a reader is cancelled.
+    fn sends_stop_sending(&self) -> bool {
+        !is_firefox()
+    }
+
+    /// Chromium often reports a received STOP_SENDING without its code.
+    fn knows_stop_codes(&self) -> bool {
+        false
+    }
+}
+
+fn is_firefox() -> bool {
+    let agent = Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"userAgent".into()))
+        .ok()
+        .and_then(|a| a.as_string())
+        .unwrap_or_default();
+    agent.contains("Firefox")
 }
 
 fn hex32(text: &str) -> [u8; 32] {
@@ -80,6 +94,11 @@ async fn many_streams_and_the_largest_datagram() {
 #[wasm_bindgen_test]
 async fn reset_comes_back_with_its_code() {
     client::reset_comes_back_with_its_code(&Browser).await;
+}
+
+#[wasm_bindgen_test]
+async fn stop_comes_back_with_its_code() {
+    client::stop_comes_back_with_its_code(&Browser).await;
 }
 
 #[wasm_bindgen_test]

@@ -41,6 +41,17 @@ pub trait ClientHarness: MaybeSync {
     fn knows_reset_codes(&self) -> bool {
         true
     }
+
+    /// Whether stopping a stream sends STOP_SENDING (Firefox's does not).
+    fn sends_stop_sending(&self) -> bool {
+        true
+    }
+
+    /// Whether the client learns the code of a STOP_SENDING it receives (Chromium often
+    /// reports one without its code, which the browser backend turns into code 0).
+    fn knows_stop_codes(&self) -> bool {
+        true
+    }
 }
 
 /// Runs every client check, each on a session of its own, in order; panics on the first
@@ -49,6 +60,7 @@ pub async fn run_all<H: ClientHarness>(h: &H) {
     lingering_echo(h).await;
     many_streams_and_the_largest_datagram(h).await;
     reset_comes_back_with_its_code(h).await;
+    stop_comes_back_with_its_code(h).await;
     closes_carry_code_and_reason_both_ways(h).await;
 }
 
@@ -165,6 +177,27 @@ pub async fn reset_comes_back_with_its_code<H: ClientHarness>(h: &H) {
         bidi_echo(&session, data).await == data,
         "echo after a reset"
     );
+}
+
+/// A stop of our side of an echoed stream comes back as a STOP_SENDING with the same code (where
+/// the client can send one), and the session goes on.
+pub async fn stop_comes_back_with_its_code<H: ClientHarness>(h: &H) {
+    if !h.sends_stop_sending() {
+        return;
+    }
+    let session = h.connect().await;
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    send.write_all(b"hello").await.expect("write");
+    let mut echoed = [0u8; 5];
+    recv.read_exact(&mut echoed).await.expect("the echo");
+    recv.stop(9).expect("stop");
+    match send.stopped().await {
+        Ok(Some(9)) => {}
+        Ok(Some(_)) if !h.knows_stop_codes() => {}
+        other => panic!("expected the STOP_SENDING with code 9 back, got {other:?}"),
+    }
+    let data = b"after the stop";
+    assert!(bidi_echo(&session, data).await == data, "echo after a stop");
 }
 
 /// Our close reaches our side as a local close with its code and reason, and later operations
