@@ -1,19 +1,7 @@
 //! `wt-web`: the browser's own WebTransport (the W3C API, through `web-sys`) as a backend of the
 //! `wt-session` traits, for Rust compiled to `wasm32-unknown-unknown` and run in a web page. The
-//! same client code that runs natively on `wt-quinn` runs in Chromium and Firefox on this.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wt_session::{RecvStream, SendStream, Session as _};
-//! let hash = [0u8; 32]; // the server certificate's SHA-256, as `wt serve` prints it
-//! let options = wt_web::ConnectOptions::default().cert_hashes([hash]);
-//! let session = wt_web::connect("https://127.0.0.1:4433/", &options).await?;
-//! let (mut send, mut recv) = session.open_bi().await?;
-//! send.write_all(b"hello").await?;
-//! send.finish()?;
-//! assert_eq!(recv.read_to_end(1024).await?, b"hello");
-//! # Ok(()) }
-//! ```
+//! same client code that runs natively on `wt-quinn` runs in Chromium and Firefox on this
+//! (`connect` has an example).
 //!
 //! Files: `options` (what `connect` takes), `js` (promises, stream readers and the browser's
 //! errors), `session` (the session, its incoming streams and datagrams), `stream` (the
@@ -22,7 +10,7 @@
 //! What the browser decides, not this crate: the draft spoken (Chromium and Firefox speak
 //! draft-02 today), the QUIC connection, its flow control and keep-alives. Browsers carry stream
 //! error codes of one byte under draft-02 (a larger code reaches the peer truncated), have no
-//! way to send WT_DRAIN_SESSION ([`Session::drain`] does nothing) and no stream priorities
+//! way to send WT_DRAIN_SESSION (`Session::drain` does nothing) and no stream priorities
 //! beyond `sendOrder`.
 #![cfg(target_arch = "wasm32")]
 #![warn(missing_docs)]

@@ -23,6 +23,19 @@ use crate::stream::{RecvStream, SendStream};
 const MAX_REASON: usize = 1024;
 
 /// Opens a session to `url` (`https://host:port/path`) with `options`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use wt_session::{RecvStream, SendStream, Session as _};
+/// let hash = [0u8; 32]; // the server certificate's SHA-256, as `wt serve` prints it
+/// let options = wt_web::ConnectOptions::default().cert_hashes([hash]);
+/// let session = wt_web::connect("https://127.0.0.1:4433/", &options).await?;
+/// let (mut send, mut recv) = session.open_bi().await?;
+/// send.write_all(b"hello").await?;
+/// send.finish()?;
+/// assert_eq!(recv.read_to_end(1024).await?, b"hello");
+/// # Ok(()) }
+/// ```
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Session, ConnectError> {
     let transport = WebTransport::new_with_options(url, &options.to_js())
         .map_err(|e| ConnectError::Invalid(js::describe(&e)))?;
