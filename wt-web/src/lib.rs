@@ -4,8 +4,8 @@
 //! (`connect` has an example).
 //!
 //! Files: `options` (what `connect` takes), `js` (promises, stream readers and the browser's
-//! errors), `session` (the session, its incoming streams and datagrams), `stream` (the
-//! streams). On other targets the crate is empty.
+//! errors), `session` (the session, its incoming streams and datagrams), `state` (what a
+//! session's handles and streams share), `stream` (the streams). On other targets the crate is empty.
 //!
 //! What the browser decides, not this crate: the draft spoken (Chromium and Firefox speak
 //! draft-02 today), the QUIC connection, its flow control and keep-alives. Browsers carry stream
@@ -18,6 +18,7 @@
 mod js;
 mod options;
 mod session;
+mod state;
 mod stream;
 
 pub use options::{CongestionControl, ConnectError, ConnectOptions};

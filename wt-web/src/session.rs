@@ -11,12 +11,13 @@ use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     ReadableStream, ReadableStreamDefaultReader, WebTransport, WebTransportBidirectionalStream,
-    WebTransportCloseInfo, WritableStreamDefaultWriter,
+    WebTransportCloseInfo,
 };
 use wt_session::{CloseInfo, Closer, MaybeSend, SessionError};
 
 use crate::js;
 use crate::options::{ConnectError, ConnectOptions};
+use crate::state::{end_of, Inner};
 use crate::stream::{RecvStream, SendStream};
 
 /// The longest close reason sent, in bytes (WT_CLOSE_SESSION's limit).
@@ -56,57 +57,6 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("end", &self.inner.end.borrow())
             .finish()
-    }
-}
-
-/// What every handle and stream shares.
-pub(crate) struct Inner {
-    transport: WebTransport,
-    uni: ReadableStreamDefaultReader,
-    bi: ReadableStreamDefaultReader,
-    datagrams_in: ReadableStreamDefaultReader,
-    datagrams_out: WritableStreamDefaultWriter,
-    /// How the session ended, once it has.
-    end: RefCell<Option<SessionError>>,
-}
-
-impl Inner {
-    /// The end, if the session has ended.
-    pub(crate) fn ended(&self) -> Option<SessionError> {
-        self.end.borrow().clone()
-    }
-
-    /// Waits for the session's end and returns it.
-    pub(crate) async fn end(&self) -> SessionError {
-        if let Some(end) = self.ended() {
-            return end;
-        }
-        let end = end_of(self.transport.closed().await);
-        self.end.borrow_mut().get_or_insert(end).clone()
-    }
-}
-
-/// The end that the browser's `closed` promise settled with: the peer's close (a local one is
-/// recorded when it is made), or the connection's loss.
-fn end_of(closed: Result<WebTransportCloseInfo, JsValue>) -> SessionError {
-    match closed {
-        Ok(info) => SessionError::Closed(CloseInfo::new(
-            Closer::Remote,
-            info.get_close_code().unwrap_or(0),
-            info.get_reason().unwrap_or_default(),
-        )),
-        Err(e) => SessionError::ConnectionLost(js::describe(&e)),
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if self.end.borrow().is_none() {
-            let info = WebTransportCloseInfo::new();
-            info.set_close_code(0);
-            info.set_reason("");
-            self.transport.close_with_close_info(&info);
-        }
     }
 }
 

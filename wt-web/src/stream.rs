@@ -14,7 +14,7 @@ use web_sys::{
 use wt_session::StreamError;
 
 use crate::js;
-use crate::session::Inner;
+use crate::state::Inner;
 
 /// The sending half of a stream. Dropping it finishes the stream.
 pub struct SendStream {

@@ -63,19 +63,9 @@ pub async fn run<F: Future>(test: F) -> F::Output {
         .expect("interop test timed out")
 }
 
-/// `len` pseudo-random bytes (xorshift32 seeded by `seed`): no short period, so a lost,
-/// duplicated or reordered chunk shows as a mismatch, and different seeds tell streams apart.
-pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = 0x9e37_79b9 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+/// `len` pseudo-random bytes (xorshift32 seeded by `seed`): the pattern of the client checks,
+/// the same in every test and peer (the Go, Python and JavaScript peers have it too).
+pub use wt_session::conformance::client::pattern;
 
 /// Byte-for-byte equality that reports the first difference instead of dumping 256 KiB.
 pub fn assert_bytes(what: &str, got: &[u8], want: &[u8]) {

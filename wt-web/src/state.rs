@@ -1,0 +1,64 @@
+//! The state every handle of a session and every one of its streams shares: the browser's
+//! `WebTransport`, the readers of its incoming streams and datagrams, the datagram writer, and
+//! how the session ended. The last holder to go closes the session with code 0.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::JsValue;
+use web_sys::{
+    ReadableStreamDefaultReader, WebTransport, WebTransportCloseInfo, WritableStreamDefaultWriter,
+};
+use wt_session::{CloseInfo, Closer, SessionError};
+
+use crate::js;
+
+/// What every handle and stream shares.
+pub(crate) struct Inner {
+    pub(crate) transport: WebTransport,
+    pub(crate) uni: ReadableStreamDefaultReader,
+    pub(crate) bi: ReadableStreamDefaultReader,
+    pub(crate) datagrams_in: ReadableStreamDefaultReader,
+    pub(crate) datagrams_out: WritableStreamDefaultWriter,
+    /// How the session ended, once it has.
+    pub(crate) end: RefCell<Option<SessionError>>,
+}
+
+impl Inner {
+    /// The end, if the session has ended.
+    pub(crate) fn ended(&self) -> Option<SessionError> {
+        self.end.borrow().clone()
+    }
+
+    /// Waits for the session's end and returns it.
+    pub(crate) async fn end(&self) -> SessionError {
+        if let Some(end) = self.ended() {
+            return end;
+        }
+        let end = end_of(self.transport.closed().await);
+        self.end.borrow_mut().get_or_insert(end).clone()
+    }
+}
+
+/// The end that the browser's `closed` promise settled with: the peer's close (a local one is
+/// recorded when it is made), or the connection's loss.
+pub(crate) fn end_of(closed: Result<WebTransportCloseInfo, JsValue>) -> SessionError {
+    match closed {
+        Ok(info) => SessionError::Closed(CloseInfo::new(
+            Closer::Remote,
+            info.get_close_code().unwrap_or(0),
+            info.get_reason().unwrap_or_default(),
+        )),
+        Err(e) => SessionError::ConnectionLost(js::describe(&e)),
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.end.borrow().is_none() {
+            let info = WebTransportCloseInfo::new();
+            info.set_close_code(0);
+            info.set_reason("");
+            self.transport.close_with_close_info(&info);
+        }
+    }
+}
