@@ -14,6 +14,9 @@ use crate::tools;
 const TARGET: &str = "wasm32-unknown-unknown";
 /// Twice `wt serve`'s longest deadline (its 30 s QUIC idle timeout), and a second.
 const LINGER_MS: &str = "61000";
+/// How long the runner gives the whole suite in the browser (its default, 20 s, is less than
+/// the linger).
+const RUNNER_TIMEOUT_S: &str = "180";
 
 /// The wasm32 target and the test runner, or why they cannot be used.
 pub fn missing_tools() -> Option<String> {
@@ -92,6 +95,7 @@ fn browsers(run: &mut Run, server: &Serve) -> Result<(), String> {
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
                 "wasm-bindgen-test-runner",
             )
+            .env("WASM_BINDGEN_TEST_TIMEOUT", RUNNER_TIMEOUT_S)
             .env(var, driver)
             .env_remove(other)
             .env("WT_WEB_TEST_URL", &server.url)
