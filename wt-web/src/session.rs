@@ -63,11 +63,19 @@ impl std::fmt::Debug for Session {
 impl Session {
     fn new(transport: WebTransport) -> Result<Session, JsValue> {
         let datagrams = transport.datagrams();
+        let datagrams_out = match datagrams.writable().get_writer() {
+            Ok(writer) => writer,
+            Err(e) => {
+                // Not a session after all: the browser's must not stay open.
+                transport.close();
+                return Err(e);
+            }
+        };
         let inner = Rc::new(Inner {
             uni: js::reader(&transport.incoming_unidirectional_streams()),
             bi: js::reader(&transport.incoming_bidirectional_streams()),
             datagrams_in: js::reader(&datagrams.readable()),
-            datagrams_out: datagrams.writable().get_writer()?,
+            datagrams_out,
             end: RefCell::new(None),
             transport,
         });

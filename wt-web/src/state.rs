@@ -8,7 +8,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{
     ReadableStreamDefaultReader, WebTransport, WebTransportCloseInfo, WritableStreamDefaultWriter,
 };
-use wt_session::{CloseInfo, Closer, SessionError};
+use wt_session::{CloseInfo, Closer, SessionError, StreamError};
 
 use crate::js;
 
@@ -27,6 +27,20 @@ impl Inner {
     /// The end, if the session has ended.
     pub(crate) fn ended(&self) -> Option<SessionError> {
         self.end.borrow().clone()
+    }
+
+    /// What a failed stream operation means: while the session lives, the peer's reset or stop
+    /// (`as_code` makes which of the two; a browser that does not tell the code gives 0);
+    /// after, the session's end.
+    pub(crate) fn stream_failure(
+        &self,
+        error: &JsValue,
+        as_code: fn(u32) -> StreamError,
+    ) -> StreamError {
+        match self.ended() {
+            Some(end) if !js::is_stream_error(error) => StreamError::Session(end),
+            _ => as_code(js::stream_code(error).unwrap_or(0)),
+        }
     }
 
     /// Waits for the session's end and returns it.

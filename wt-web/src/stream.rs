@@ -37,17 +37,10 @@ impl SendStream {
     }
 
     /// What a failed write or wait means: the peer's STOP_SENDING, or the session's end.
+    /// (Chromium 156 often reports a STOP_SENDING as "NetworkError: The stream was aborted by
+    /// the remote server", without its code.)
     fn failure(&self, error: &JsValue) -> StreamError {
-        let end = self.session.ended();
-        if js::is_stream_error(error) || end.is_none() {
-            // Chromium 156 often reports a STOP_SENDING as "NetworkError: The stream was
-            // aborted by the remote server", without its code: a stream error all the same
-            // while the session lives. A browser that does not tell the code gives 0.
-            return StreamError::Stopped(js::stream_code(error).unwrap_or(0));
-        }
-        StreamError::Session(
-            end.unwrap_or_else(|| wt_session::SessionError::ConnectionLost(js::describe(error))),
-        )
+        self.session.stream_failure(error, StreamError::Stopped)
     }
 
     fn check(&self) -> Result<(), StreamError> {
@@ -139,17 +132,10 @@ impl RecvStream {
         }
     }
 
-    /// What a failed read means: the peer's reset, or the session's end.
+    /// What a failed read means: the peer's reset, or the session's end. (Firefox reports a
+    /// reset as a TypeError without its code.)
     fn failure(&self, error: &JsValue) -> StreamError {
-        let end = self.session.ended();
-        if js::is_stream_error(error) || end.is_none() {
-            // Firefox reports a reset as a TypeError without its code: a stream error all the
-            // same while the session lives. A browser that does not tell the code gives 0.
-            return StreamError::Reset(js::stream_code(error).unwrap_or(0));
-        }
-        StreamError::Session(
-            end.unwrap_or_else(|| wt_session::SessionError::ConnectionLost(js::describe(error))),
-        )
+        self.session.stream_failure(error, StreamError::Reset)
     }
 }
 
