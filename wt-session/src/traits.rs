@@ -4,6 +4,11 @@
 //! multi-threaded executors; no bound on wasm32, where nothing is `Send`), with no
 //! backend types in any signature. Stream methods take `&mut self` because a stream has one
 //! reader or writer at a time; sessions take `&self` and are `Clone`.
+//!
+//! Receiving is cancel-safe in every backend: a `read`, `read_chunk`, `accept_uni`,
+//! `accept_bi` or `recv_datagram` future dropped before it completes (a `select!` that a timer
+//! won) takes no data, stream or datagram with it; the next call gets it
+//! (`conformance::client::given_up_reads_lose_nothing` checks this).
 
 use std::future::Future;
 

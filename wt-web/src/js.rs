@@ -1,29 +1,9 @@
-//! The browser's side: reading a `ReadableStream` one value at a time, promises whose outcome
-//! nobody waits for, and what the browser's errors say (a `WebTransportError` names its source,
+//! The browser's side: promises whose outcome nobody waits for, and what the browser's errors say (a `WebTransportError` names its source,
 //! stream or session, and a stream's code).
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    ReadableStream, ReadableStreamDefaultReader, WebTransportError, WebTransportErrorOptions,
-};
-
-/// A reader of `stream` (it locks the stream to this reader).
-pub(crate) fn reader(stream: &ReadableStream) -> ReadableStreamDefaultReader {
-    stream.get_reader().unchecked_into()
-}
-
-/// The next value of `reader`: `Ok(None)` once the stream is done.
-pub(crate) async fn read(reader: &ReadableStreamDefaultReader) -> Result<Option<JsValue>, JsValue> {
-    let result: JsValue = reader.read().await?;
-    if Reflect::get(&result, &"done".into())?
-        .as_bool()
-        .unwrap_or(false)
-    {
-        return Ok(None);
-    }
-    Reflect::get(&result, &"value".into()).map(Some)
-}
+use web_sys::{WebTransportError, WebTransportErrorOptions};
 
 /// Lets `promise` settle with nobody waiting, so that a rejection is not reported as unhandled.
 pub(crate) fn detach(promise: Promise) {

@@ -3,9 +3,10 @@
 //! same client code that runs natively on `wt-quinn` runs in Chromium and Firefox on this
 //! (`connect` has an example).
 //!
-//! Files: `options` (what `connect` takes), `js` (promises, stream readers and the browser's
-//! errors), `session` (the session, its incoming streams and datagrams), `state` (what a
-//! session's handles and streams share), `stream` (the streams). On other targets the crate is empty.
+//! Files: `options` (what `connect` takes), `js` (promises and the browser's errors), `reader`
+//! (reads that survive being given up), `session` (the session, its incoming streams and
+//! datagrams), `state` (what a session's handles and streams share), `stream` (the streams).
+//! On other targets the crate is empty.
 //!
 //! What the browser decides, not this crate: the draft spoken (Chromium and Firefox speak
 //! draft-02 today), the QUIC connection, its flow control and keep-alives. Browsers carry stream
@@ -17,6 +18,7 @@
 
 mod js;
 mod options;
+mod reader;
 mod session;
 mod state;
 mod stream;

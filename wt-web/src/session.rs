@@ -10,13 +10,13 @@ use bytes::Bytes;
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    ReadableStream, ReadableStreamDefaultReader, WebTransport, WebTransportBidirectionalStream,
-    WebTransportCloseInfo,
+    ReadableStream, WebTransport, WebTransportBidirectionalStream, WebTransportCloseInfo,
 };
 use wt_session::{CloseInfo, Closer, MaybeSend, SessionError};
 
 use crate::js;
 use crate::options::{ConnectError, ConnectOptions};
+use crate::reader::Reader;
 use crate::state::{end_of, Inner};
 use crate::stream::{RecvStream, SendStream};
 
@@ -72,9 +72,9 @@ impl Session {
             }
         };
         let inner = Rc::new(Inner {
-            uni: js::reader(&transport.incoming_unidirectional_streams()),
-            bi: js::reader(&transport.incoming_bidirectional_streams()),
-            datagrams_in: js::reader(&datagrams.readable()),
+            uni: Reader::new(&transport.incoming_unidirectional_streams()),
+            bi: Reader::new(&transport.incoming_bidirectional_streams()),
+            datagrams_in: Reader::new(&datagrams.readable()),
             datagrams_out,
             end: RefCell::new(None),
             transport,
@@ -104,12 +104,9 @@ impl Session {
         self.inner.ended().map_or(Ok(()), Err)
     }
 
-    async fn next_value(
-        &self,
-        reader: &ReadableStreamDefaultReader,
-    ) -> Result<JsValue, SessionError> {
+    async fn next_value(&self, reader: &Reader) -> Result<JsValue, SessionError> {
         self.check()?;
-        match js::read(reader).await {
+        match reader.read().await {
             Ok(Some(stream)) => Ok(stream),
             Ok(None) | Err(_) => Err(self.inner.end().await),
         }

@@ -5,19 +5,18 @@
 use std::cell::RefCell;
 
 use wasm_bindgen::JsValue;
-use web_sys::{
-    ReadableStreamDefaultReader, WebTransport, WebTransportCloseInfo, WritableStreamDefaultWriter,
-};
+use web_sys::{WebTransport, WebTransportCloseInfo, WritableStreamDefaultWriter};
 use wt_session::{CloseInfo, Closer, SessionError, StreamError};
 
 use crate::js;
+use crate::reader::Reader;
 
 /// What every handle and stream shares.
 pub(crate) struct Inner {
     pub(crate) transport: WebTransport,
-    pub(crate) uni: ReadableStreamDefaultReader,
-    pub(crate) bi: ReadableStreamDefaultReader,
-    pub(crate) datagrams_in: ReadableStreamDefaultReader,
+    pub(crate) uni: Reader,
+    pub(crate) bi: Reader,
+    pub(crate) datagrams_in: Reader,
     pub(crate) datagrams_out: WritableStreamDefaultWriter,
     /// How the session ended, once it has.
     pub(crate) end: RefCell<Option<SessionError>>,

@@ -7,13 +7,11 @@ use std::rc::Rc;
 use bytes::Bytes;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    ReadableStream, ReadableStreamDefaultReader, WebTransportSendStream,
-    WritableStreamDefaultWriter,
-};
+use web_sys::{ReadableStream, WebTransportSendStream, WritableStreamDefaultWriter};
 use wt_session::StreamError;
 
 use crate::js;
+use crate::reader::Reader;
 use crate::state::Inner;
 
 /// The sending half of a stream. Dropping it finishes the stream.
@@ -114,7 +112,7 @@ impl Drop for SendStream {
 
 /// The receiving half of a stream. Dropping it before its end stops it with code 0.
 pub struct RecvStream {
-    reader: ReadableStreamDefaultReader,
+    reader: Reader,
     session: Rc<Inner>,
     /// What the last read brought beyond what was asked for.
     pending: Bytes,
@@ -125,7 +123,7 @@ pub struct RecvStream {
 impl RecvStream {
     pub(crate) fn new(stream: &ReadableStream, session: Rc<Inner>) -> Self {
         RecvStream {
-            reader: js::reader(stream),
+            reader: Reader::new(stream),
             session,
             pending: Bytes::new(),
             done: false,
@@ -155,7 +153,7 @@ impl wt_session::RecvStream for RecvStream {
             if self.done {
                 return Ok(None);
             }
-            match js::read(&self.reader).await {
+            match self.reader.read().await {
                 Ok(Some(value)) => {
                     self.pending = Bytes::from(value.unchecked_into::<Uint8Array>().to_vec())
                 }
@@ -175,10 +173,7 @@ impl wt_session::RecvStream for RecvStream {
             return Err(StreamError::ClosedStream);
         }
         self.done = true;
-        js::detach(
-            self.reader
-                .cancel_with_reason(&js::code_error(code, "stop")),
-        );
+        js::detach(self.reader.cancel(&js::code_error(code, "stop")));
         Ok(())
     }
 }
@@ -186,10 +181,7 @@ impl wt_session::RecvStream for RecvStream {
 impl Drop for RecvStream {
     fn drop(&mut self) {
         if !self.done && self.session.ended().is_none() {
-            js::detach(
-                self.reader
-                    .cancel_with_reason(&js::code_error(0, "dropped")),
-            );
+            js::detach(self.reader.cancel(&js::code_error(0, "dropped")));
         }
     }
 }

@@ -105,3 +105,8 @@ async fn stop_comes_back_with_its_code() {
 async fn closes_carry_code_and_reason_both_ways() {
     client::closes_carry_code_and_reason_both_ways(&Browser).await;
 }
+
+#[wasm_bindgen_test]
+async fn given_up_reads_lose_nothing() {
+    client::given_up_reads_lose_nothing(&Browser).await;
+}

@@ -61,6 +61,7 @@ pub async fn run_all<H: ClientHarness>(h: &H) {
     many_streams_and_the_largest_datagram(h).await;
     reset_comes_back_with_its_code(h).await;
     stop_comes_back_with_its_code(h).await;
+    given_up_reads_lose_nothing(h).await;
     closes_carry_code_and_reason_both_ways(h).await;
 }
 
@@ -198,6 +199,61 @@ pub async fn stop_comes_back_with_its_code<H: ClientHarness>(h: &H) {
     }
     let data = b"after the stop";
     assert!(bidi_echo(&session, data).await == data, "echo after a stop");
+}
+
+/// Whether `read` is still waiting after `GIVE_UP`; either way it is dropped then, as a
+/// `select!` that a timer won drops it.
+async fn gave_up<H: ClientHarness, T>(h: &H, read: impl Future<Output = T>) -> bool {
+    let read = std::pin::pin!(read);
+    let timer = std::pin::pin!(h.sleep(GIVE_UP));
+    matches!(select(read, timer).await, Either::Right(_))
+}
+
+/// How long a read that nothing can answer yet is waited for before it is given up.
+const GIVE_UP: Duration = Duration::from_millis(50);
+
+/// A read given up before anything arrived (dropped when a timer won the race, with nothing
+/// sent yet) takes nothing with it: the next read of the stream gets every byte, the next
+/// datagram receive the next datagram, the next accept the next stream.
+pub async fn given_up_reads_lose_nothing<H: ClientHarness>(h: &H) {
+    let session = h.connect().await;
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    assert!(
+        gave_up(h, recv.read_chunk(1024)).await,
+        "a read with nothing sent"
+    );
+    let data = pattern(10_000, 31);
+    send.write_all(&data).await.expect("write");
+    send.finish().expect("finish");
+    let echo = recv.read_to_end(data.len() + 1).await.expect("the echo");
+    assert!(echo == data, "the echo after a given-up read differs");
+
+    for k in 0..3u32 {
+        assert!(
+            gave_up(h, session.recv_datagram()).await,
+            "a receive with nothing sent"
+        );
+        let data = pattern(100, 40 + k);
+        session
+            .send_datagram(Bytes::copy_from_slice(&data))
+            .expect("send_datagram");
+        let echo = std::pin::pin!(session.recv_datagram());
+        let timeout = std::pin::pin!(h.sleep(Duration::from_secs(2)));
+        match select(echo, timeout).await {
+            Either::Left((got, _)) => assert_eq!(got.expect("recv_datagram"), data),
+            Either::Right(_) => panic!("datagram {k} was lost after a given-up receive"),
+        }
+    }
+
+    assert!(
+        gave_up(h, session.accept_uni()).await,
+        "an accept with nothing sent"
+    );
+    let data = pattern(1000, 50);
+    assert!(
+        uni_echo(&session, &data).await == data,
+        "the uni echo after a given-up accept differs"
+    );
 }
 
 /// Our close reaches our side as a local close with its code and reason, and later operations
