@@ -11,35 +11,32 @@
 //!   datagrams came back as were sent, or until none arrived for `--datagram-wait` ms.
 //!
 //! When the transfer is done the client closes the session with code 0 and waits (boundedly) for
-//! the close to reach the server. The session's part ([`run_with`]) is written against the
-//! `wt-session` traits, so it runs on any backend; [`run`] runs it on wt-quinn. When the server closes the session first, the client prints
-//! `closed: code <n> reason <r>` to stderr; see [`Outcome::exit_code`] for the exit status.
+//! the close to reach the server. The session's part is [`crate::client`]'s, written once
+//! against the `wt-session` traits (the demo page's Rust client runs the same code in the
+//! browser); [`run_with`] runs it on any backend with stdin and stdout, [`run`] on wt-quinn.
+//! When the server closes the session first, the client prints `closed: code <n> reason <r>`
+//! to stderr; see [`Outcome::exit_code`] for the exit status.
 
 use std::path::PathBuf;
-use std::pin::pin;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use futures_util::stream::{self, Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 use wt_quinn::{
     CertHash, Client, ClientConfig, ClientIdentity, ConnectError, Identity, Transport, Trust,
 };
-use wt_session::{
-    CloseInfo, Closer, Connect, RecvStream, SendStream, Session, SessionError, StreamError,
-};
+use wt_session::Connect;
+
+use crate::client::{self, Mode, Output, Timer};
+pub use crate::client::Outcome;
 
 /// How long, after the transfer, the client waits for its close to reach the server.
 const CLOSE_LINGER: Duration = Duration::from_secs(3);
-/// How long a failed stream operation waits for the session close that may explain it.
-const CLOSE_EXPLAINS: Duration = Duration::from_secs(1);
-/// The session close code when the client fails (stdin or stdout errors, stream errors).
-const ERROR_CODE: u32 = 1;
 /// The longest stdin line read in `--datagram` mode (with its newline).
 const MAX_LINE: usize = 64 * 1024;
-/// Read size for stdin and streams.
+/// Read size for stdin.
 const CHUNK: usize = 64 * 1024;
 
 /// The options of `wt connect`.
@@ -111,26 +108,6 @@ fn parse_hash(text: &str) -> Result<CertHash, String> {
     CertHash::from_hex(text).map_err(|e| e.to_string())
 }
 
-/// How a `wt connect` run ended, short of an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The transfer completed and this side closed the session with code 0.
-    Finished,
-    /// The server closed the session with this code and reason.
-    ClosedByPeer(CloseInfo),
-}
-
-impl Outcome {
-    /// The process exit status: 0 when finished or closed by the server with code 0, 2 when the
-    /// server closed with another code (errors exit with 1).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::ClosedByPeer(info) if info.code != 0 => 2,
-            _ => 0,
-        }
-    }
-}
-
 /// Runs a client session on wt-quinn with the options in `args`, on the process's stdin and
 /// stdout: [`run_with`] on a [`Client`], which then lingers for the close to reach the server.
 ///
@@ -173,50 +150,17 @@ pub async fn run_with<C: Connect>(
         .map_err(|e| explain_connect(anyhow::Error::new(e), args))?;
     tracing::info!(url = args.url, "session established");
     established(&session);
-
-    let work = async {
-        if args.datagram {
-            datagrams(&session, Duration::from_millis(args.datagram_wait)).await
-        } else if args.uni {
-            let send = session
-                .open_uni()
-                .await
-                .context("cannot open a unidirectional stream")?;
-            let recv = async {
-                let recv = session
-                    .accept_uni()
-                    .await
-                    .context("no unidirectional stream came back")?;
-                download(recv).await
-            };
-            transfer(upload(send), recv).await
-        } else {
-            let (send, recv) = session
-                .open_bi()
-                .await
-                .context("cannot open a bidirectional stream")?;
-            transfer(upload(send), download(recv)).await
-        }
+    let (mode, input) = if args.datagram {
+        let wait = Duration::from_millis(args.datagram_wait);
+        (Mode::Datagram { wait }, stdin_lines().boxed())
+    } else {
+        let mode = if args.uni { Mode::Uni } else { Mode::Bidi };
+        (mode, stdin_chunks().boxed())
     };
-    let result = tokio::select! {
-        biased;
-        why = session.closed() => Err(anyhow::Error::new(why)),
-        result = work => result,
-    };
-    let outcome = match result {
-        Ok(()) => {
-            session.close(0, "");
-            Ok(Outcome::Finished)
-        }
-        Err(e) => why_it_ended(&session, e).await,
-    };
-    match &outcome {
-        Ok(Outcome::ClosedByPeer(info)) => {
-            eprintln!("closed: code {} reason {}", info.code, info.reason)
-        }
-        Ok(Outcome::Finished) => {}
-        // Tell the server something went wrong here (no effect if the session already ended).
-        Err(_) => session.close(ERROR_CODE, "wt connect failed"),
+    let result = client::exchange(&session, mode, input, &mut Stdout::default(), &Tokio).await;
+    let outcome = client::conclude(&session, result, &Tokio).await;
+    if let Ok(Outcome::ClosedByPeer(info)) = &outcome {
+        eprintln!("closed: code {} reason {}", info.code, info.reason);
     }
     finished(&session);
     outcome
@@ -316,168 +260,54 @@ fn certificate_hint(args: &ConnectArgs) -> String {
     }
 }
 
-/// Turns a failed transfer into an outcome: a stream error usually means the session ended, and
-/// the session's close (which may arrive just after) says why.
-async fn why_it_ended<S: Session>(session: &S, error: anyhow::Error) -> anyhow::Result<Outcome> {
-    let from_session = error
-        .chain()
-        .any(|c| c.is::<StreamError>() || c.is::<SessionError>());
-    if !from_session {
-        return Err(error);
-    }
-    match tokio::time::timeout(CLOSE_EXPLAINS, session.closed()).await {
-        Ok(SessionError::Closed(
-            info @ CloseInfo {
-                by: Closer::Remote, ..
-            },
-        )) => Ok(Outcome::ClosedByPeer(info)),
-        Ok(SessionError::ConnectionLost(why)) => {
-            Err(error.context(format!("connection lost: {why}")))
-        }
-        _ => Err(error),
+/// Tokio's timer.
+struct Tokio;
+
+impl Timer for Tokio {
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
     }
 }
 
-/// Runs `upload` and `download` together; done when `download` is (the server has sent all it
-/// will), failing as soon as either fails.
-async fn transfer(
-    upload: impl std::future::Future<Output = anyhow::Result<()>>,
-    download: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    let mut upload = pin!(upload);
-    let mut download = pin!(download);
-    let mut uploaded = false;
-    loop {
-        tokio::select! {
-            result = &mut upload, if !uploaded => {
-                result?;
-                uploaded = true;
-            }
-            result = &mut download => return result,
-        }
+/// The process's stdout, flushed after every write so that answers show as they come.
+#[derive(Default)]
+struct Stdout(Option<tokio::io::Stdout>);
+
+impl Output for Stdout {
+    async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
+        let stdout = self.0.get_or_insert_with(tokio::io::stdout);
+        stdout.write_all(&bytes).await.context("cannot write stdout")?;
+        stdout.flush().await.context("cannot write stdout")
     }
 }
 
-/// Copies stdin to `send`, then finishes it.
-async fn upload(mut send: impl SendStream) -> anyhow::Result<()> {
-    let mut stdin = tokio::io::stdin();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
+/// Stdin in chunks of up to [`CHUNK`] bytes.
+fn stdin_chunks() -> impl Stream<Item = anyhow::Result<Bytes>> + Send {
+    stream::try_unfold(tokio::io::stdin(), |mut stdin| async move {
+        let mut buf = vec![0u8; CHUNK];
         let n = stdin.read(&mut buf).await.context("cannot read stdin")?;
-        if n == 0 {
-            break;
-        }
-        send.write_all(&buf[..n])
-            .await
-            .context("cannot send to the server")?;
-    }
-    send.finish().context("cannot finish the stream")?;
-    Ok(())
+        buf.truncate(n);
+        Ok((n > 0).then(|| (Bytes::from(buf), stdin)))
+    })
 }
 
-/// Copies `recv` to stdout until the server finishes it.
-async fn download(mut recv: impl RecvStream) -> anyhow::Result<()> {
-    let mut stdout = tokio::io::stdout();
-    while let Some(chunk) = recv
-        .read_chunk(CHUNK)
-        .await
-        .context("cannot receive from the server")?
-    {
-        stdout
-            .write_all(&chunk)
-            .await
-            .context("cannot write stdout")?;
-        stdout.flush().await.context("cannot write stdout")?;
-    }
-    Ok(())
-}
-
-/// The `--datagram` mode: lines out as datagrams, datagrams in as lines.
-async fn datagrams<S: Session>(session: &S, wait: Duration) -> anyhow::Result<()> {
-    let (tx, mut lines) = mpsc::channel(16);
-    let reader = tokio::spawn(read_lines(tx));
-    let _stop_reader = AbortOnDrop(reader);
-    let mut stdout = tokio::io::stdout();
-    let (mut sent, mut received) = (0u64, 0u64);
-    // Set at end of input: when to stop if nothing more arrives.
-    let mut deadline: Option<Instant> = None;
-    loop {
-        if deadline.is_some() && received >= sent {
-            return Ok(());
-        }
-        let timer = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            line = lines.recv(), if deadline.is_none() => match line {
-                Some(Ok(line)) => {
-                    let size = line.len();
-                    session.send_datagram(line).with_context(|| {
-                        format!("cannot send a line of {size} bytes as a datagram")
-                    })?;
-                    sent += 1;
-                }
-                Some(Err(e)) => return Err(e).context("cannot read stdin"),
-                None => deadline = Some(Instant::now() + wait),
-            },
-            datagram = session.recv_datagram() => {
-                let datagram = datagram.context("cannot receive datagrams")?;
-                stdout.write_all(&datagram).await.context("cannot write stdout")?;
-                stdout.write_all(b"\n").await.context("cannot write stdout")?;
-                stdout.flush().await.context("cannot write stdout")?;
-                received += 1;
-                if deadline.is_some() {
-                    deadline = Some(Instant::now() + wait);
-                }
-            }
-            () = timer => {
-                tracing::warn!(sent, received, "datagrams were lost (or the server sent fewer)");
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// Sends each line of stdin, without its `\n`, to `tx`.
-async fn read_lines(tx: mpsc::Sender<std::io::Result<Bytes>>) {
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    loop {
+/// Each line of stdin, without its `\n`; a line longer than [`MAX_LINE`] is an error (it
+/// cannot be a datagram, and stdin may have no newline at all).
+fn stdin_lines() -> impl Stream<Item = anyhow::Result<Bytes>> + Send {
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    stream::try_unfold(stdin, |mut stdin| async move {
         let mut line = Vec::new();
-        // Bounded: a datagram is far smaller anyway, and stdin may have no newline at all.
         let mut limited = (&mut stdin).take(MAX_LINE as u64 + 1);
-        match limited.read_until(b'\n', &mut line).await {
-            Ok(0) => return,
-            Ok(_) if line.len() > MAX_LINE => {
-                let too_long = std::io::Error::other(format!(
-                    "a line longer than {MAX_LINE} bytes cannot be a datagram"
-                ));
-                let _ = tx.send(Err(too_long)).await;
-                return;
-            }
-            Ok(_) => {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                if tx.send(Ok(line.into())).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
+        if limited.read_until(b'\n', &mut line).await.context("cannot read stdin")? == 0 {
+            return Ok(None);
         }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+        anyhow::ensure!(
+            line.len() <= MAX_LINE,
+            "a line longer than {MAX_LINE} bytes cannot be a datagram"
+        );
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        Ok(Some((Bytes::from(line), stdin)))
+    })
 }

@@ -2,6 +2,7 @@
 //! the browser tests use, and the interop tests check other implementations against.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod connect;
 pub mod debugging;
 pub mod echo;
