@@ -237,9 +237,9 @@ async fn datagrams<S: Session>(
             Either::Left((Some(datagram), _)) => {
                 let datagram = datagram?;
                 let size = datagram.len();
-                session.send_datagram(datagram).with_context(|| {
-                    format!("cannot send {size} bytes as a datagram")
-                })?;
+                session
+                    .send_datagram(datagram)
+                    .with_context(|| format!("cannot send {size} bytes as a datagram"))?;
                 sent += 1;
             }
             Either::Left((None, _)) => break,
@@ -256,7 +256,11 @@ async fn datagrams<S: Session>(
                 received += 1;
             }
             Either::Right(_) => {
-                tracing::warn!(sent, received, "datagrams were lost (or the server sent fewer)");
+                tracing::warn!(
+                    sent,
+                    received,
+                    "datagrams were lost (or the server sent fewer)"
+                );
                 break;
             }
         }

@@ -29,8 +29,8 @@ use wt_quinn::{
 };
 use wt_session::Connect;
 
-use crate::client::{self, Mode, Output, Timer};
 pub use crate::client::Outcome;
+use crate::client::{self, Mode, Output, Timer};
 
 /// How long, after the transfer, the client waits for its close to reach the server.
 const CLOSE_LINGER: Duration = Duration::from_secs(3);
@@ -276,7 +276,10 @@ struct Stdout(Option<tokio::io::Stdout>);
 impl Output for Stdout {
     async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
         let stdout = self.0.get_or_insert_with(tokio::io::stdout);
-        stdout.write_all(&bytes).await.context("cannot write stdout")?;
+        stdout
+            .write_all(&bytes)
+            .await
+            .context("cannot write stdout")?;
         stdout.flush().await.context("cannot write stdout")
     }
 }
@@ -298,7 +301,12 @@ fn stdin_lines() -> impl Stream<Item = anyhow::Result<Bytes>> + Send {
     stream::try_unfold(stdin, |mut stdin| async move {
         let mut line = Vec::new();
         let mut limited = (&mut stdin).take(MAX_LINE as u64 + 1);
-        if limited.read_until(b'\n', &mut line).await.context("cannot read stdin")? == 0 {
+        if limited
+            .read_until(b'\n', &mut line)
+            .await
+            .context("cannot read stdin")?
+            == 0
+        {
             return Ok(None);
         }
         anyhow::ensure!(

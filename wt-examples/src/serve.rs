@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 use wt_quinn::{Policy, Request, Server, ServerConfig};
 
-use crate::page::{reachable, PageConfig};
+use crate::page::{reachable, PageConfig, WebDemo};
 
 /// The addresses served without `--bind`.
 pub const DEFAULT_BIND: [SocketAddr; 2] = [
@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// Do not serve the demo page.
     #[arg(long)]
     pub no_http: bool,
+
+    /// Offer the demo page's Rust client (the client of `wt connect`, compiled to wasm32 on the
+    /// browser's WebTransport) from DIR, where `cargo xtask web-demo` builds it
+    /// (target/web-demo); the page then lets a person pick it instead of its JavaScript client.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_http")]
+    pub web_demo: Option<PathBuf>,
 
     /// Accept sessions only from pages of this origin (scheme://host[:port], for example
     /// http://127.0.0.1:8080); others get 403. Repeatable. Default: every origin, and requests
@@ -144,9 +150,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for HTTP on {http} (see --http, --no-http)"))?;
         let bound = listener.local_addr().context("the HTTP socket's address")?;
+        let mut page = PageConfig::new(&listening);
+        if let Some(dir) = &args.web_demo {
+            page = page.with_web_demo(WebDemo::load(dir)?);
+        }
         let published = server.clone();
-        let routes =
-            crate::page::routes(PageConfig::new(&listening), move || published.cert_hashes());
+        let routes = crate::page::routes(page, move || published.cert_hashes());
         tokio::spawn(crate::http::serve(listener, routes));
         out += &format!("page http://{}/\n", reachable(bound));
     }

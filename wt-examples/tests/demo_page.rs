@@ -7,8 +7,13 @@
 //! figures and texts the page shows are checked at every step, and so is what the server logs
 //! of each session's end.
 //!
-//! Without the browser or its driver the test fails under `CI=true` with an install hint, and
-//! otherwise prints a loud notice and passes (see `interop::tools`).
+//! Each browser goes through the page twice: with its JavaScript client, and with its Rust
+//! client (`wt connect`'s client code compiled to wasm32 on wt-web, `examples/web_demo.rs`),
+//! which `cargo xtask test` builds and names in `WT_WEB_DEMO_DIR` (`cargo xtask web-demo`
+//! builds it alone). The person's steps and every check are the same for both.
+//!
+//! Without the browser, its driver or the Rust client's build the test fails under `CI=true`
+//! with an install hint, and otherwise prints a loud notice and passes (see `interop::tools`).
 
 mod interop;
 
@@ -30,12 +35,54 @@ const THROUGHPUT: Duration = Duration::from_secs(150);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_clicks_through_the_demo_page() {
-    click_through(Kind::Chromium).await;
+    click_through(Kind::Chromium, Client::JavaScript).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_clicks_through_the_demo_page() {
-    click_through(Kind::Firefox).await;
+    click_through(Kind::Firefox, Client::JavaScript).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_clicks_through_the_demo_page_with_the_rust_client() {
+    click_through(Kind::Chromium, Client::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_clicks_through_the_demo_page_with_the_rust_client() {
+    click_through(Kind::Firefox, Client::Rust).await;
+}
+
+/// Which of the page's clients the person picks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Client {
+    JavaScript,
+    Rust,
+}
+
+impl Client {
+    /// What the page calls it once connected.
+    fn name(self) -> &'static str {
+        match self {
+            Client::JavaScript => "JavaScript",
+            Client::Rust => "Rust",
+        }
+    }
+
+    /// The `wt serve` arguments that serve it: the Rust client's build directory, if built.
+    fn serve_args(self) -> Option<Vec<String>> {
+        match self {
+            Client::JavaScript => Some(Vec::new()),
+            Client::Rust => match std::env::var("WT_WEB_DEMO_DIR") {
+                Ok(dir) => Some(vec!["--web-demo".into(), dir]),
+                Err(_) => interop::tools::missing(
+                    "the demo page's Rust client (WT_WEB_DEMO_DIR)",
+                    "build it with `cargo xtask web-demo` and set WT_WEB_DEMO_DIR=target/web-demo, \
+                     or run `cargo xtask test`",
+                ),
+            },
+        }
+    }
 }
 
 /// A running `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0`; killed when dropped.
@@ -47,9 +94,10 @@ struct Serve {
 }
 
 impl Serve {
-    async fn start() -> Serve {
+    async fn start(more: &[String]) -> Serve {
         let mut child = Command::new(WT)
             .args(["serve", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(more)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
@@ -107,20 +155,27 @@ impl Serve {
     }
 }
 
-async fn click_through(kind: Kind) {
+async fn click_through(kind: Kind, client: Client) {
     let (Some(browser), Some(driver)) = (kind.find(), kind.driver()) else {
         return;
     };
-    let serve = Serve::start().await;
+    let Some(serve_args) = client.serve_args() else {
+        return;
+    };
+    let serve = Serve::start(&serve_args).await;
     let driver = Driver::start(kind, &driver).await;
     let page = driver.session(kind, &browser).await;
-    let person = Person { page: &page };
+    let person = Person {
+        page: &page,
+        client,
+    };
     let run = async {
         page.goto(&serve.page).await;
         person.connect().await;
         person.echo_all("echo from a person ✓").await;
         person.measure_rtt().await;
         person.run_throughput(64).await;
+        person.show_stats().await;
 
         // The tab sits idle past twice the longest of the server's deadlines, QUIC's idle
         // timeout included (only keep-alives cross), and the session still echoes.
@@ -154,6 +209,8 @@ async fn click_through(kind: Kind) {
 /// What a person does on the page, each step checked against what the page then shows.
 struct Person<'a> {
     page: &'a Page,
+    /// The client picked before connecting.
+    client: Client,
 }
 
 impl Person<'_> {
@@ -165,10 +222,16 @@ impl Person<'_> {
             }
         });
         assert!(ready.await.is_ok(), "Connect never became clickable");
+        if self.client == Client::Rust {
+            let option = self.page.find("#client option[value=rust]").await;
+            assert!(option.is_enabled().await, "the Rust client is not offered");
+            option.click().await;
+        }
         button.click().await;
         self.page
             .wait_text("#state-text", STEP, |t| t == "connected")
             .await;
+        assert_eq!(self.page.text("#client-used").await, self.client.name());
         let setup = self.page.text("#setup").await;
         let ms = number_before(&setup, " ms");
         assert!(
@@ -256,10 +319,34 @@ impl Person<'_> {
             "{detail:?}"
         );
         let rate = self.page.text("#rate").await;
+        // For comparing the two clients (shown with --no-capture).
+        println!("{} client: {detail}, {rate}", self.client.name());
         assert!(
             number_before(&rate, " MB/s").is_some_and(|r| r > 0.0),
             "rate: {rate:?}"
         );
+    }
+
+    /// Statistics: the Rust client shows its counts (the 64 MiB run among the bytes sent) in
+    /// `name value` lines; the JavaScript one what the browser's `getStats()` gives, or that
+    /// it gives nothing.
+    async fn show_stats(&self) {
+        self.page.find("#show-stats").await.click().await;
+        let text = self.page.wait_text("#stats", STEP, |t| !t.is_empty()).await;
+        match self.client {
+            Client::Rust => {
+                let sent = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("bytes sent "))
+                    .and_then(|n| n.parse::<u64>().ok());
+                assert!(sent.is_some_and(|n| n >= 64 << 20), "{text}");
+                assert!(text.contains("\nstreams opened "), "{text}");
+            }
+            Client::JavaScript => assert!(
+                text.starts_with('{') || text.starts_with("this browser reports no statistics"),
+                "{text}"
+            ),
+        }
     }
 
     /// Fills in the close's code and reason and presses `button` ("Close from the browser" or

@@ -88,12 +88,12 @@ pub use policy::{AllowConnection, ConnectionDecision, Policy, SessionInfo};
 pub use request::Request;
 pub use rotation::{DEFAULT_ROTATION_PERIOD, MAX_ROTATION_PERIOD};
 pub use session::Session;
-pub use stats::{SessionStats, TransportStats};
 pub use stream::{RecvStream, SendStream};
 pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3};
 pub use wt_proto::draft::{Draft, ParseDraftError};
 pub use wt_proto::engine::{Limits as PeerLimits, Timeouts};
 pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};
+pub use wt_session::{SessionStats, TransportStats};
 
 pub use bytes;
 pub use http;

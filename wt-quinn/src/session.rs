@@ -21,8 +21,8 @@ use crate::datagram::DatagramBuffer;
 use crate::handle::Handle;
 use crate::read_ahead::Arrived;
 use crate::slot::SessionSlot;
-use crate::stats::SessionStats;
 use crate::stream::{RecvStream, SendStream};
+use wt_session::SessionStats;
 
 /// Counts a session reading datagrams off the connection while it lives.
 struct DatagramReader<'a>(&'a AtomicUsize);

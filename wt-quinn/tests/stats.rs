@@ -81,7 +81,11 @@ async fn both_sides_count_streams_bytes_and_datagrams_exactly() {
             let t = &stats.transport;
             assert!(t.rtt > std::time::Duration::ZERO, "{t:?}");
             assert!(t.sent_packets > 0 && t.udp_sent.1 > 90_000 && t.udp_received.1 > 90_000);
-            assert!(t.path_mtu >= 1200, "{t:?}");
+            assert!(t.path_mtu.is_some_and(|m| m >= 1200), "{t:?}");
+            assert!(
+                t.congestion_window.is_some() && t.lost_bytes.is_some(),
+                "{t:?}"
+            );
         }
         let text = c.to_string();
         assert!(

@@ -5,8 +5,8 @@
 //!
 //! Files: `options` (what `connect` takes), `js` (promises and the browser's errors), `reader`
 //! (reads that survive being given up), `session` (the session, its incoming streams and
-//! datagrams), `state` (what a session's handles and streams share), `stream` (the streams).
-//! On other targets the crate is empty.
+//! datagrams), `state` (what a session's handles and streams share), `stats` (its counters and
+//! the browser's `getStats()`), `stream` (the streams). On other targets the crate is empty.
 //!
 //! What the browser decides, not this crate: the draft spoken (Chromium and Firefox speak
 //! draft-02 today), the QUIC connection, its flow control and keep-alives. Browsers carry stream
@@ -21,6 +21,7 @@ mod options;
 mod reader;
 mod session;
 mod state;
+mod stats;
 mod stream;
 
 pub use options::{CongestionControl, ConnectError, ConnectOptions};

@@ -12,12 +12,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     ReadableStream, WebTransport, WebTransportBidirectionalStream, WebTransportCloseInfo,
 };
-use wt_session::{CloseInfo, Closer, MaybeSend, SessionError};
+use wt_session::{CloseInfo, Closer, MaybeSend, SessionError, SessionStats};
 
 use crate::js;
 use crate::options::{ConnectError, ConnectOptions};
 use crate::reader::Reader;
 use crate::state::{end_of, Inner};
+use crate::stats::{self, add};
 use crate::stream::{RecvStream, SendStream};
 
 /// The longest close reason sent, in bytes (WT_CLOSE_SESSION's limit).
@@ -77,6 +78,7 @@ impl Session {
             datagrams_in: Reader::new(&datagrams.readable()),
             datagrams_out,
             end: RefCell::new(None),
+            counters: Default::default(),
             transport,
         });
         // Record the end as soon as it happens, so that `close_error` knows it; the watch
@@ -98,6 +100,21 @@ impl Session {
             .ok()
             .and_then(|p| p.as_string())
             .filter(|p| !p.is_empty())
+    }
+
+    /// What happened on this session so far, counted here, and what the browser's
+    /// `getStats()` reports about the connection (RTT, packets and bytes each way, losses,
+    /// datagrams it dropped); see [`SessionStats`] for each figure. Browsers report no
+    /// congestion window or path MTU.
+    ///
+    /// ```no_run
+    /// # async fn show(session: &wt_web::Session) {
+    /// let stats = session.stats().await;
+    /// let summary = format!("rtt {:?}, {} bytes out", stats.transport.rtt, stats.bytes_sent);
+    /// # }
+    /// ```
+    pub async fn stats(&self) -> SessionStats {
+        stats::snapshot(&self.inner.counters, &self.inner.transport).await
     }
 
     fn check(&self) -> Result<(), SessionError> {
@@ -136,6 +153,7 @@ impl wt_session::Session for Session {
 
     async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
         let stream = self.next_value(&self.inner.uni).await?;
+        add(&self.inner.counters.uni_streams_accepted, 1);
         Ok(RecvStream::new(
             &stream.unchecked_into::<ReadableStream>(),
             self.inner.clone(),
@@ -144,14 +162,18 @@ impl wt_session::Session for Session {
 
     async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         let stream = self.next_value(&self.inner.bi).await?;
+        add(&self.inner.counters.bidi_streams_accepted, 1);
         self.bidi(stream.unchecked_into())
     }
 
     async fn open_uni(&self) -> Result<SendStream, SessionError> {
         self.check()?;
         match self.inner.transport.create_unidirectional_stream().await {
-            Ok(stream) => SendStream::new(stream, self.inner.clone())
-                .map_err(|e| SessionError::ConnectionLost(js::describe(&e))),
+            Ok(stream) => {
+                add(&self.inner.counters.uni_streams_opened, 1);
+                SendStream::new(stream, self.inner.clone())
+                    .map_err(|e| SessionError::ConnectionLost(js::describe(&e)))
+            }
             Err(e) => Err(self.open_failed(&e)),
         }
     }
@@ -159,7 +181,10 @@ impl wt_session::Session for Session {
     async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
         self.check()?;
         match self.inner.transport.create_bidirectional_stream().await {
-            Ok(stream) => self.bidi(stream),
+            Ok(stream) => {
+                add(&self.inner.counters.bidi_streams_opened, 1);
+                self.bidi(stream)
+            }
             Err(e) => Err(self.open_failed(&e)),
         }
     }
@@ -175,6 +200,7 @@ impl wt_session::Session for Session {
         }
         let chunk = Uint8Array::from(&payload[..]);
         js::detach(self.inner.datagrams_out.write_with_chunk(&chunk));
+        add(&self.inner.counters.datagrams_sent, 1);
         Ok(())
     }
 
@@ -185,6 +211,7 @@ impl wt_session::Session for Session {
 
     async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
         let datagram = self.next_value(&self.inner.datagrams_in).await?;
+        add(&self.inner.counters.datagrams_received, 1);
         Ok(Bytes::from(
             datagram.unchecked_into::<Uint8Array>().to_vec(),
         ))

@@ -10,6 +10,7 @@ use wt_session::{CloseInfo, Closer, SessionError, StreamError};
 
 use crate::js;
 use crate::reader::Reader;
+use crate::stats::Counters;
 
 /// What every handle and stream shares.
 pub(crate) struct Inner {
@@ -20,6 +21,8 @@ pub(crate) struct Inner {
     pub(crate) datagrams_out: WritableStreamDefaultWriter,
     /// How the session ended, once it has.
     pub(crate) end: RefCell<Option<SessionError>>,
+    /// What the application did on it.
+    pub(crate) counters: Counters,
 }
 
 impl Inner {

@@ -13,6 +13,7 @@ use wt_session::StreamError;
 use crate::js;
 use crate::reader::Reader;
 use crate::state::Inner;
+use crate::stats::add;
 
 /// The sending half of a stream. Dropping it finishes the stream.
 pub struct SendStream {
@@ -59,7 +60,10 @@ impl wt_session::SendStream for SendStream {
         }
         let chunk = Uint8Array::from(buf);
         match self.writer.write_with_chunk(&chunk).await {
-            Ok(_) => Ok(buf.len()),
+            Ok(_) => {
+                add(&self.session.counters.bytes_sent, buf.len());
+                Ok(buf.len())
+            }
             Err(e) => Err(self.failure(&e)),
         }
     }
@@ -165,6 +169,7 @@ impl wt_session::RecvStream for RecvStream {
             }
         }
         let n = self.pending.len().min(max.max(1));
+        add(&self.session.counters.bytes_received, n);
         Ok(Some(self.pending.split_to(n)))
     }
 

@@ -110,3 +110,58 @@ async fn closes_carry_code_and_reason_both_ways() {
 async fn given_up_reads_lose_nothing() {
     client::given_up_reads_lose_nothing(&Browser).await;
 }
+
+/// `Session::stats`: the counts of what the application did are exact; the connection's
+/// figures are the browser's `getStats()` where it reports them (Chromium 156 has no
+/// `getStats`, Firefox 153's rejects: both leave them out), and then plausible. The mapping
+/// itself is checked on a W3C report in `wt-web`'s own tests.
+#[wasm_bindgen_test]
+async fn stats_count_what_happened_and_map_the_browsers_figures() {
+    use wt_session::{RecvStream as _, SendStream as _, Session as _};
+    let session = Browser.connect().await;
+    let data = client::pattern(10_000, 5);
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    send.write_all(&data).await.expect("write");
+    send.finish().expect("finish");
+    assert!(recv.read_to_end(20_000).await.expect("the echo") == data);
+    let mut echoed = false;
+    for _ in 0..5 {
+        session
+            .send_datagram(bytes::Bytes::from_static(b"counted"))
+            .expect("send_datagram");
+        let echo = std::pin::pin!(session.recv_datagram());
+        let timeout = std::pin::pin!(Browser.sleep(Duration::from_millis(500)));
+        if let futures_util::future::Either::Left((got, _)) =
+            futures_util::future::select(echo, timeout).await
+        {
+            assert_eq!(&got.expect("recv_datagram")[..], b"counted");
+            echoed = true;
+            break;
+        }
+    }
+    assert!(echoed, "no datagram echo in 5 tries");
+
+    let stats = session.stats().await;
+    assert_eq!((stats.bytes_sent, stats.bytes_received), (10_000, 10_000));
+    assert_eq!(
+        (stats.bidi_streams_opened, stats.uni_streams_opened),
+        (1, 0)
+    );
+    assert_eq!(
+        (stats.bidi_streams_accepted, stats.uni_streams_accepted),
+        (0, 0)
+    );
+    assert!(
+        stats.datagrams_sent >= 1 && stats.datagrams_received == 1,
+        "{stats:?}"
+    );
+    let t = &stats.transport;
+    if *t != wt_session::TransportStats::default() {
+        assert!(t.rtt > Duration::ZERO, "{stats}");
+        assert!(
+            t.udp_sent.1 >= 10_000 && t.udp_received.1 >= 10_000,
+            "{stats}"
+        );
+    }
+    assert_eq!((t.congestion_window, t.path_mtu), (None, None));
+}

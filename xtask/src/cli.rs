@@ -24,6 +24,10 @@ Commands:
   bench [--quick] [--rounds N] [--only SCENARIO]...
         release build, then wt-quinn against raw quinn, wtransport and web-transport-quinn:
         a table of medians (also in target/bench/*.json); `bench --help` for more
+  web-demo
+        build the demo page's Rust client (wt connect's client on wt-web, compiled to wasm32)
+        into target/web-demo and print its size; serve it with
+        `cargo run --bin wt -- serve --web-demo target/web-demo`
   help
         this message
 
@@ -42,6 +46,7 @@ pub enum Command {
     Fuzz(FuzzOptions),
     Bench(crate::bench::BenchOptions),
     Soak(SoakOptions),
+    WebDemo,
 }
 
 #[derive(Debug, PartialEq)]
@@ -85,6 +90,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "fuzz" => parse_fuzz(rest).map(Command::Fuzz),
         "bench" => crate::bench::parse(rest).map(Command::Bench),
         "soak" => parse_soak(rest).map(Command::Soak),
+        "web-demo" if rest.is_empty() => Ok(Command::WebDemo),
+        "web-demo" => Err(format!("`web-demo` takes no arguments, got {rest:?}")),
         other => Err(format!("unknown command `{other}`")),
     }
 }

@@ -4,7 +4,8 @@
 //!   installing what is missing with `--install` (see [`setup`]);
 //! - `cargo xtask fuzz <target> [secs]`: run one fuzz target for a long time (see [`fuzz`]);
 //! - `cargo xtask bench`: wt-quinn against raw quinn and other implementations (see [`mod@bench`]);
-//! - `cargo xtask soak --minutes N`: a server under well-behaved and hostile clients (see [`soak`]).
+//! - `cargo xtask soak --minutes N`: a server under well-behaved and hostile clients (see [`soak`]);
+//! - `cargo xtask web-demo`: the demo page's Rust client, built for wasm32 (see [`web`]).
 //!
 //! Files: `cli` parses arguments, `step` runs and times commands, `tools` finds optional cargo
 //! subcommands, `setup` installs what the tests need, `test`, `fuzz`, `bench` and `soak` are
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Fuzz(options) => fuzz::run(&options),
         Command::Bench(options) => bench::run(&options),
         Command::Soak(options) => soak::run(&options),
+        Command::WebDemo => web::demo(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

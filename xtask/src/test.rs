@@ -4,9 +4,10 @@
 //!
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets --locked -- -D warnings`
-//! 3. `cargo nextest run --workspace --all-targets` (`cargo test` if nextest is missing, except
+//! 3. the demo page's Rust client built for wasm32 (see [`crate::web::build_demo`]), then
+//!    `cargo nextest run --workspace --all-targets` (`cargo test` if nextest is missing, except
 //!    under CI), then `cargo test --workspace --doc` (nextest does not run doctests)
-//! 4. the browser backend: `wt-web`'s clippy for wasm32 and its tests in headless Chromium and
+//! 4. the browser backend: `wt-web`'s and the web demo's clippy for wasm32, `wt-web`'s tests in headless Chromium and
 //!    Firefox against `wt serve` (see [`crate::web`])
 //! 5. `cargo doc --workspace --no-deps` with rustdoc warnings denied
 //! 6. the fuzz smoke run: every target of `wt-proto/fuzz` for a few seconds (see [`crate::fuzz`])
@@ -84,14 +85,20 @@ fn steps(run: &mut Run, options: &TestOptions, plan: &Plan) -> Result<(), String
         "warnings",
     ];
     run.step("clippy", &Cmd::cargo(&clippy))?;
+    // The demo-page tests click through its Rust client too, which must be built first.
+    let demo = web::build_demo(run)?;
+    let with_demo = |cmd: Cmd| match &demo {
+        Some(dir) => cmd.env("WT_WEB_DEMO_DIR", &dir.display().to_string()),
+        None => cmd,
+    };
     if plan.nextest {
         let nextest = ["nextest", "run", "--workspace", "--all-targets"];
-        run.step("tests (nextest)", &Cmd::cargo(&nextest))?;
+        run.step("tests (nextest)", &with_demo(Cmd::cargo(&nextest)))?;
     } else {
         let fallback = ["test", "--workspace", "--all-targets"];
         run.step(
             "tests (cargo test: nextest missing)",
-            &Cmd::cargo(&fallback),
+            &with_demo(Cmd::cargo(&fallback)),
         )?;
     }
     run.step("doctests", &Cmd::cargo(&["test", "--workspace", "--doc"]))?;

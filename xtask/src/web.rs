@@ -4,8 +4,14 @@
 //! starts and names to the tests at build time (`WT_WEB_TEST_URL`, `WT_WEB_TEST_CERT_HASHES`,
 //! `WT_WEB_TEST_LINGER_MS`). Outside CI a missing wasm32 target or runner skips the step loudly;
 //! under CI it fails.
+//!
+//! Also the demo page's Rust client (`wt-examples/examples/web_demo.rs`): [`build_demo`] makes
+//! it (the `web` profile, then `wasm-bindgen --target web`) into `target/web-demo`, for `cargo
+//! xtask web-demo` and for the test run, whose demo-page tests click through it
+//! (`WT_WEB_DEMO_DIR`).
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use crate::step::{workspace_root, Cmd, Run};
@@ -47,18 +53,96 @@ pub fn wasm_bindgen_version() -> Option<String> {
     None
 }
 
-pub fn checks(run: &mut Run) -> Result<(), String> {
-    if let Some(what) = missing_tools() {
-        if tools::is_ci() {
-            return Err(format!(
-                "{what} is missing; CI=true requires the browser backend's tests"
-            ));
+/// Whether the wasm32 tools are there; without them a skip outside CI (`step` names what is
+/// skipped), a failure under it.
+fn tools_present(run: &mut Run, step: &str) -> Result<bool, String> {
+    let Some(what) = missing_tools() else {
+        return Ok(true);
+    };
+    if tools::is_ci() {
+        return Err(format!("{what} is missing; CI=true requires {step}"));
+    }
+    tools::loud_warning(&format!(
+        "{what} is missing: {step} does not run.\n`cargo xtask test --install` installs it."
+    ));
+    run.skip(step, "wasm32 tools missing");
+    Ok(false)
+}
+
+/// Where [`build_demo`] puts the demo page's Rust client.
+pub fn demo_dir() -> PathBuf {
+    workspace_root().join("target/web-demo")
+}
+
+/// Builds the demo page's Rust client into [`demo_dir`] and returns that directory, or `None`
+/// (outside CI) when the wasm32 tools are missing.
+pub fn build_demo(run: &mut Run) -> Result<Option<PathBuf>, String> {
+    if !tools_present(run, "the demo page's Rust client (wasm32)")? {
+        return Ok(None);
+    }
+    let build = [
+        "build",
+        "-p",
+        "wt-examples",
+        "--example",
+        "web_demo",
+        "--target",
+        TARGET,
+        "--profile",
+        "web",
+        "--locked",
+    ];
+    run.step("wasm32: build the web demo", &Cmd::cargo(&build))?;
+    let module = workspace_root().join(format!("target/{TARGET}/web/examples/web_demo.wasm"));
+    let out = demo_dir();
+    let bindgen = Cmd::new(
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-dir",
+            &out.display().to_string(),
+            &module.display().to_string(),
+        ],
+    );
+    run.step("wasm32: wasm-bindgen the web demo", &bindgen)?;
+    let size = |name: &str| {
+        std::fs::metadata(out.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    println!(
+        "web demo in {}: web_demo_bg.wasm {} bytes, web_demo.js {} bytes",
+        out.display(),
+        size("web_demo_bg.wasm"),
+        size("web_demo.js")
+    );
+    Ok(Some(out))
+}
+
+/// `cargo xtask web-demo`: [`build_demo`], then how to serve it.
+pub fn demo() -> Result<(), String> {
+    let mut run = Run::new();
+    let built = build_demo(&mut run);
+    run.print_summary();
+    match built? {
+        Some(dir) => {
+            println!(
+                "serve it (the page's Client choice, or ?client=rust):\n  \
+                 cargo run --bin wt -- serve --web-demo {}",
+                dir.display()
+            );
+            Ok(())
         }
-        tools::loud_warning(&format!(
-            "{what} is missing: the browser backend's tests do not run.\n\
-             `cargo xtask test --install` installs it."
-        ));
-        run.skip("wasm32: wt-web", "wasm32 tools missing");
+        None => {
+            Err("the wasm32 tools are missing (cargo xtask test --install installs them)".into())
+        }
+    }
+}
+
+pub fn checks(run: &mut Run) -> Result<(), String> {
+    if !tools_present(run, "the browser backend's tests (wasm32: wt-web)")? {
         return Ok(());
     }
     let clippy = [
@@ -74,6 +158,21 @@ pub fn checks(run: &mut Run) -> Result<(), String> {
         "wasm32: clippy wt-web",
         &Cmd::cargo(&clippy).args(&["--", "-D", "warnings"]),
     )?;
+    let demo = [
+        "clippy",
+        "-p",
+        "wt-examples",
+        "--target",
+        TARGET,
+        "--lib",
+        "--example",
+        "web_demo",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    run.step("wasm32: clippy the web demo", &Cmd::cargo(&demo))?;
     run.step(
         "wasm32: build wt serve",
         &Cmd::cargo(&["build", "-p", "wt-examples", "--bin", "wt"]),
