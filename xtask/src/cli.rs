@@ -187,6 +187,12 @@ mod tests {
     }
 
     #[test]
+    fn web_demo_takes_no_arguments() {
+        assert_eq!(parse_str("web-demo"), Ok(Command::WebDemo));
+        assert!(parse_str("web-demo --release").is_err());
+    }
+
+    #[test]
     fn test_options() {
         assert_eq!(
             parse_str("test"),
