@@ -33,6 +33,7 @@ mod error;
 pub mod error_code;
 pub mod flow;
 pub mod frame;
+pub mod qmux;
 pub mod qpack;
 pub mod settings;
 pub mod stream;

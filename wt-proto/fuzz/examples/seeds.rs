@@ -153,6 +153,7 @@ fn dictionary(target: &str) -> Vec<Vec<u8>> {
         "frame" => [frame_tokens(), setting_tokens(), capsule_tokens()].concat(),
         "capsule" | "connect_stream" => [frame_tokens(), capsule_tokens()].concat(),
         "subprotocols" => structured_field_tokens(),
+        "qmux_record" => qmux_tokens(),
         _ => [field_tokens(), structured_field_tokens()].concat(),
     }
 }
@@ -400,6 +401,97 @@ fn datagrams() -> Vec<Vec<u8>> {
 }
 
 /// `prefix` in front of every seed (the targets that read a few control bytes first).
+/// QMux frame types and transport parameter ids, as varints.
+fn qmux_tokens() -> Vec<Vec<u8>> {
+    use wt_proto::qmux::frame::ty;
+    use wt_proto::qmux::params::id;
+    [
+        ty::RESET_STREAM,
+        ty::STOP_SENDING,
+        ty::STREAM,
+        0x0e,
+        0x0f,
+        ty::MAX_DATA,
+        ty::MAX_STREAM_DATA,
+        ty::MAX_STREAMS_BIDI,
+        ty::DATA_BLOCKED,
+        ty::STREAMS_BLOCKED_BIDI,
+        ty::CONNECTION_CLOSE,
+        ty::APPLICATION_CLOSE,
+        ty::RESET_STREAM_AT,
+        ty::DATAGRAM,
+        ty::DATAGRAM_WITH_LENGTH,
+        ty::TRANSPORT_PARAMETERS,
+        ty::PING_REQUEST,
+        ty::PING_RESPONSE,
+        id::MAX_IDLE_TIMEOUT,
+        id::INITIAL_MAX_STREAMS_UNI,
+        id::MAX_DATAGRAM_FRAME_SIZE,
+        id::MAX_RECORD_SIZE,
+        16_382,
+        1 << 60,
+        varint::MAX,
+    ]
+    .into_iter()
+    .map(var)
+    .collect()
+}
+
+/// Byte streams of QMux records as the deployed peers open a connection: transport parameters,
+/// then streams, flow control, pings, a datagram and a close.
+fn qmux_streams() -> Vec<Vec<u8>> {
+    use bytes::Bytes;
+    use wt_proto::qmux::frame::{Close, Frame};
+    use wt_proto::qmux::record::write_record;
+    use wt_proto::qmux::TransportParameters;
+    let mut params = TransportParameters::default();
+    params.max_idle_timeout = 30_000;
+    params.initial_max_data = 1 << 20;
+    params.initial_max_stream_data_bidi_local = 262_144;
+    params.initial_max_stream_data_bidi_remote = 262_144;
+    params.initial_max_stream_data_uni = 262_144;
+    params.initial_max_streams_bidi = 100;
+    params.initial_max_streams_uni = 100;
+    params.max_datagram_frame_size = Some(16_382);
+    params.reset_stream_at = true;
+    let data = |d: &'static [u8]| Bytes::from_static(d);
+    let records: Vec<Vec<Frame>> = vec![
+        vec![Frame::TransportParameters(params)],
+        vec![Frame::Stream { id: 0, offset: 0, fin: false, data: data(b"hello") }],
+        vec![
+            Frame::Stream { id: 0, offset: 5, fin: true, data: data(b" world") },
+            Frame::MaxStreamData { id: 0, max: 524_288 },
+        ],
+        vec![Frame::PingRequest(0), Frame::PingResponse(0)],
+        vec![Frame::Datagram(data(b"dgram"))],
+        vec![
+            Frame::ResetStream { id: 2, code: 7, final_size: 3 },
+            Frame::StopSending { id: 4, code: 9 },
+            Frame::MaxData(2 << 20),
+            Frame::MaxStreams { bidi: true, max: 200 },
+            Frame::StreamsBlocked { bidi: false, limit: 100 },
+        ],
+        vec![Frame::Close(Close {
+            application: true,
+            code: 4000,
+            frame_type: 0,
+            reason: data(b"bye"),
+        })],
+    ];
+    let mut stream = Vec::new();
+    let mut seeds = Vec::new();
+    for frames in records {
+        let mut body = bytes::BytesMut::new();
+        frames.iter().for_each(|f| f.encode(&mut body));
+        let mut one = bytes::BytesMut::new();
+        write_record(&body, &mut one);
+        seeds.push(one.to_vec());
+        stream.extend_from_slice(&one);
+    }
+    seeds.push(stream);
+    seeds
+}
+
 fn prefixed(prefix: &[u8], seeds: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     seeds.into_iter().map(|s| [prefix, &s].concat()).collect()
 }
@@ -487,6 +579,11 @@ fn targets() -> Vec<Target> {
         Target {
             name: "flow",
             seeds: flow_ops(),
+        },
+        // The chunk size first: 4 bytes.
+        Target {
+            name: "qmux_record",
+            seeds: prefixed(&[3], qmux_streams()),
         },
         // Two read sizes first: 1 byte, then 5 bytes.
         Target {
