@@ -153,7 +153,7 @@ fn dictionary(target: &str) -> Vec<Vec<u8>> {
         "frame" => [frame_tokens(), setting_tokens(), capsule_tokens()].concat(),
         "capsule" | "connect_stream" => [frame_tokens(), capsule_tokens()].concat(),
         "subprotocols" => structured_field_tokens(),
-        "qmux_record" => qmux_tokens(),
+        "qmux_record" | "qmux_conn" => qmux_tokens(),
         _ => [field_tokens(), structured_field_tokens()].concat(),
     }
 }
@@ -437,6 +437,43 @@ fn qmux_tokens() -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// Scripts for the `qmux_conn` target (see it): a client's transport parameters (mode 1), then
+/// records of stream data, resets, stops, pings and datagrams, reads, writes and time passing.
+fn qmux_scripts() -> Vec<Vec<u8>> {
+    use bytes::{Bytes, BytesMut};
+    use wt_proto::qmux::frame::Frame;
+    let record = |frames: Vec<Frame>| {
+        let mut body = BytesMut::new();
+        frames.iter().for_each(|f| f.encode(&mut body));
+        let mut op = vec![0u8, body.len() as u8];
+        op.extend_from_slice(&body);
+        op
+    };
+    let data = |id, offset, fin, d: &'static [u8]| Frame::Stream { id, offset, fin, data: Bytes::from_static(d) };
+    let echo = [
+        vec![1u8],
+        record(vec![data(0, 0, false, b"hello"), data(2, 0, true, b"uni")]),
+        vec![3, 200],
+        vec![5, 3],
+        record(vec![data(0, 5, true, b" world"), Frame::PingRequest(0)]),
+        vec![3, 1],
+        vec![9, 40],
+        vec![7, 0, 5, 9, 8, 20],
+        record(vec![Frame::Datagram(Bytes::from_static(b"dgram")), Frame::MaxData(1 << 20)]),
+    ]
+    .concat();
+    let hostile = [
+        vec![1u8],
+        record(vec![data(4, 0, false, b"x"), Frame::StopSending { id: 4, code: 3 }]),
+        record(vec![Frame::ResetStream { id: 4, code: 9, final_size: 1 }]),
+        vec![4, 0, 6, 0],
+        record(vec![data(12, 0, false, b"beyond")]),
+    ]
+    .concat();
+    let idle = [vec![1u8], vec![9, 255, 9, 255, 9, 255]].concat();
+    vec![echo, hostile, idle, vec![0, 0, 3, 0x10, 0x01, 0x02]]
+}
+
 /// Byte streams of QMux records as the deployed peers open a connection: transport parameters,
 /// then streams, flow control, pings, a datagram and a close.
 fn qmux_streams() -> Vec<Vec<u8>> {
@@ -584,6 +621,10 @@ fn targets() -> Vec<Target> {
         Target {
             name: "qmux_record",
             seeds: prefixed(&[3], qmux_streams()),
+        },
+        Target {
+            name: "qmux_conn",
+            seeds: qmux_scripts(),
         },
         // Two read sizes first: 1 byte, then 5 bytes.
         Target {

@@ -41,6 +41,18 @@ pub enum Error {
     /// Anything else the protocol forbids (PROTOCOL_VIOLATION).
     #[error("QMux protocol violation: {0}")]
     ProtocolViolation(&'static str),
+    /// More data than the stream's or the connection's limit allowed (FLOW_CONTROL_ERROR).
+    #[error("the QMux peer sent more than flow control allowed")]
+    FlowControl,
+    /// A stream beyond the count we allowed (STREAM_LIMIT_ERROR).
+    #[error("the QMux peer opened more streams than allowed")]
+    StreamLimit,
+    /// A frame for a stream that cannot take it (STREAM_STATE_ERROR).
+    #[error("QMux stream state error: {0}")]
+    StreamState(&'static str),
+    /// A stream's final size changed or was exceeded (FINAL_SIZE_ERROR).
+    #[error("the QMux peer changed or exceeded a stream's final size")]
+    FinalSize,
 }
 
 impl Error {
@@ -50,6 +62,10 @@ impl Error {
             Error::FrameEncoding(_) => TransportCode::FRAME_ENCODING_ERROR,
             Error::TransportParameter(_) => TransportCode::TRANSPORT_PARAMETER_ERROR,
             Error::ProtocolViolation(_) => TransportCode::PROTOCOL_VIOLATION,
+            Error::FlowControl => TransportCode::FLOW_CONTROL_ERROR,
+            Error::StreamLimit => TransportCode::STREAM_LIMIT_ERROR,
+            Error::StreamState(_) => TransportCode::STREAM_STATE_ERROR,
+            Error::FinalSize => TransportCode::FINAL_SIZE_ERROR,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! No dependency beyond `bytes`, and nothing of it runs for an HTTP/3 user: it costs those users
 //! the compile time of a few hundred lines.
 
+pub mod conn;
 mod error;
 pub mod frame;
 pub mod params;
