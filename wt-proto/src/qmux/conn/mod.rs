@@ -344,15 +344,7 @@ impl Connection {
         for frame in decode_record(record) {
             let result = frame.and_then(|frame| self.on_frame(frame));
             if let Err(e) = result {
-                tracing::debug!(error = %e, "QMux peer error; closing the connection");
-                let close = Close {
-                    application: false,
-                    code: e.code().0,
-                    frame_type: 0,
-                    reason: Bytes::from(e.to_string()),
-                };
-                self.end_with(End::Local(close.clone()), Some(close));
-                return;
+                return self.close_on_error(&e);
             }
             if self.end.is_some() {
                 return;
@@ -705,11 +697,21 @@ impl Connection {
 
     /// Writes a prefix of `data` to stream `id`: as much as the peer's credit and our send
     /// buffer take; returns how many bytes. `Err(Blocked)` when none: wait for
-    /// [`Event::Writable`].
+    /// [`Event::Writable`]. An empty write on a stream that sent nothing yet makes the stream
+    /// known to the peer (an empty STREAM frame).
     pub fn write(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, StreamError> {
         let room = self.config.send_buffer.saturating_sub(self.queued);
         let conn = self.send_credit.available();
         let send = self.send_half(id)?;
+        if data.is_empty() {
+            // Nothing to send but the stream itself: an empty STREAM frame makes it known, so
+            // that the peer can accept it and speak first.
+            if send.offset == 0 && send.queue.is_empty() {
+                send.announce = true;
+                self.sendable.insert(id.0);
+            }
+            return Ok(0);
+        }
         let n = (data.len() as u64)
             .min(room)
             .min(conn)
@@ -881,6 +883,22 @@ impl Connection {
             code: code.min(crate::varint::MAX),
             frame_type: 0,
             reason: Bytes::copy_from_slice(&reason.as_bytes()[..end]),
+        };
+        self.end_with(End::Local(close.clone()), Some(close));
+    }
+
+    /// Closes the connection for `error`, found outside the engine (the record layer: a
+    /// record over our size), with its transport code.
+    pub fn close_on_error(&mut self, error: &Error) {
+        if self.end.is_some() {
+            return;
+        }
+        tracing::debug!(%error, "QMux peer error; closing the connection");
+        let close = Close {
+            application: false,
+            code: error.code().0,
+            frame_type: 0,
+            reason: Bytes::from(error.to_string()),
         };
         self.end_with(End::Local(close.clone()), Some(close));
     }

@@ -24,6 +24,8 @@ pub(crate) struct SendHalf {
     pub(crate) end: SendEnd,
     /// The peer's STOP_SENDING code, once it came.
     pub(crate) stopped: Option<u64>,
+    /// An empty write asked for the stream to be made known to the peer before any data.
+    pub(crate) announce: bool,
 }
 
 /// How a send half ends.
@@ -50,6 +52,7 @@ impl SendHalf {
             offset: 0,
             end: SendEnd::Open,
             stopped: None,
+            announce: false,
         }
     }
 
@@ -60,11 +63,14 @@ impl SendHalf {
 
     /// Whether a record has something of this stream to take (data, a fin, a reset).
     pub(crate) fn has_work(&self) -> bool {
-        !self.queue.is_empty() || matches!(self.end, SendEnd::Finishing | SendEnd::Resetting(_))
+        !self.queue.is_empty()
+            || self.announce
+            || matches!(self.end, SendEnd::Finishing | SendEnd::Resetting(_))
     }
 
     /// Takes up to `max` queued bytes for a STREAM frame, with whether the fin goes with them.
     pub(crate) fn take(&mut self, max: usize) -> (u64, Bytes, bool) {
+        self.announce = false;
         let offset = self.offset;
         let data = match self.queue.front_mut() {
             Some(front) if front.len() > max => front.split_to(max),

@@ -276,6 +276,22 @@ fn resets_and_stops_carry_their_codes() {
     assert_eq!(pair.server.end(), None);
 }
 
+/// An empty write makes a new stream known to the peer, which can then answer first.
+#[test]
+fn an_empty_write_makes_the_stream_known() {
+    let mut pair = Pair::default();
+    let id = pair.client.open(true).unwrap();
+    pair.pump();
+    assert!(!pair.server_events.contains(&Event::Opened(id)));
+    assert_eq!(pair.client.write(id, Bytes::new()), Ok(0));
+    pair.pump();
+    assert!(pair.server_events.contains(&Event::Opened(id)));
+    assert_eq!(
+        send_all(&mut pair, false, id, b"server first"),
+        b"server first"
+    );
+}
+
 #[test]
 fn closes_carry_code_and_reason() {
     let mut pair = Pair::default();

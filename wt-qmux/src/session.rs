@@ -1,0 +1,216 @@
+//! [`Session`]: one QMux connection as a `wt-session` session; [`connect`] and [`accept`]
+//! establish it over a byte stream (the peer's transport parameters mark it established).
+//! Every clone and every stream holds a `Guard` (state.rs); when the last is dropped, the
+//! session closes itself with code 0 and an empty reason.
+
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use wt_proto::qmux::conn::{self, Connection, DatagramError, Side, StreamError as EngineError};
+use wt_session::{MaybeSend, SessionError};
+
+use crate::driver;
+use crate::state::{Guard, Shared};
+use crate::stream::{RecvStream, SendStream};
+
+/// A connection's configuration (the engine's: windows, stream counts, idle timeout, record
+/// and datagram sizes, the deadline for the peer's parameters, buffers).
+pub type Config = conn::Config;
+
+/// A QMux session. Cloning gives another handle to the same session.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("end", &self.shared().lock().end)
+            .finish()
+    }
+}
+
+/// Opens a session as the side that dialed `io` (a TCP or TLS stream, for instance): sends our
+/// transport parameters and waits for the peer's (at most `config.params_timeout`).
+pub async fn connect<T>(io: T, config: Config) -> Result<Session, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    establish(io, config, Side::Client).await
+}
+
+/// Opens a session as the side that accepted `io`; see [`connect`].
+pub async fn accept<T>(io: T, config: Config) -> Result<Session, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    establish(io, config, Side::Server).await
+}
+
+async fn establish<T>(io: T, mut config: Config, side: Side) -> Result<Session, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    config.side = side;
+    let max_record_size = config.params.max_record_size;
+    let shared = Arc::new(Shared::new(Connection::new(config, Instant::now()), side));
+    driver::spawn(io, shared.clone(), max_record_size);
+    let session = Session {
+        guard: Arc::new(Guard { shared }),
+    };
+    poll_fn(|cx| {
+        let mut state = session.shared().lock();
+        if let Some(end) = &state.end {
+            return Poll::Ready(Err(end.clone()));
+        }
+        if state.conn.peer_params().is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        state.wait_session(cx);
+        Poll::Pending
+    })
+    .await?;
+    Ok(session)
+}
+
+impl Session {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.guard.shared
+    }
+
+    /// The next stream of the peer's of one kind.
+    async fn accept(&self, bidi: bool) -> Result<conn::StreamId, SessionError> {
+        poll_fn(|cx| {
+            let mut state = self.shared().lock();
+            let queue = if bidi {
+                &mut state.accept_bi
+            } else {
+                &mut state.accept_uni
+            };
+            if let Some(id) = queue.pop_front() {
+                return Poll::Ready(Ok(id));
+            }
+            if let Some(end) = &state.end {
+                return Poll::Ready(Err(end.clone()));
+            }
+            state.wait_session(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Opens a stream, waiting while the peer's limit allows none.
+    async fn open(&self, bidi: bool) -> Result<conn::StreamId, SessionError> {
+        poll_fn(|cx| {
+            self.shared().with(|state| match state.conn.open(bidi) {
+                Ok(id) => Poll::Ready(Ok(id)),
+                Err(EngineError::Blocked) => {
+                    state.wait_session(cx);
+                    Poll::Pending
+                }
+                Err(_) => Poll::Ready(Err(state.ended())),
+            })
+        })
+        .await
+    }
+}
+
+impl wt_session::Session for Session {
+    type SendStream = SendStream;
+    type RecvStream = RecvStream;
+
+    async fn accept_uni(&self) -> Result<RecvStream, SessionError> {
+        let id = self.accept(false).await?;
+        Ok(RecvStream::new(id, self.guard.clone()))
+    }
+
+    async fn accept_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let id = self.accept(true).await?;
+        Ok((
+            SendStream::new(id, self.guard.clone()),
+            RecvStream::new(id, self.guard.clone()),
+        ))
+    }
+
+    async fn open_uni(&self) -> Result<SendStream, SessionError> {
+        let id = self.open(false).await?;
+        Ok(SendStream::new(id, self.guard.clone()))
+    }
+
+    async fn open_bi(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let id = self.open(true).await?;
+        Ok((
+            SendStream::new(id, self.guard.clone()),
+            RecvStream::new(id, self.guard.clone()),
+        ))
+    }
+
+    fn send_datagram(&self, payload: Bytes) -> Result<(), SessionError> {
+        self.shared()
+            .with(|state| match state.conn.send_datagram(payload) {
+                Ok(()) => Ok(()),
+                Err(DatagramError::Unsupported) => Err(SessionError::DatagramsUnsupported),
+                Err(DatagramError::TooLarge { size, max }) => {
+                    Err(SessionError::DatagramTooLarge { size, max })
+                }
+                Err(DatagramError::ConnectionEnded) => Err(state.ended()),
+            })
+    }
+
+    fn max_datagram_size(&self) -> impl Future<Output = usize> + MaybeSend {
+        let size = self.shared().lock().conn.max_datagram_size().unwrap_or(0);
+        std::future::ready(size)
+    }
+
+    async fn recv_datagram(&self) -> Result<Bytes, SessionError> {
+        poll_fn(|cx| {
+            self.shared().with(|state| {
+                if let Some(datagram) = state.conn.recv_datagram() {
+                    return Poll::Ready(Ok(datagram));
+                }
+                if state.end.is_some() {
+                    return Poll::Ready(Err(state.ended()));
+                }
+                state.wait_session(cx);
+                Poll::Pending
+            })
+        })
+        .await
+    }
+
+    fn close(&self, code: u32, reason: &str) {
+        self.shared()
+            .with(|state| state.conn.close(u64::from(code), reason));
+    }
+
+    /// QMux has no drain signal: this does nothing.
+    fn drain(&self) {}
+
+    /// QMux has no drain signal: this waits for the session's end.
+    async fn draining(&self) {
+        let _ = wt_session::Session::closed(self).await;
+    }
+
+    async fn closed(&self) -> SessionError {
+        poll_fn(|cx| {
+            let mut state = self.shared().lock();
+            match &state.end {
+                Some(end) => Poll::Ready(end.clone()),
+                None => {
+                    state.wait_session(cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    fn close_error(&self) -> Option<SessionError> {
+        self.shared().lock().end.clone()
+    }
+}
