@@ -1,64 +1,121 @@
-//! The driver: two tasks per connection, one reading records from the byte stream into the
+//! The driver: two tasks per connection, one reading records from the transport into the
 //! engine, one writing the engine's records and keeping its deadlines, so that neither
 //! direction waits for the other (a peer that does not read cannot stop us reading, and the
 //! reverse). They only move bytes and wake tasks; the engine decides.
+//!
+//! Two framings: on a byte stream a record is its size and its bytes (draft-ietf-quic-qmux-02
+//! §3.2); on a WebSocket a record is one binary message, as the deployed implementations send
+//! it.
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use wt_proto::qmux::record::{write_record, RecordReader};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use wt_proto::qmux::record::{check_message, write_record, RecordReader};
+use wt_proto::qmux::Error;
 
 use crate::state::{lost, Shared};
 
-/// Read size: a few records at a time.
-const READ_CHUNK: usize = 64 * 1024;
+/// Read size on a byte stream, and the most bytes of records written in one batch.
+const CHUNK: usize = 64 * 1024;
 
-/// Starts both tasks on `io`.
-pub(crate) fn spawn<T>(io: T, shared: Arc<Shared>, max_record_size: u64)
+/// Starts both tasks on a byte stream.
+pub(crate) fn spawn_bytes<T>(io: T, shared: Arc<Shared>, max_record_size: u64)
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read, write) = tokio::io::split(io);
-    tokio::spawn(reader(read, shared.clone(), max_record_size));
-    tokio::spawn(writer(write, shared));
+    tokio::spawn(read_bytes(read, shared.clone(), max_record_size));
+    tokio::spawn(writer(ByteSink { io: write }, shared));
 }
 
-async fn reader<T: AsyncRead>(mut io: ReadHalf<T>, shared: Arc<Shared>, max_record_size: u64) {
-    let mut records = RecordReader::new(max_record_size);
-    let mut buf = vec![0u8; READ_CHUNK];
+/// Starts both tasks on a WebSocket.
+pub(crate) fn spawn_ws<T>(ws: WebSocketStream<T>, shared: Arc<Shared>, max_record_size: u64)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    tokio::spawn(read_ws(stream, shared.clone(), max_record_size));
+    tokio::spawn(writer(WsSink { sink }, shared));
+}
+
+/// Hands records to the engine; `true` once the connection ended (nothing more to read).
+fn ingest(shared: &Shared, records: impl FnMut() -> Result<Option<Bytes>, Error>) -> bool {
+    let mut records = records;
+    shared.with(|s| {
+        let now = Instant::now();
+        loop {
+            match records() {
+                Ok(Some(record)) => s.conn.handle_record(record, now),
+                Ok(None) => break,
+                Err(e) => {
+                    s.conn.close_on_error(&e);
+                    break;
+                }
+            }
+        }
+        s.conn.end().is_some()
+    })
+}
+
+/// Ends the session because the transport did.
+fn transport_ended(shared: &Shared, why: &str) {
+    shared.with(|s| s.finish(lost(why)));
+}
+
+async fn read_bytes<T: AsyncRead>(mut io: ReadHalf<T>, shared: Arc<Shared>, max: u64) {
+    let mut records = RecordReader::new(max);
+    let mut buf = vec![0u8; CHUNK];
     loop {
         let read = tokio::select! {
             read = io.read(&mut buf) => read,
             // Our side ended the connection and shut the transport down: input is discarded.
             () = shared.shut_down.notified() => return,
         };
-        let n = match read {
-            Ok(0) => {
-                shared.with(|s| s.finish(lost("the peer closed the transport")));
-                return;
-            }
-            Ok(n) => n,
-            Err(e) => {
-                shared.with(|s| s.finish(lost(&format!("the transport failed: {e}"))));
-                return;
-            }
+        match read {
+            Ok(0) => return transport_ended(&shared, "the peer closed the transport"),
+            Ok(n) => records.push(&buf[..n]),
+            Err(e) => return transport_ended(&shared, &format!("the transport failed: {e}")),
+        }
+        if ingest(&shared, || records.next_record()) {
+            return;
+        }
+    }
+}
+
+async fn read_ws<T>(mut ws: SplitStream<WebSocketStream<T>>, shared: Arc<Shared>, max: u64)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let message = tokio::select! {
+            message = ws.next() => message,
+            () = shared.shut_down.notified() => return,
         };
-        records.push(&buf[..n]);
-        let ended = shared.with(|s| {
-            let now = Instant::now();
-            loop {
-                match records.next_record() {
-                    Ok(Some(record)) => s.conn.handle_record(record, now),
-                    Ok(None) => break,
-                    Err(e) => {
-                        s.conn.close_on_error(&e);
-                        break;
-                    }
-                }
+        let record = match message {
+            Some(Ok(Message::Binary(record))) => record,
+            Some(Ok(Message::Text(_))) => {
+                let error = Error::FrameEncoding("a WebSocket text message");
+                return shared.with(|s| s.conn.close_on_error(&error));
             }
-            s.conn.end().is_some()
+            // Pings are answered by the WebSocket library; pongs and raw frames carry nothing.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => {
+                return transport_ended(&shared, "the peer closed the WebSocket")
+            }
+            Some(Err(e)) => return transport_ended(&shared, &format!("the WebSocket failed: {e}")),
+        };
+        let mut record = Some(record);
+        let ended = ingest(&shared, || match record.take() {
+            Some(r) => check_message(&r, max).map(|()| Some(r)),
+            None => Ok(None),
         });
         if ended {
             return;
@@ -66,40 +123,93 @@ async fn reader<T: AsyncRead>(mut io: ReadHalf<T>, shared: Arc<Shared>, max_reco
     }
 }
 
-async fn writer<T: AsyncWrite>(mut io: WriteHalf<T>, shared: Arc<Shared>) {
-    let mut out = BytesMut::new();
+/// Where the writer puts records.
+trait RecordSink: Send {
+    /// Sends `records`, in order.
+    fn send(&mut self, records: Vec<Bytes>) -> impl Future<Output = io::Result<()>> + Send;
+    /// Flushes what was sent.
+    fn flush(&mut self) -> impl Future<Output = ()> + Send;
+    /// Closes the sending side.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+struct ByteSink<T> {
+    io: WriteHalf<T>,
+}
+
+impl<T: AsyncWrite + Send> RecordSink for ByteSink<T> {
+    async fn send(&mut self, records: Vec<Bytes>) -> io::Result<()> {
+        let mut out = BytesMut::new();
+        records.iter().for_each(|r| write_record(r, &mut out));
+        self.io.write_all(&out).await
+    }
+
+    async fn flush(&mut self) {
+        let _ = self.io.flush().await;
+    }
+
+    async fn close(&mut self) {
+        let _ = self.io.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}
+
+struct WsSink<T> {
+    sink: SplitSink<WebSocketStream<T>, Message>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> RecordSink for WsSink<T> {
+    async fn send(&mut self, records: Vec<Bytes>) -> io::Result<()> {
+        for record in records {
+            self.sink
+                .feed(Message::Binary(record))
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.sink.flush().await.map_err(io::Error::other)
+    }
+
+    async fn flush(&mut self) {
+        let _ = self.sink.flush().await;
+    }
+
+    async fn close(&mut self) {
+        let _ = self.sink.close().await;
+    }
+}
+
+async fn writer<S: RecordSink>(mut sink: S, shared: Arc<Shared>) {
     loop {
-        let (deadline, drained) = {
+        let (records, deadline, drained) = {
             let mut state = shared.lock();
             let now = Instant::now();
             if state.conn.poll_timeout().is_some_and(|at| at <= now) {
                 state.conn.handle_timeout(now);
             }
+            let (mut records, mut size) = (Vec::new(), 0);
             while let Some(record) = state.conn.poll_transmit(now) {
-                write_record(&record, &mut out);
-                if out.len() >= READ_CHUNK {
+                size += record.len();
+                records.push(record);
+                if size >= CHUNK {
                     break;
                 }
             }
             state.dispatch();
-            (state.conn.poll_timeout(), state.conn.is_drained())
+            (records, state.conn.poll_timeout(), state.conn.is_drained())
         };
-        if !out.is_empty() {
-            if let Err(e) = io.write_all(&out).await {
-                shared.with(|s| s.finish(lost(&format!("the transport failed: {e}"))));
-                return;
+        if !records.is_empty() {
+            if let Err(e) = sink.send(records).await {
+                return transport_ended(&shared, &format!("the transport failed: {e}"));
             }
-            out.clear();
             // More may be ready (the batch was cut at a size): go round without waiting.
             continue;
         }
         if drained {
-            let _ = io.flush().await;
-            let _ = io.shutdown().await;
+            sink.close().await;
             shared.shut_down.notify_one();
             return;
         }
-        let _ = io.flush().await;
+        sink.flush().await;
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,

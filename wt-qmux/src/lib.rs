@@ -19,10 +19,14 @@
 //!
 //! Files: `session` (the session, its establishment and its close), `stream` (the streams),
 //! `state` (what they share with the driver: the engine, wakers, incoming streams), `driver`
-//! (the two tasks per connection that read and write records). The protocol is
+//! (the two tasks per connection that read and write records, on a byte stream or a
+//! WebSocket), `ws` (the WebSocket handshake and subprotocols). The protocol is
 //! `wt_proto::qmux`'s engine; this crate only moves bytes and wakes tasks.
 //!
-//! Not yet: the WebSocket binding, TLS set-up and a listener (issue 20 continues). QMux has no
+//! Over a WebSocket ([`ws`]), one binary message is one record, under the subprotocol
+//! `qmux-02`, as the deployed implementations speak it.
+//!
+//! Not yet: TLS set-up, a listener shared with HTTP/3, fallback (issue 20 continues). QMux has no
 //! drain signal: [`Session`]'s `drain` does nothing and `draining` waits for the end.
 #![warn(missing_docs)]
 
@@ -30,6 +34,7 @@ mod driver;
 mod session;
 mod state;
 mod stream;
+pub mod ws;
 
 pub use session::{accept, connect, Config, Session};
 pub use stream::{RecvStream, SendStream};

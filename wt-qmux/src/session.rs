@@ -35,13 +35,17 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Opens a session as the side that dialed `io` (a TCP or TLS stream, for instance): sends our
-/// transport parameters and waits for the peer's (at most `config.params_timeout`).
+/// Opens a session as the side that dialed `io` (a TCP or TLS stream, for instance), with
+/// records framed by their size: sends our transport parameters and waits for the peer's (at
+/// most `config.params_timeout`).
 pub async fn connect<T>(io: T, config: Config) -> Result<Session, SessionError>
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    establish(io, config, Side::Client).await
+    establish(config, Side::Client, |shared, max| {
+        driver::spawn_bytes(io, shared, max)
+    })
+    .await
 }
 
 /// Opens a session as the side that accepted `io`; see [`connect`].
@@ -49,17 +53,23 @@ pub async fn accept<T>(io: T, config: Config) -> Result<Session, SessionError>
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    establish(io, config, Side::Server).await
+    establish(config, Side::Server, |shared, max| {
+        driver::spawn_bytes(io, shared, max)
+    })
+    .await
 }
 
-async fn establish<T>(io: T, mut config: Config, side: Side) -> Result<Session, SessionError>
-where
-    T: AsyncRead + AsyncWrite + Send + 'static,
-{
+/// Starts the engine as `side` with the driver `spawn` starts, and waits for the peer's
+/// transport parameters.
+pub(crate) async fn establish(
+    mut config: Config,
+    side: Side,
+    spawn: impl FnOnce(Arc<Shared>, u64),
+) -> Result<Session, SessionError> {
     config.side = side;
     let max_record_size = config.params.max_record_size;
     let shared = Arc::new(Shared::new(Connection::new(config, Instant::now()), side));
-    driver::spawn(io, shared.clone(), max_record_size);
+    spawn(shared.clone(), max_record_size);
     let session = Session {
         guard: Arc::new(Guard { shared }),
     };
