@@ -97,6 +97,11 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub stats: bool,
 
+    /// Use QMux over a WebSocket instead of WebTransport over HTTP/3, for where UDP does not get
+    /// through: URL is then ws://host:port/path, as `wt serve` prints on its `qmux` line.
+    #[arg(long, conflicts_with_all = ["cert_hash", "ca", "insecure", "client_cert", "origin", "stats"])]
+    pub ws: bool,
+
     /// Give up when the session is not established within this many seconds (QUIC and TLS
     /// handshake, SETTINGS, CONNECT).
     #[arg(long, value_name = "SECS", default_value_t = 10,
@@ -108,11 +113,15 @@ fn parse_hash(text: &str) -> Result<CertHash, String> {
     CertHash::from_hex(text).map_err(|e| e.to_string())
 }
 
-/// Runs a client session on wt-quinn with the options in `args`, on the process's stdin and
-/// stdout: [`run_with`] on a [`Client`], which then lingers for the close to reach the server.
+/// Runs a client session on wt-quinn with the options in `args` (on wt-qmux over a WebSocket
+/// with `--ws`), on the process's stdin and stdout: [`run_with`] on a [`Client`], which then
+/// lingers for the close to reach the server.
 ///
 /// When the server closes the session, `closed: code <n> reason <r>` goes to stderr.
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
+    if args.ws {
+        return run_ws(args).await;
+    }
     let client =
         Client::bind(client_config(&args)?).context("cannot create the client endpoint")?;
     let established = |session: &wt_quinn::Session| {
@@ -150,6 +159,16 @@ pub async fn run_with<C: Connect>(
         .map_err(|e| explain_connect(anyhow::Error::new(e), args))?;
     tracing::info!(url = args.url, "session established");
     established(&session);
+    let outcome = run_session(&session, args).await;
+    finished(&session);
+    outcome
+}
+
+/// The transfer on an established session, the close and the outcome, on stdin and stdout.
+async fn run_session<S: wt_session::Session>(
+    session: &S,
+    args: &ConnectArgs,
+) -> anyhow::Result<Outcome> {
     let (mode, input) = if args.datagram {
         let wait = Duration::from_millis(args.datagram_wait);
         (Mode::Datagram { wait }, stdin_lines().boxed())
@@ -157,12 +176,29 @@ pub async fn run_with<C: Connect>(
         let mode = if args.uni { Mode::Uni } else { Mode::Bidi };
         (mode, stdin_chunks().boxed())
     };
-    let result = client::exchange(&session, mode, input, &mut Stdout::default(), &Tokio).await;
-    let outcome = client::conclude(&session, result, &Tokio).await;
+    let result = client::exchange(session, mode, input, &mut Stdout::default(), &Tokio).await;
+    let outcome = client::conclude(session, result, &Tokio).await;
     if let Ok(Outcome::ClosedByPeer(info)) = &outcome {
         eprintln!("closed: code {} reason {}", info.code, info.reason);
     }
-    finished(&session);
+    outcome
+}
+
+/// `--ws`: the same run on QMux over a WebSocket.
+async fn run_ws(args: ConnectArgs) -> anyhow::Result<Outcome> {
+    let mut config = wt_qmux::Config::new(wt_qmux::Side::Client);
+    config.params_timeout = Duration::from_secs(args.timeout);
+    let (session, _) = wt_qmux::ws::connect(&args.url, &[], config)
+        .await
+        .with_context(|| format!("cannot open a QMux session to {}", args.url))?;
+    tracing::info!(url = args.url, "QMux session established");
+    let outcome = run_session(&session, &args).await;
+    if tokio::time::timeout(CLOSE_LINGER, session.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::debug!("the connection did not close in time");
+    }
     outcome
 }
 

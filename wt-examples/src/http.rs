@@ -29,6 +29,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+pub use crate::upgraded::Upgraded;
+
 /// The largest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// The largest request body accepted, in bytes.
@@ -105,9 +107,23 @@ impl Response {
     }
 }
 
+/// What takes over a connection whose `GET` asks for a WebSocket upgrade; it gets the
+/// connection with the request still to be read (see [`Upgraded`]) and owns it from then on.
+pub type OnUpgrade = Arc<dyn Fn(Upgraded) + Send + Sync>;
+
 /// Serves connections from `listener` until the task is dropped, answering each request with
 /// `handler`. Never returns; spawn it.
 pub async fn serve<H>(listener: TcpListener, handler: H)
+where
+    H: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    serve_with_upgrades(listener, handler, None).await
+}
+
+/// [`serve`], handing WebSocket upgrade requests to `upgrade` when there is one (without it
+/// they are ordinary `GET`s). The upgraded connection leaves this server's bounds (its time
+/// limit and connection slots): `upgrade` sets its own.
+pub async fn serve_with_upgrades<H>(listener: TcpListener, handler: H, upgrade: Option<OnUpgrade>)
 where
     H: Fn(&Request) -> Response + Send + Sync + 'static,
 {
@@ -127,9 +143,19 @@ where
             }
         };
         let handler = handler.clone();
+        let upgrade = upgrade.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(TIMEOUT, exchange(stream, &*handler)).await {
-                Ok(Ok(())) => {}
+            let upgrades = upgrade.is_some();
+            let exchanged = exchange(stream, &*handler, upgrades);
+            match tokio::time::timeout(TIMEOUT, exchanged).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(upgraded))) => {
+                    drop(permit);
+                    if let Some(upgrade) = upgrade {
+                        upgrade(upgraded);
+                    }
+                    return;
+                }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
                 Err(_) => tracing::debug!(%peer, "HTTP connection timed out"),
             }
@@ -138,18 +164,23 @@ where
     }
 }
 
-/// One request and its response.
-async fn exchange<H>(mut stream: TcpStream, handler: &H) -> std::io::Result<()>
+/// One request and its response, or the connection of an upgrade request (when `upgrades`).
+async fn exchange<H>(
+    mut stream: TcpStream,
+    handler: &H,
+    upgrades: bool,
+) -> std::io::Result<Option<Upgraded>>
 where
     H: Fn(&Request) -> Response,
 {
-    let (response, head_only) = match read_request(&mut stream).await? {
-        Ok(request) => {
+    let (response, head_only) = match read_request(&mut stream, upgrades).await? {
+        Read::Upgrade(head) => return Ok(Some(Upgraded::new(head, stream))),
+        Read::Refused(refusal) => (refusal, false),
+        Read::Request(request) => {
             let response = handler(&request);
             tracing::debug!(method = ?request.method, path = request.path, status = response.status, "HTTP");
             (response, request.method == Method::Head)
         }
-        Err(refusal) => (refusal, false),
     };
     write_response(&mut stream, &response, head_only).await?;
     stream.shutdown().await?;
@@ -161,18 +192,30 @@ where
         tokio::io::copy(&mut rest, &mut tokio::io::sink()).await
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-    Ok(())
+    Ok(None)
 }
 
-/// Reads one request; `Ok(Err(response))` when it must be refused with that response.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<Request, Response>> {
+/// What [`read_request`] read.
+enum Read {
+    Request(Request),
+    /// Refused with this response.
+    Refused(Response),
+    /// A `GET` asking for a WebSocket upgrade: every byte read so far.
+    Upgrade(Vec<u8>),
+}
+
+/// Reads one request, or its head only when it asks for an upgrade and `upgrades`.
+async fn read_request(stream: &mut TcpStream, upgrades: bool) -> std::io::Result<Read> {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
             break end;
         }
         if buf.len() >= MAX_HEAD {
-            return Ok(Err(Response::text(431, "request head too large\n")));
+            return Ok(Read::Refused(Response::text(
+                431,
+                "request head too large\n",
+            )));
         }
         let mut chunk = [0u8; 2048];
         let n = stream.read(&mut chunk).await?;
@@ -182,15 +225,24 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<Request,
         buf.extend_from_slice(&chunk[..n]);
     };
     if head_end > MAX_HEAD {
-        return Ok(Err(Response::text(431, "request head too large\n")));
+        return Ok(Read::Refused(Response::text(
+            431,
+            "request head too large\n",
+        )));
     }
     let head = match parse_head(&buf[..head_end]) {
         Ok(head) => head,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => return Ok(Read::Refused(refusal)),
     };
+    if upgrades && head.websocket && head.method == Method::Get {
+        return Ok(Read::Upgrade(buf));
+    }
     let mut body = buf.split_off(head_end + 4);
     if body.len() > head.content_length {
-        return Ok(Err(Response::text(400, "pipelining is not supported\n")));
+        return Ok(Read::Refused(Response::text(
+            400,
+            "pipelining is not supported\n",
+        )));
     }
     let missing = head.content_length - body.len();
     body.reserve_exact(missing);
@@ -201,7 +253,7 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<Request,
     if body.len() < head.content_length {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(Ok(Request {
+    Ok(Read::Request(Request {
         method: head.method,
         path: head.path,
         query: head.query,
@@ -214,6 +266,8 @@ struct Head {
     path: String,
     query: String,
     content_length: usize,
+    /// `Upgrade: websocket`.
+    websocket: bool,
 }
 
 fn parse_head(head: &[u8]) -> Result<Head, Response> {
@@ -241,11 +295,17 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut content_length = None;
+    let mut websocket = false;
     for line in lines {
         let (name, value) = line
             .split_once(':')
             .ok_or_else(|| bad("malformed header"))?;
         let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("upgrade") {
+            websocket |= value
+                .split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("websocket"));
+        }
         if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Response::text(411, "send a Content-Length body\n"));
         }
@@ -266,6 +326,7 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
         path: path.to_owned(),
         query: query.to_owned(),
         content_length,
+        websocket,
     })
 }
 

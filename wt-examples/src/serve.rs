@@ -4,7 +4,8 @@
 //! What a script needs comes on stdout, one fact per line, in this order: `listening <addr>` per
 //! socket (with the actual port when port 0 was asked for), `cert-sha256 <64 hex digits>` per
 //! published certificate hash (the certificate presented now first; with rotation, then the next
-//! one), and `page <url>` unless `--no-http`. Logs go to stderr.
+//! one), and unless `--no-http`, `page <url>` and `qmux <url>` (the same TCP port also takes
+//! QMux over a WebSocket, for clients whose UDP does not get through). Logs go to stderr.
 //!
 //! A self-signed certificate rotates every `--rotate-every` days (6 by default, the longest that
 //! browsers allow when pinning both hashes) without a restart; the demo page fetches the
@@ -19,6 +20,9 @@ use std::time::Duration;
 use anyhow::Context;
 use wt_quinn::{Policy, Request, Server, ServerConfig};
 
+use tokio::sync::Semaphore;
+
+use crate::http::OnUpgrade;
 use crate::page::{reachable, PageConfig, WebDemo};
 
 /// The addresses served without `--bind`.
@@ -28,6 +32,8 @@ pub const DEFAULT_BIND: [SocketAddr; 2] = [
 ];
 /// The page server's address without `--http`.
 pub const DEFAULT_HTTP: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// QMux sessions (over a WebSocket) served at once.
+pub const MAX_QMUX_SESSIONS: usize = 256;
 /// How long shutting down waits for the final close packets to go out.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 
@@ -156,8 +162,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let published = server.clone();
         let routes = crate::page::routes(page, move || published.cert_hashes());
-        tokio::spawn(crate::http::serve(listener, routes));
+        let upgrades = Some(qmux_upgrades());
+        tokio::spawn(crate::http::serve_with_upgrades(listener, routes, upgrades));
         out += &format!("page http://{}/\n", reachable(bound));
+        out += &format!("qmux ws://{}/\n", reachable(bound));
     }
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -182,6 +190,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.close();
     let _ = tokio::time::timeout(SHUTDOWN_LINGER, server.wait_idle()).await;
     Ok(())
+}
+
+/// QMux sessions over a WebSocket on the page's port: the same echo service, for clients whose
+/// UDP does not get through (`wt connect --ws`). At most [`MAX_QMUX_SESSIONS`] at once; an
+/// upgrade beyond them is closed.
+fn qmux_upgrades() -> OnUpgrade {
+    let slots = Arc::new(Semaphore::new(MAX_QMUX_SESSIONS));
+    Arc::new(move |upgraded| {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("{MAX_QMUX_SESSIONS} QMux sessions already: closing an upgrade");
+            return;
+        };
+        tokio::spawn(async move {
+            let config = wt_qmux::Config::new(wt_qmux::Side::Server);
+            match wt_qmux::ws::accept(upgraded, &[], config).await {
+                Ok((session, accepted)) => {
+                    let path = accepted.path;
+                    tracing::info!(path, transport = "qmux", "session started");
+                    let watch = session.clone();
+                    crate::echo::serve(session).await;
+                    let why = wt_session::Session::closed(&watch).await;
+                    tracing::info!(path, %why, "session ended");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot accept a QMux session"),
+            }
+            drop(slot);
+        });
+    })
 }
 
 /// Accepts one session request and runs the echo service on it.

@@ -345,7 +345,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0 <extra>`: the child and its stdout lines up to
-/// the `page` line, which comes last.
+/// the `qmux` line, which comes last.
 async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
     let mut args = vec!["--http", "127.0.0.1:0"];
     args.extend(extra);
@@ -353,13 +353,13 @@ async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
     let mut seen = Vec::new();
     tokio::time::timeout(LIMIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            let last = line.starts_with("page ");
+            let last = line.starts_with("qmux ");
             seen.push(line);
             if last {
                 return;
             }
         }
-        panic!("wt serve exited before its page line: {seen:?}");
+        panic!("wt serve exited before its qmux line: {seen:?}");
     })
     .await
     .expect("wt serve did not start in time");
@@ -399,7 +399,7 @@ async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
             .filter_map(|l| l.strip_prefix("cert-sha256 "))
             .collect();
         assert_eq!(hashes.len(), published, "wt serve {args:?}: {lines:?}");
-        let page = lines.last().unwrap().strip_prefix("page ").unwrap();
+        let page = lines.iter().find_map(|l| l.strip_prefix("page ")).unwrap();
         let config: serde_json::Value =
             serde_json::from_str(&http_get(page, "/config.json").await).unwrap();
         assert_eq!(config["certHashes"], serde_json::json!(hashes), "{args:?}");
@@ -414,6 +414,55 @@ async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
         assert!(!out.status.success(), "--rotate-every {bad} must fail");
         assert!(stderr(&out).contains("rotate-every"), "{}", stderr(&out));
     }
+}
+
+/// Where UDP does not get through: `wt connect --ws` reaches `wt serve` over QMux on a
+/// WebSocket, on the page's TCP port as its `qmux` line says, and every mode round-trips; a
+/// server close arrives with its code and reason.
+#[tokio::test]
+async fn qmux_over_a_websocket_round_trips_every_mode() {
+    let (_child, lines) = serve_with_page(&[]).await;
+    let page = lines.iter().find_map(|l| l.strip_prefix("page ")).unwrap();
+    let url = lines
+        .last()
+        .unwrap()
+        .strip_prefix("qmux ")
+        .unwrap()
+        .to_owned();
+    assert_eq!(url, page.replacen("http://", "ws://", 1), "{lines:?}");
+    let ws = |extra: &[&str]| {
+        let mut args = vec![url.clone(), "--ws".into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let input = payload(1 << 20);
+    let out = connect(&ws(&[]), &input).await;
+    assert!(out.status.success(), "{out:?}: {}", stderr(&out));
+    assert!(
+        out.stdout == input,
+        "bidi: {} bytes came back",
+        out.stdout.len()
+    );
+    let out = connect(&ws(&["--uni"]), &input[..100_000]).await;
+    assert!(
+        out.stdout == input[..100_000],
+        "uni: {} bytes came back",
+        out.stdout.len()
+    );
+    let lines: String = (1..=20).map(|i| format!("datagram {i} ✓\n")).collect();
+    let out = connect(&ws(&["--datagram"]), lines.as_bytes()).await;
+    // QMux delivers datagrams in order and does not lose them.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), lines);
+    let out = connect(&ws(&[]), b"close 7 bye\n").await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("closed: code 7 reason bye\n"),
+        "{}",
+        stderr(&out)
+    );
+    // A ws:// URL is needed, and WebTransport's trust options make no sense here.
+    let out = connect(&ws(&["--cert-hash", &"ab".repeat(32)]), b"").await;
+    assert!(!out.status.success());
 }
 
 /// A path in the temporary directory unique to this test, removed when dropped.

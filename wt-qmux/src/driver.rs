@@ -199,7 +199,8 @@ async fn writer<S: RecordSink>(mut sink: S, shared: Arc<Shared>) {
         };
         if !records.is_empty() {
             if let Err(e) = sink.send(records).await {
-                return transport_ended(&shared, &format!("the transport failed: {e}"));
+                transport_ended(&shared, &format!("the transport failed: {e}"));
+                return shared.with(|s| s.set_idle());
             }
             // More may be ready (the batch was cut at a size): go round without waiting.
             continue;
@@ -207,7 +208,7 @@ async fn writer<S: RecordSink>(mut sink: S, shared: Arc<Shared>) {
         if drained {
             sink.close().await;
             shared.shut_down.notify_one();
-            return;
+            return shared.with(|s| s.set_idle());
         }
         sink.flush().await;
         let sleep = async {

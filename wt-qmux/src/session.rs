@@ -93,6 +93,21 @@ impl Session {
         &self.guard.shared
     }
 
+    /// Waits until the session ended and its close went out (the transport is shut down): what a
+    /// program that closed does before it exits, so that the peer learns the code and reason.
+    /// Bound it with a timeout; it waits as long as the session lives.
+    pub async fn wait_idle(&self) {
+        poll_fn(|cx| {
+            let mut state = self.shared().lock();
+            if state.idle {
+                return Poll::Ready(());
+            }
+            state.wait_session(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
     /// The next stream of the peer's of one kind.
     async fn accept(&self, bidi: bool) -> Result<conn::StreamId, SessionError> {
         poll_fn(|cx| {

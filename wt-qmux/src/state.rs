@@ -34,6 +34,7 @@ impl Shared {
                 accept_uni: VecDeque::new(),
                 stopped: HashMap::new(),
                 end: None,
+                idle: false,
             }),
             writer: Notify::new(),
             shut_down: Notify::new(),
@@ -84,6 +85,8 @@ pub(crate) struct State {
     pub(crate) stopped: HashMap<u64, u64>,
     /// How the session ended, once it has.
     pub(crate) end: Option<SessionError>,
+    /// The writer is done: the close went out and the transport is shut down (or failed).
+    pub(crate) idle: bool,
 }
 
 impl State {
@@ -136,6 +139,12 @@ impl State {
         self.wake_session();
         self.read.drain().for_each(|(_, w)| w.wake());
         self.write.drain().for_each(|(_, w)| w.wake());
+    }
+
+    /// The writer is done with the transport.
+    pub(crate) fn set_idle(&mut self) {
+        self.idle = true;
+        self.wake_session();
     }
 
     fn wake_session(&mut self) {
