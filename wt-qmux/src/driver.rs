@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -25,6 +25,8 @@ use crate::state::{lost, Shared};
 
 /// Read size on a byte stream, and the most bytes of records written in one batch.
 const CHUNK: usize = 64 * 1024;
+/// How long a write may make no progress when no idle timeout was agreed.
+const DEFAULT_STALL: Duration = Duration::from_secs(30);
 
 /// Starts both tasks on a byte stream.
 pub(crate) fn spawn_bytes<T>(io: T, shared: Arc<Shared>, max_record_size: u64)
@@ -68,6 +70,20 @@ fn ingest(shared: &Shared, records: impl FnMut() -> Result<Option<Bytes>, Error>
 /// Ends the session because the transport did.
 fn transport_ended(shared: &Shared, why: &str) {
     shared.with(|s| s.finish(lost(why)));
+}
+
+/// `io` within `limit`, else `TimedOut`.
+async fn within<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(limit, io)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+/// The writer gives up: the session ends for `why`, the reader stops, the transport is done.
+fn stop(shared: &Shared, why: &str) {
+    transport_ended(shared, why);
+    shared.shut_down.notify_one();
+    shared.with(|s| s.set_idle());
 }
 
 async fn read_bytes<T: AsyncRead>(mut io: ReadHalf<T>, shared: Arc<Shared>, max: u64) {
@@ -125,8 +141,12 @@ where
 
 /// Where the writer puts records.
 trait RecordSink: Send {
-    /// Sends `records`, in order.
-    fn send(&mut self, records: Vec<Bytes>) -> impl Future<Output = io::Result<()>> + Send;
+    /// Sends `records`, in order; `TimedOut` when one write makes no progress for `stall`.
+    fn send(
+        &mut self,
+        records: Vec<Bytes>,
+        stall: Duration,
+    ) -> impl Future<Output = io::Result<()>> + Send;
     /// Flushes what was sent.
     fn flush(&mut self) -> impl Future<Output = ()> + Send;
     /// Closes the sending side.
@@ -138,10 +158,17 @@ struct ByteSink<T> {
 }
 
 impl<T: AsyncWrite + Send> RecordSink for ByteSink<T> {
-    async fn send(&mut self, records: Vec<Bytes>) -> io::Result<()> {
+    async fn send(&mut self, records: Vec<Bytes>, stall: Duration) -> io::Result<()> {
         let mut out = BytesMut::new();
         records.iter().for_each(|r| write_record(r, &mut out));
-        self.io.write_all(&out).await
+        let mut written = 0;
+        while written < out.len() {
+            match within(stall, self.io.write(&out[written..])).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => written += n,
+            }
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) {
@@ -159,14 +186,16 @@ struct WsSink<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> RecordSink for WsSink<T> {
-    async fn send(&mut self, records: Vec<Bytes>) -> io::Result<()> {
+    async fn send(&mut self, records: Vec<Bytes>, stall: Duration) -> io::Result<()> {
+        // A record is at most 16 KiB: each one must get out within `stall`.
         for record in records {
-            self.sink
-                .feed(Message::Binary(record))
-                .await
-                .map_err(io::Error::other)?;
+            let feed = self.sink.feed(Message::Binary(record));
+            within(stall, async { feed.await.map_err(io::Error::other) }).await?;
         }
-        self.sink.flush().await.map_err(io::Error::other)
+        within(stall, async {
+            self.sink.flush().await.map_err(io::Error::other)
+        })
+        .await
     }
 
     async fn flush(&mut self) {
@@ -180,7 +209,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> RecordSink for WsSink<T> {
 
 async fn writer<S: RecordSink>(mut sink: S, shared: Arc<Shared>) {
     loop {
-        let (records, deadline, drained) = {
+        let (records, deadline, drained, stall) = {
             let mut state = shared.lock();
             let now = Instant::now();
             if state.conn.poll_timeout().is_some_and(|at| at <= now) {
@@ -195,12 +224,20 @@ async fn writer<S: RecordSink>(mut sink: S, shared: Arc<Shared>) {
                 }
             }
             state.dispatch();
-            (records, state.conn.poll_timeout(), state.conn.is_drained())
+            let stall = state.conn.idle_timeout().unwrap_or(DEFAULT_STALL);
+            let deadline = state.conn.poll_timeout();
+            (records, deadline, state.conn.is_drained(), stall)
         };
         if !records.is_empty() {
-            if let Err(e) = sink.send(records).await {
-                transport_ended(&shared, &format!("the transport failed: {e}"));
-                return shared.with(|s| s.set_idle());
+            // A peer that stops reading stops our writes: past the idle timeout it is gone.
+            match sink.send(records, stall).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    let why = format!("the peer read nothing for {stall:?}");
+                    tracing::debug!("QMux: {why}; closing");
+                    return stop(&shared, &why);
+                }
+                Err(e) => return stop(&shared, &format!("the transport failed: {e}")),
             }
             // More may be ready (the batch was cut at a size): go round without waiting.
             continue;

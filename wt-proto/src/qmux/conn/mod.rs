@@ -1064,8 +1064,10 @@ impl Connection {
 
     // ----- time ------------------------------------------------------------------------------
 
-    /// The idle timeout in force: the smaller of the two sides' non-zero values.
-    fn idle_timeout(&self) -> Option<Duration> {
+    /// The idle timeout in force, once the peer's parameters arrived: the smaller of the two
+    /// sides' non-zero values. A driver also gives up a write that makes no progress for this
+    /// long: a peer that stops reading is as gone as one that stops sending.
+    pub fn idle_timeout(&self) -> Option<Duration> {
         let ours = self.config.params.max_idle_timeout;
         let theirs = self.peer.as_ref()?.max_idle_timeout;
         let ms = match (ours, theirs) {
