@@ -5,28 +5,21 @@
 //! API. Both sides use an idle timeout of 3 s and each session lingers past twice that with
 //! traffic before and after.
 
+mod interop;
+
 use std::time::Duration;
 
 use bytes::Bytes;
+use interop::qmux::{echo_server, OurClient, IDLE_MS, LINGER};
 use tokio::net::TcpListener;
 use web_transport_trait::{
     Error as _, RecvStream as TheirRecv, SendStream as TheirSend, Session as TheirSession,
 };
-use wt_session::conformance::client::{self, pattern, ClientHarness};
+use wt_session::conformance::client::{self, pattern};
 use wt_session::{CloseInfo, Closer, Session as _, SessionError};
 
-/// The idle timeout of both sides, the longest deadline of these tests.
-const IDLE_MS: u64 = 3000;
-/// Past twice the idle timeout.
-const LINGER: Duration = Duration::from_millis(2 * IDLE_MS + 500);
 /// Every test ends within this.
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn ours(side: wt_qmux::Side) -> wt_qmux::Config {
-    let mut config = wt_qmux::Config::new(side);
-    config.params.max_idle_timeout = IDLE_MS;
-    config
-}
 
 fn theirs() -> qmux::Config {
     let mut config = qmux::Config::new(qmux::Version::QMux02);
@@ -72,26 +65,15 @@ async fn their_echoes(session: &qmux::Session, seed: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn their_client_against_our_server() {
     bounded(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.expect("accept");
-            let config = ours(wt_qmux::Side::Server);
-            let (session, accepted) = wt_qmux::ws::accept(tcp, &["echo"], config)
-                .await
-                .expect("our server's session");
-            let _ = tx.send((session.clone(), accepted));
-            wt_examples::echo::serve(session).await;
-        });
-        let url = format!("ws://{addr}/interop?x=1");
+        let (url, mut accepted) = echo_server(&["echo"]).await;
+        let url = format!("{url}interop?x=1");
         let session = qmux::ws::Client::new()
             .with_protocol("echo", &[])
             .with_session_config(theirs())
             .connect(&url)
             .await
             .expect("their client's session");
-        let (ours, accepted) = rx.await.expect("our side of the session");
+        let (ours, accepted) = accepted.recv().await.expect("our side of the session");
         assert_eq!(accepted.path, "/interop?x=1");
         assert_eq!(accepted.protocol.as_deref(), Some("echo"));
 
@@ -227,37 +209,15 @@ async fn their_bidi(
     }
 }
 
-/// Our client (`wt-qmux` over WebSocket) against their echo server.
-struct Ours {
-    url: String,
-}
-
-impl ClientHarness for Ours {
-    type Session = wt_qmux::Session;
-
-    async fn connect(&self) -> wt_qmux::Session {
-        let config = ours(wt_qmux::Side::Client);
-        let (session, protocol) = wt_qmux::ws::connect(&self.url, &["echo"], config)
-            .await
-            .expect("our client's session");
-        assert_eq!(protocol.as_deref(), Some("echo"));
-        session
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await
-    }
-
-    fn linger(&self) -> Duration {
-        LINGER
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_against_their_server() {
     bounded(async {
         let url = their_server().await;
-        client::run_all(&Ours { url }).await;
+        let ours = OurClient {
+            url,
+            protocol: Some("echo"),
+        };
+        client::run_all(&ours).await;
     })
     .await;
 }

@@ -13,7 +13,9 @@
 //!   itself (>= 1.25, the peer's `go.mod`) comes with the machine, in `/usr/local/go` or on
 //!   PATH: Debian 12's `golang-go` is 1.19, too old to build the peer or to fetch a newer Go
 //!   itself, so a machine without Go gets told where to get it;
-//! - the aioquic peer's Python package, at the version its `requirements.txt` pins.
+//! - the aioquic peer's Python package, at the version its `requirements.txt` pins;
+//! - the `@moq/qmux` peer's npm packages (`npm ci`, pinned by its `package-lock.json`), with
+//!   Node.js and npm from Debian.
 //!
 //! Debian packages need root. Without it, the command says which `apt-get` line to run and
 //! stops before testing, rather than let the tests that need them fail or be skipped.
@@ -25,6 +27,8 @@ use crate::tools::{CARGO_FUZZ, NEXTEST};
 
 /// The webtransport-go peer's module.
 const GO_PEER: &str = "wt-examples/tests/peers/webtransport-go";
+/// The `@moq/qmux` peer's npm project.
+const NODE_PEER: &str = "wt-examples/tests/peers/moq-qmux";
 /// The aioquic peer's pinned requirements.
 const AIOQUIC_REQUIREMENTS: &str = "wt-examples/tests/peers/aioquic/requirements.txt";
 
@@ -53,6 +57,14 @@ const PACKAGES: &[Package] = &[
         name: "firefox-esr",
         command: "firefox-esr",
     },
+    Package {
+        name: "nodejs",
+        command: "node",
+    },
+    Package {
+        name: "npm",
+        command: "npm",
+    },
 ];
 
 /// Installs what is missing, as steps of `run`.
@@ -75,6 +87,7 @@ pub fn install(run: &mut Run) -> Result<(), String> {
     wasm_tools(run)?;
     go_modules(run)?;
     aioquic(run)?;
+    node_peer(run)?;
     print_versions();
     Ok(())
 }
@@ -91,6 +104,7 @@ fn print_versions() {
         ("geckodriver", &["--version"]),
         ("wasm-bindgen-test-runner", &["--version"]),
         ("go", &["version"]),
+        ("node", &["--version"]),
         (
             "python3",
             &[
@@ -264,9 +278,57 @@ fn aioquic(run: &mut Run) -> Result<(), String> {
     run.step("install: aioquic (pip)", &Cmd::new("python3", &pip))
 }
 
+/// The `@moq/qmux` peer's packages, installed when the version in `package.json` is not the one
+/// in `node_modules`.
+fn node_peer(run: &mut Run) -> Result<(), String> {
+    let dir = workspace_root().join(NODE_PEER);
+    let manifest = std::fs::read_to_string(dir.join("package.json"))
+        .map_err(|e| format!("reading {NODE_PEER}/package.json: {e}"))?;
+    let installed = std::fs::read_to_string(dir.join("node_modules/@moq/qmux/package.json"))
+        .unwrap_or_default();
+    let wanted = json_string(&manifest, "@moq/qmux");
+    if wanted.is_some() && wanted == json_string(&installed, "version") {
+        return Ok(());
+    }
+    run.step(
+        "install: the @moq/qmux peer (npm ci)",
+        &Cmd::new("npm", &["ci", "--no-audit", "--no-fund"]).dir(NODE_PEER),
+    )
+}
+
+/// The string value of the first `"key": "value"` line of a formatted JSON document.
+fn json_string(json: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{key}\"");
+    json.lines().find_map(|line| {
+        let rest = line
+            .trim()
+            .strip_prefix(&quoted)?
+            .trim_start()
+            .strip_prefix(':')?;
+        Some(
+            rest.trim()
+                .trim_end_matches(',')
+                .trim_matches('"')
+                .to_owned(),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npm_versions_are_read_from_package_files() {
+        let manifest = "{\n  \"dependencies\": {\n    \"@moq/qmux\": \"0.3.3\",\n    \"ws\": \"8.18.3\"\n  }\n}";
+        assert_eq!(json_string(manifest, "@moq/qmux").as_deref(), Some("0.3.3"));
+        assert_eq!(json_string(manifest, "ws").as_deref(), Some("8.18.3"));
+        assert_eq!(
+            json_string("{\n  \"version\": \"0.3.3\"\n}", "version").as_deref(),
+            Some("0.3.3")
+        );
+        assert_eq!(json_string("", "version"), None);
+    }
 
     #[test]
     fn without_root_the_apt_line_is_given_instead() {

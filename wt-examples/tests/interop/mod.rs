@@ -4,7 +4,8 @@
 //! checks. Submodules: [`tools`] (finding external tools, the CI rule for missing ones),
 //! [`browsers`] (how the browser tests run Chromium and Firefox), [`webdriver`] (driving them),
 //! [`process`] (peers run as child processes reporting JSON events), [`go`] and [`python`] (the
-//! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client).
+//! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client), [`qmux`] (our
+//! side of the QMux peers' tests).
 //!
 //! The stream helpers are written against tokio's `AsyncRead`/`AsyncWrite`, which the streams of
 //! every in-process peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so
@@ -18,6 +19,7 @@ pub mod browsers;
 pub mod go;
 pub mod process;
 pub mod python;
+pub mod qmux;
 pub mod raw;
 pub mod tools;
 pub mod webdriver;
