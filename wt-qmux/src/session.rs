@@ -93,6 +93,12 @@ impl Session {
         &self.guard.shared
     }
 
+    /// Bytes of datagrams [`send_datagram`](wt_session::Session::send_datagram) can queue now
+    /// without dropping an older unsent one.
+    pub fn datagram_send_space(&self) -> usize {
+        self.shared().lock().conn.datagram_send_space()
+    }
+
     /// Waits until the session ended and its close went out (the transport is shut down): what a
     /// program that closed does before it exits, so that the peer learns the code and reason.
     /// Bound it with a timeout; it waits as long as the session lives.

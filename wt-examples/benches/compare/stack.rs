@@ -84,15 +84,18 @@ pub enum StackId {
     Wtransport,
     /// crates.io web-transport-quinn 0.13.
     WebTransportQuinn,
+    /// wt-qmux, our fallback for where UDP is blocked: QMux on a TCP connection.
+    WtQmux,
 }
 
 impl StackId {
-    pub const ALL: [StackId; 5] = [
+    pub const ALL: [StackId; 6] = [
         StackId::RawQuinn,
         StackId::WtQuinn,
         StackId::WtQuinnD07,
         StackId::Wtransport,
         StackId::WebTransportQuinn,
+        StackId::WtQmux,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +105,7 @@ impl StackId {
             StackId::WtQuinnD07 => "wt-quinn-d07",
             StackId::Wtransport => "wtransport",
             StackId::WebTransportQuinn => "web-transport-quinn",
+            StackId::WtQmux => "wt-qmux",
         }
     }
 
@@ -111,13 +115,16 @@ impl StackId {
 
     /// Runs `job` with this stack's adapter.
     pub fn with<J: Job>(self, job: J) -> J::Output {
-        use super::{raw_quinn, web_transport_quinn_stack, wt_quinn_stack, wtransport_stack};
+        use super::{
+            raw_quinn, web_transport_quinn_stack, wt_qmux_stack, wt_quinn_stack, wtransport_stack,
+        };
         match self {
             StackId::RawQuinn => job.run(raw_quinn::RawQuinn),
             StackId::WtQuinn => job.run(wt_quinn_stack::WtQuinn::default_drafts()),
             StackId::WtQuinnD07 => job.run(wt_quinn_stack::WtQuinn::draft_07()),
             StackId::Wtransport => job.run(wtransport_stack::Wtransport),
             StackId::WebTransportQuinn => job.run(web_transport_quinn_stack::WebTransportQuinn),
+            StackId::WtQmux => job.run(wt_qmux_stack::WtQmux),
         }
     }
 }

@@ -17,10 +17,11 @@
 //! received: the draft also restarts it when we send, but then a peer that stopped reading
 //! would be kept forever by our own keep-alives; live peers ping when quiet (both deployed
 //! implementations do), so only a silent one is cut off. Every buffer has a bound: what the peer may
-//! make us hold is what our flow control grants (received data), [`Config::datagram_queue`]
-//! datagrams, one pending ping response and one control frame per stream; what the
+//! make us hold is what our flow control grants (received data), [`Config::datagram_buffer`]
+//! bytes of datagrams, one pending ping response and one control frame per stream; what the
 //! application may queue is [`Config::send_buffer`].
 
+mod datagrams;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use super::frame::{decode_record, stream_header_len, Close, Frame};
 use super::params::TransportParameters;
 use super::{Error, TransportCode, DEFAULT_MAX_RECORD_SIZE};
 use crate::flow::{RecvWindow, SendCredit};
+use datagrams::DatagramQueue;
 use stream::{RecvHalf, SendEnd, SendHalf};
 
 /// The largest STREAM payload put in one frame: the deployed peers' ceiling.
@@ -61,14 +63,16 @@ pub struct Config {
     pub params_timeout: Duration,
     /// The most bytes the application may have written and not yet sent, over all streams.
     pub send_buffer: u64,
-    /// The most received datagrams held for the application; the oldest is dropped.
-    pub datagram_queue: usize,
+    /// The most bytes of datagrams held each way (received and not read, written and not
+    /// sent); the oldest are dropped to make room.
+    pub datagram_buffer: usize,
 }
 
 impl Config {
     /// The defaults, which match the deployed implementations': 1 MiB for the connection,
     /// 256 KiB per stream, 100 streams of each kind, a 30 s idle timeout, datagrams of up to
-    /// 16382 bytes; 10 s for the peer's parameters, 1 MiB of send buffer, 64 datagrams.
+    /// 16382 bytes; 10 s for the peer's parameters, 1 MiB of send buffer, 1 MiB of datagrams
+    /// each way.
     pub fn new(side: Side) -> Config {
         let params = TransportParameters {
             max_idle_timeout: 30_000,
@@ -86,7 +90,7 @@ impl Config {
             params,
             params_timeout: Duration::from_secs(10),
             send_buffer: 1 << 20,
-            datagram_queue: 64,
+            datagram_buffer: 1 << 20,
         }
     }
 }
@@ -230,8 +234,8 @@ pub struct Connection {
     ping_next: u64,
     peer_ping: Option<u64>,
     pong: Option<u64>,
-    datagrams_in: VecDeque<Bytes>,
-    datagrams_out: VecDeque<Bytes>,
+    datagrams_in: DatagramQueue,
+    datagrams_out: DatagramQueue,
     /// Streams with something for a record, and streams whose writer waits.
     sendable: BTreeSet<u64>,
     blocked: BTreeSet<u64>,
@@ -264,6 +268,7 @@ impl Connection {
     /// assert_eq!(server.read(id, 100).unwrap(), Some(bytes::Bytes::from_static(b"hi")));
     /// ```
     pub fn new(config: Config, now: Instant) -> Connection {
+        let datagram_buffer = config.datagram_buffer;
         let p = &config.params;
         let opened = |max| Opened {
             local: SendCredit::new(0),
@@ -286,8 +291,8 @@ impl Connection {
             ping_next: 0,
             peer_ping: None,
             pong: None,
-            datagrams_in: VecDeque::new(),
-            datagrams_out: VecDeque::new(),
+            datagrams_in: DatagramQueue::new(datagram_buffer),
+            datagrams_out: DatagramQueue::new(datagram_buffer),
             sendable: BTreeSet::new(),
             blocked: BTreeSet::new(),
             events: VecDeque::new(),
@@ -626,14 +631,17 @@ impl Connection {
         if data.len() as u64 + 1 + crate::varint::len(data.len() as u64) as u64 > max {
             return Err(Error::ProtocolViolation("a DATAGRAM larger than we allow"));
         }
-        if self.datagrams_in.len() >= self.config.datagram_queue {
-            self.datagrams_in.pop_front();
-        }
         // One event for a queue that was empty: the application reads until it is again.
         if self.datagrams_in.is_empty() {
             self.events.push_back(Event::Datagram);
         }
-        self.datagrams_in.push_back(data);
+        let dropped = self.datagrams_in.push(data);
+        if dropped > 0 {
+            tracing::trace!(
+                dropped,
+                "QMux datagrams dropped: the application reads too slowly"
+            );
+        }
         Ok(())
     }
 
@@ -832,8 +840,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues `data` as a datagram; the oldest unsent one is dropped when
-    /// [`Config::datagram_queue`] are waiting.
+    /// Queues `data` as a datagram; the oldest unsent ones are dropped when it does not fit in
+    /// [`Config::datagram_buffer`].
     pub fn send_datagram(&mut self, data: Bytes) -> Result<(), DatagramError> {
         if self.end.is_some() {
             return Err(DatagramError::ConnectionEnded);
@@ -845,16 +853,19 @@ impl Connection {
                 max,
             });
         }
-        if self.datagrams_out.len() >= self.config.datagram_queue {
-            self.datagrams_out.pop_front();
-        }
-        self.datagrams_out.push_back(data);
+        self.datagrams_out.push(data);
         Ok(())
+    }
+
+    /// Bytes of datagrams that can be queued now without dropping an older one: what a sender
+    /// that must not drop datagrams waits for.
+    pub fn datagram_send_space(&self) -> usize {
+        self.datagrams_out.room()
     }
 
     /// The next datagram received.
     pub fn recv_datagram(&mut self) -> Option<Bytes> {
-        self.datagrams_in.pop_front()
+        self.datagrams_in.pop()
     }
 
     /// The largest datagram payload the peer takes, once its parameters say it takes any.
@@ -997,7 +1008,7 @@ impl Connection {
             if out.len() + size > max {
                 return;
             }
-            let data = self.datagrams_out.pop_front().unwrap_or_default();
+            let data = self.datagrams_out.pop().unwrap_or_default();
             Frame::Datagram(data).encode(out);
         }
     }
