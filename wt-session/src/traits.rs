@@ -59,11 +59,22 @@ pub trait SendStream: MaybeSend + 'static {
 
 /// The receiving half of a WebTransport stream.
 pub trait RecvStream: MaybeSend + 'static {
-    /// Reads into `buf`; `Ok(None)` at the end of the stream.
+    /// Reads into `buf`; `Ok(None)` at the end of the stream. By default a copy of
+    /// [`RecvStream::read_chunk`]'s chunk; a backend that can read into `buf` directly does so.
     fn read(
         &mut self,
         buf: &mut [u8],
-    ) -> impl Future<Output = Result<Option<usize>, StreamError>> + MaybeSend;
+    ) -> impl Future<Output = Result<Option<usize>, StreamError>> + MaybeSend {
+        async move {
+            match self.read_chunk(buf.len()).await? {
+                Some(chunk) => {
+                    buf[..chunk.len()].copy_from_slice(&chunk);
+                    Ok(Some(chunk.len()))
+                }
+                None => Ok(None),
+            }
+        }
+    }
 
     /// Reads the next chunk of at most `max` bytes without copying; `Ok(None)` at the end.
     fn read_chunk(

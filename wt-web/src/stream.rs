@@ -142,16 +142,6 @@ impl RecvStream {
 }
 
 impl wt_session::RecvStream for RecvStream {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StreamError> {
-        match wt_session::RecvStream::read_chunk(self, buf.len()).await? {
-            Some(chunk) => {
-                buf[..chunk.len()].copy_from_slice(&chunk);
-                Ok(Some(chunk.len()))
-            }
-            None => Ok(None),
-        }
-    }
-
     async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StreamError> {
         while self.pending.is_empty() {
             if self.done {

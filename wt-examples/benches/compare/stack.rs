@@ -69,6 +69,46 @@ pub trait Stack: Send + Sync + Sized + 'static {
     fn recv_datagram(session: &Self::Session) -> impl Future<Output = Result<Bytes>> + Send;
 }
 
+/// The calls every stack whose API names them like [`Stack`] implements the same way (quinn,
+/// wt-quinn, wt-qmux, web-transport-quinn): opening and accepting streams, writing, finishing,
+/// reading and sending datagrams. Expands inside an `impl Stack`.
+macro_rules! same_named_calls {
+    () => {
+        async fn open_uni(session: &Self::Session) -> Result<Self::Send> {
+            Ok(session.open_uni().await?)
+        }
+
+        async fn accept_uni(session: &Self::Session) -> Result<Self::Recv> {
+            Ok(session.accept_uni().await?)
+        }
+
+        async fn open_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
+            Ok(session.open_bi().await?)
+        }
+
+        async fn accept_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
+            Ok(session.accept_bi().await?)
+        }
+
+        async fn write_all(send: &mut Self::Send, buf: &[u8]) -> Result<()> {
+            Ok(send.write_all(buf).await?)
+        }
+
+        fn finish(send: &mut Self::Send) -> Result<()> {
+            Ok(send.finish()?)
+        }
+
+        async fn read(recv: &mut Self::Recv, buf: &mut [u8]) -> Result<Option<usize>> {
+            Ok(recv.read(buf).await?)
+        }
+
+        fn send_datagram(session: &Self::Session, payload: Bytes) -> Result<()> {
+            Ok(session.send_datagram(payload)?)
+        }
+    };
+}
+pub(crate) use same_named_calls;
+
 /// The stacks compared, in the order each round runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StackId {

@@ -10,7 +10,7 @@ use wt_qmux::{Config, RecvStream, SendStream, Session, Side};
 use wt_session::{RecvStream as _, SendStream as _, Session as _};
 
 use super::env::Env;
-use super::stack::{Result, Stack};
+use super::stack::{same_named_calls, Result, Stack};
 
 pub struct WtQmux;
 
@@ -53,37 +53,7 @@ impl Stack for WtQmux {
         session.close(0, "");
     }
 
-    async fn open_uni(session: &Self::Session) -> Result<Self::Send> {
-        Ok(session.open_uni().await?)
-    }
-
-    async fn accept_uni(session: &Self::Session) -> Result<Self::Recv> {
-        Ok(session.accept_uni().await?)
-    }
-
-    async fn open_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
-        Ok(session.open_bi().await?)
-    }
-
-    async fn accept_bi(session: &Self::Session) -> Result<(Self::Send, Self::Recv)> {
-        Ok(session.accept_bi().await?)
-    }
-
-    async fn write_all(send: &mut Self::Send, buf: &[u8]) -> Result<()> {
-        Ok(send.write_all(buf).await?)
-    }
-
-    fn finish(send: &mut Self::Send) -> Result<()> {
-        Ok(send.finish()?)
-    }
-
-    async fn read(recv: &mut Self::Recv, buf: &mut [u8]) -> Result<Option<usize>> {
-        Ok(recv.read(buf).await?)
-    }
-
-    fn send_datagram(session: &Self::Session, payload: Bytes) -> Result<()> {
-        Ok(session.send_datagram(payload)?)
-    }
+    same_named_calls!();
 
     fn datagram_send_space(session: &Self::Session) -> usize {
         session.datagram_send_space()
