@@ -98,6 +98,17 @@ impl State {
         self.write.insert(id.0, cx.waker().clone());
     }
 
+    /// Drops what a stream's sending half left: a waker of a write given up, its stop code.
+    pub(crate) fn forget_send(&mut self, id: StreamId) {
+        self.write.remove(&id.0);
+        self.stopped.remove(&id.0);
+    }
+
+    /// Drops what a stream's receiving half left: a waker of a read given up.
+    pub(crate) fn forget_recv(&mut self, id: StreamId) {
+        self.read.remove(&id.0);
+    }
+
     pub(crate) fn wait_session(&mut self, cx: &Context<'_>) {
         if !self.session.iter().any(|w| w.will_wake(cx.waker())) {
             self.session.push(cx.waker().clone());

@@ -124,12 +124,14 @@ impl SendStream {
 
 impl Drop for SendStream {
     fn drop(&mut self) {
-        if !self.done {
-            let id = self.id;
-            self.guard.shared.with(|s| {
+        let (id, done) = (self.id, self.done);
+        self.guard.shared.with(|s| {
+            if !done {
                 let _ = s.conn.finish(id);
-            });
-        }
+            }
+            // Nothing will wait on this half again: its waker and stop code go.
+            s.forget_send(id);
+        });
     }
 }
 
@@ -182,11 +184,12 @@ impl wt_session::RecvStream for RecvStream {
 
 impl Drop for RecvStream {
     fn drop(&mut self) {
-        if !self.done {
-            let id = self.id;
-            self.guard.shared.with(|s| {
+        let (id, done) = (self.id, self.done);
+        self.guard.shared.with(|s| {
+            if !done {
                 let _ = s.conn.stop(id, 0);
-            });
-        }
+            }
+            s.forget_recv(id);
+        });
     }
 }

@@ -90,12 +90,10 @@ async function echoes(session, seed) {
 }
 
 async function client(url, lingerMs) {
-  const socket = new WebSocket(url, ["qmux-02"]);
-  await new Promise((resolve, reject) => {
-    socket.once("open", resolve);
-    socket.once("error", reject);
-  });
-  const session = new Session(socket);
+  // The package opens the socket itself (through the global WebSocket) and listens from the
+  // start: adopting a socket opened here could miss the server's first message, its transport
+  // parameters, sent as soon as the upgrade completes.
+  const session = new Session(url);
   await session.ready;
   await echoes(session, 1);
   await new Promise((r) => setTimeout(r, lingerMs));
