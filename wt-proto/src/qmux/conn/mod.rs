@@ -1015,8 +1015,10 @@ impl Connection {
 
     /// Stream data, fins and resets, stream by stream, as many as fit.
     fn put_streams(&mut self, out: &mut BytesMut, max: usize) {
-        let ids: Vec<u64> = self.sendable.iter().copied().collect();
-        for id in ids {
+        // Walk the set by a cursor, not a copy of it: this runs for every record sent.
+        let mut cursor = 0;
+        while let Some(&id) = self.sendable.range(cursor..).next() {
+            cursor = id + 1;
             let Some(send) = self
                 .streams
                 .get_mut(&id)
