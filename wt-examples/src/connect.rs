@@ -24,9 +24,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use wt_quinn::{
-    CertHash, Client, ClientConfig, ClientIdentity, ConnectError, Identity, Transport, Trust,
-};
+use wt_fallback::Fallback;
+use wt_quinn::{CertHash, ClientConfig, ClientIdentity, ConnectError, Identity, Transport, Trust};
 use wt_session::Connect;
 
 pub use crate::client::Outcome;
@@ -97,9 +96,20 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub stats: bool,
 
-    /// Use QMux over a WebSocket instead of WebTransport over HTTP/3, for where UDP does not get
-    /// through: URL is then ws://host:port/path, as `wt serve` prints on its `qmux` line.
-    #[arg(long, conflicts_with_all = ["cert_hash", "ca", "insecure", "client_cert", "origin", "stats"])]
+    /// Which transport to use: `auto` tries WebTransport over HTTP/3 first and falls back to
+    /// QMux over a WebSocket (wss:// to the same host and port, with the same certificate
+    /// checks) when HTTP/3 has not connected within --fallback-after or failed; `http3` and
+    /// `qmux` use only that one.
+    #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
+    pub transport: TransportChoice,
+
+    /// In `--transport auto`, how many milliseconds HTTP/3 has before QMux is tried too.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub fallback_after: u64,
+
+    /// Use only QMux over a WebSocket (`--transport qmux`). URL may then also be
+    /// ws://host:port/path, plain and unauthenticated, as `wt serve` prints on its `qmux` line.
+    #[arg(long, conflicts_with = "transport")]
     pub ws: bool,
 
     /// Give up when the session is not established within this many seconds (QUIC and TLS
@@ -109,35 +119,66 @@ pub struct ConnectArgs {
     pub timeout: u64,
 }
 
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportChoice {
+    /// HTTP/3 first, then QMux over a WebSocket.
+    Auto,
+    /// WebTransport over HTTP/3 only.
+    Http3,
+    /// QMux over a WebSocket only.
+    Qmux,
+}
+
 fn parse_hash(text: &str) -> Result<CertHash, String> {
     CertHash::from_hex(text).map_err(|e| e.to_string())
 }
 
-/// Runs a client session on wt-quinn with the options in `args` (on wt-qmux over a WebSocket
-/// with `--ws`), on the process's stdin and stdout: [`run_with`] on a [`Client`], which then
-/// lingers for the close to reach the server.
+/// Runs a client session with the options in `args`, on the process's stdin and stdout:
+/// [`run_with`] on a [`wt_fallback::Client`] (HTTP/3, falling back to QMux over a WebSocket as
+/// `--transport` says), which then lingers for the close to reach the server; a `ws://` URL
+/// runs on plain QMux.
 ///
 /// When the server closes the session, `closed: code <n> reason <r>` goes to stderr.
 pub async fn run(args: ConnectArgs) -> anyhow::Result<Outcome> {
-    if args.ws {
+    if args.url.starts_with("ws://") {
         return run_ws(args).await;
     }
-    let client =
-        Client::bind(client_config(&args)?).context("cannot create the client endpoint")?;
-    let established = |session: &wt_quinn::Session| {
-        tracing::info!(draft = %session.draft(), remote = %session.remote_address(), "session established");
+    let fallback = match (args.ws, args.transport) {
+        (true, _) | (_, TransportChoice::Qmux) => Fallback::Always,
+        (_, TransportChoice::Http3) => Fallback::Never,
+        (_, TransportChoice::Auto) => Fallback::After(Duration::from_millis(args.fallback_after)),
+    };
+    let mut qmux = wt_qmux::Config::new(wt_qmux::Side::Client);
+    qmux.params_timeout = Duration::from_secs(args.timeout);
+    let config = wt_fallback::ClientConfig::new(client_config(&args)?)
+        .fallback(fallback)
+        .qmux(qmux);
+    let client = wt_fallback::Client::bind(config).context("cannot create the client endpoint")?;
+    let established = |session: &wt_fallback::Session| match session {
+        wt_fallback::Session::Http3(s) => {
+            tracing::info!(transport = "http3", draft = %s.draft(), remote = %s.remote_address(), "session established")
+        }
+        other => tracing::info!(transport = %other.transport(), "session established"),
     };
     let stats = args.stats;
-    let finished = |session: &wt_quinn::Session| {
-        if stats {
-            eprintln!("{}", session.stats());
-        }
+    let finished = |session: &wt_fallback::Session| match session {
+        wt_fallback::Session::Http3(s) if stats => eprintln!("{}", s.stats()),
+        _ if stats => eprintln!("transport qmux (no statistics over QMux)"),
+        _ => {}
     };
-    let outcome = run_with(&client, &args, established, finished).await;
-    if tokio::time::timeout(CLOSE_LINGER, client.wait_idle())
+    let session = client
+        .connect(&args.url)
         .await
-        .is_err()
-    {
+        .map_err(|e| explain_connect(anyhow::Error::new(e), &args))?;
+    established(&session);
+    let outcome = run_session(&session, &args).await;
+    finished(&session);
+    let linger = async {
+        session.wait_idle().await;
+        client.wait_idle().await;
+    };
+    if tokio::time::timeout(CLOSE_LINGER, linger).await.is_err() {
         tracing::debug!("the connection did not close in time");
     }
     outcome
@@ -184,7 +225,7 @@ async fn run_session<S: wt_session::Session>(
     outcome
 }
 
-/// `--ws`: the same run on QMux over a WebSocket.
+/// A `ws://` URL: the same run on plain QMux over a WebSocket.
 async fn run_ws(args: ConnectArgs) -> anyhow::Result<Outcome> {
     let mut config = wt_qmux::Config::new(wt_qmux::Side::Client);
     config.params_timeout = Duration::from_secs(args.timeout);
@@ -231,7 +272,14 @@ fn client_config(args: &ConnectArgs) -> anyhow::Result<ClientConfig> {
 /// The error of a failed session setup, with a hint at the likely cause when there is one (for
 /// wt-quinn's errors; another backend's pass through as they are).
 fn explain_connect(e: anyhow::Error, args: &ConnectArgs) -> anyhow::Error {
-    let hint = e.downcast_ref::<ConnectError>().and_then(|e| hint(e, args));
+    let quinn = e.downcast_ref::<ConnectError>().or_else(|| {
+        match e.downcast_ref::<wt_fallback::ConnectError>() {
+            Some(wt_fallback::ConnectError::Http3(e)) => Some(e),
+            Some(wt_fallback::ConnectError::Both { http3, .. }) => Some(http3),
+            _ => None,
+        }
+    });
+    let hint = quinn.and_then(|e| hint(e, args));
     let error = e.context(format!(
         "cannot open a WebTransport session to {}",
         args.url

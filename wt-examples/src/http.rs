@@ -25,7 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -109,7 +109,7 @@ impl Response {
 
 /// What takes over a connection whose `GET` asks for a WebSocket upgrade; it gets the
 /// connection with the request still to be read (see [`Upgraded`]) and owns it from then on.
-pub type OnUpgrade = Arc<dyn Fn(Upgraded) + Send + Sync>;
+pub type OnUpgrade = Arc<dyn Fn(Upgraded<TcpStream>) + Send + Sync>;
 
 /// Serves connections from `listener` until the task is dropped, answering each request with
 /// `handler`. Never returns; spawn it.
@@ -164,13 +164,29 @@ where
     }
 }
 
+/// Serves one connection that another server accepted (and may have read from, replaying it):
+/// one request and its response, within [`TIMEOUT`]. Upgrade requests are ordinary `GET`s here.
+pub async fn serve_connection<S, H>(stream: S, handler: H)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Fn(&Request) -> Response,
+{
+    let exchanged = exchange(stream, &handler, false);
+    match tokio::time::timeout(TIMEOUT, exchanged).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "HTTP connection failed"),
+        Err(_) => tracing::debug!("HTTP connection timed out"),
+    }
+}
+
 /// One request and its response, or the connection of an upgrade request (when `upgrades`).
-async fn exchange<H>(
-    mut stream: TcpStream,
+async fn exchange<S, H>(
+    mut stream: S,
     handler: &H,
     upgrades: bool,
-) -> std::io::Result<Option<Upgraded>>
+) -> std::io::Result<Option<Upgraded<S>>>
 where
+    S: AsyncRead + AsyncWrite + Unpin,
     H: Fn(&Request) -> Response,
 {
     let (response, head_only) = match read_request(&mut stream, upgrades).await? {
@@ -205,7 +221,10 @@ enum Read {
 }
 
 /// Reads one request, or its head only when it asks for an upgrade and `upgrades`.
-async fn read_request(stream: &mut TcpStream, upgrades: bool) -> std::io::Result<Read> {
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    upgrades: bool,
+) -> std::io::Result<Read> {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
@@ -330,8 +349,8 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
     })
 }
 
-async fn write_response(
-    stream: &mut TcpStream,
+async fn write_response<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     response: &Response,
     head_only: bool,
 ) -> std::io::Result<()> {

@@ -1,11 +1,17 @@
 //! `wt serve`: an echo server (see [`crate::echo`]) on every address asked for, with a
-//! certificate browsers accept by hash, and the demo page on plain HTTP.
+//! certificate browsers accept by hash, and the demo page.
+//!
+//! Each address is served twice, by one [`wt_fallback::Server`]: WebTransport over HTTP/3 on
+//! UDP, and on TCP at the same port number QMux over a WebSocket (for clients whose UDP does not
+//! get through; over TLS with the same certificate, or plain for pages on `http://localhost`)
+//! next to the demo page (plain HTTP, or HTTPS for a certificate the browser trusts). The
+//! application code (the echo service) is the same for both transports.
 //!
 //! What a script needs comes on stdout, one fact per line, in this order: `listening <addr>` per
-//! socket (with the actual port when port 0 was asked for), `cert-sha256 <64 hex digits>` per
-//! published certificate hash (the certificate presented now first; with rotation, then the next
-//! one), and unless `--no-http`, `page <url>` and `qmux <url>` (the same TCP port also takes
-//! QMux over a WebSocket, for clients whose UDP does not get through). Logs go to stderr.
+//! socket (with the actual port when port 0 was asked for; TCP listens on the same), then
+//! `cert-sha256 <64 hex digits>` per published certificate hash (the certificate presented now
+//! first; with rotation, then the next one), and unless `--no-http`, `page <url>` and
+//! `qmux <url>`. Logs go to stderr.
 //!
 //! A self-signed certificate rotates every `--rotate-every` days (6 by default, the longest that
 //! browsers allow when pinning both hashes) without a restart; the demo page fetches the
@@ -14,24 +20,27 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use wt_quinn::{Policy, Request, Server, ServerConfig};
+use wt_fallback::{Request, Server};
+use wt_quinn::{Policy, ServerConfig};
 
 use tokio::sync::Semaphore;
 
 use crate::http::OnUpgrade;
+use crate::http::{Request as HttpRequest, Response};
 use crate::page::{reachable, PageConfig, WebDemo};
+
+/// The demo site's routes, shared by every connection.
+type Routes = Arc<dyn Fn(&HttpRequest) -> Response + Send + Sync>;
 
 /// The addresses served without `--bind`.
 pub const DEFAULT_BIND: [SocketAddr; 2] = [
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4433)),
     SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 4433, 0, 0)),
 ];
-/// The page server's address without `--http`.
-pub const DEFAULT_HTTP: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 /// QMux sessions (over a WebSocket) served at once.
 pub const MAX_QMUX_SESSIONS: usize = 256;
 /// How long shutting down waits for the final close packets to go out.
@@ -59,13 +68,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
 
-    /// Serve the demo page over plain HTTP on this TCP address [default: 127.0.0.1:8080]. Keep it
-    /// on 127.0.0.1 or localhost: browsers only allow WebTransport on secure contexts, which
-    /// plain HTTP is only on those hosts.
+    /// Also serve the demo page (and QMux over a WebSocket) over plain HTTP on this TCP address,
+    /// besides the TCP port of each --bind address, which serves them by default. Keep it on
+    /// 127.0.0.1 or localhost: browsers only allow WebTransport on secure contexts, which plain
+    /// HTTP is only on those hosts.
     #[arg(long, value_name = "ADDR", conflicts_with = "no_http")]
     pub http: Option<SocketAddr>,
 
-    /// Do not serve the demo page.
+    /// Do not serve the demo page, nor plain (non-TLS) connections: the TCP ports then take only
+    /// QMux over a WebSocket on TLS (wss://).
     #[arg(long)]
     pub no_http: bool,
 
@@ -76,7 +87,7 @@ pub struct ServeArgs {
     pub web_demo: Option<PathBuf>,
 
     /// Accept sessions only from pages of this origin (scheme://host[:port], for example
-    /// http://127.0.0.1:8080); others get 403. Repeatable. Default: every origin, and requests
+    /// http://127.0.0.1:4433); others get 403. Repeatable. Default: every origin, and requests
     /// without one. The demo page's own origin must be listed for it to keep working.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
@@ -137,11 +148,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (_, _, Some(period)) => builder.rotating_self_signed(NAMES, period),
         (_, _, None) => builder.self_signed(NAMES),
     };
-    let config = crate::debugging::from_env(builder)?
+    let h3 = crate::debugging::from_env(builder)?
         .build()
         .context("cannot set up the server's certificate and TLS")?;
+    // The page needs the server's addresses and hashes, and the server needs the page's
+    // handler: the handler finds the routes in a cell filled once the server is bound.
+    let routes: Arc<OnceLock<Routes>> = Arc::default();
+    let mut config = wt_fallback::ServerConfig::new(h3).max_qmux_sessions(MAX_QMUX_SESSIONS);
+    if !args.no_http {
+        let cell = routes.clone();
+        config = config.plaintext(true).http(Arc::new(move |conn| {
+            if let Some(routes) = cell.get().cloned() {
+                tokio::spawn(crate::http::serve_connection(conn, move |r| routes(r)));
+            }
+        }));
+    }
     let server = Arc::new(Server::bind(config).context("cannot start the WebTransport server")?);
     let listening = server.local_addrs();
+    if !args.no_http {
+        let mut page = PageConfig::new(&listening);
+        if let Some(dir) = &args.web_demo {
+            page = page.with_web_demo(WebDemo::load(dir)?);
+        }
+        // Weak: the server holds the handler, which holds the routes.
+        let hashes = Arc::downgrade(&server);
+        let site = crate::page::routes(page, move || {
+            hashes
+                .upgrade()
+                .map(|s| s.cert_hashes())
+                .unwrap_or_default()
+        });
+        let _ = routes.set(Arc::new(site));
+    }
 
     let mut out = String::new();
     for addr in &listening {
@@ -150,22 +188,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for hash in server.cert_hashes() {
         out += &format!("cert-sha256 {hash}\n");
     }
-    if !args.no_http {
-        let http = args.http.unwrap_or(DEFAULT_HTTP);
-        let listener = tokio::net::TcpListener::bind(http)
-            .await
-            .with_context(|| format!("cannot listen for HTTP on {http} (see --http, --no-http)"))?;
-        let bound = listener.local_addr().context("the HTTP socket's address")?;
-        let mut page = PageConfig::new(&listening);
-        if let Some(dir) = &args.web_demo {
-            page = page.with_web_demo(WebDemo::load(dir)?);
-        }
-        let published = server.clone();
-        let routes = crate::page::routes(page, move || published.cert_hashes());
-        let upgrades = Some(qmux_upgrades());
-        tokio::spawn(crate::http::serve_with_upgrades(listener, routes, upgrades));
-        out += &format!("page http://{}/\n", reachable(bound));
-        out += &format!("qmux ws://{}/\n", reachable(bound));
+    if let Some(routes) = routes.get().cloned() {
+        let page = match args.http {
+            Some(http) => {
+                let listener = tokio::net::TcpListener::bind(http).await.with_context(|| {
+                    format!("cannot listen for HTTP on {http} (see --http, --no-http)")
+                })?;
+                let bound = listener.local_addr().context("the HTTP socket's address")?;
+                let upgrades = Some(qmux_upgrades());
+                tokio::spawn(crate::http::serve_with_upgrades(
+                    listener,
+                    move |r| routes(r),
+                    upgrades,
+                ));
+                bound
+            }
+            None => listening[0],
+        };
+        out += &format!("page http://{}/\n", reachable(page));
+        out += &format!("qmux ws://{}/\n", reachable(page));
     }
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -220,25 +261,31 @@ fn qmux_upgrades() -> OnUpgrade {
     })
 }
 
-/// Accepts one session request and runs the echo service on it.
+/// Accepts one session request, on either transport, and runs the echo service on it.
 async fn session(request: Request) {
     let remote = request.remote_address();
-    let origin = request.head().origin().unwrap_or("(none)").to_owned();
-    let path = request.head().path().to_owned();
-    let draft = request.draft();
-    if let Some(key) = request.peer_key() {
-        let hash = wt_quinn::CertHash::of(key.as_ref());
-        tracing::info!(%remote, client_key_sha256 = %hash, "client authenticated");
-    }
+    let origin = request.origin().unwrap_or("(none)").to_owned();
+    let path = request.path().to_owned();
+    let transport = request.transport();
+    let draft = match &request {
+        Request::Http3(r) => {
+            if let Some(key) = r.peer_key() {
+                let hash = wt_quinn::CertHash::of(key.as_ref());
+                tracing::info!(%remote, client_key_sha256 = %hash, "client authenticated");
+            }
+            r.draft().to_string()
+        }
+        _ => "qmux-02".to_owned(),
+    };
     let session = match request.accept().await {
         Ok(session) => session,
-        Err(e) => return tracing::warn!(%remote, error = %e, "cannot accept session"),
+        Err(e) => return tracing::warn!(%remote, %transport, error = %e, "cannot accept session"),
     };
-    tracing::info!(%remote, origin, path, %draft, "session started");
+    tracing::info!(%remote, %transport, origin, path, %draft, "session started");
     let watch = session.clone();
     crate::echo::serve(session).await;
-    let why = watch.closed().await;
-    tracing::info!(%remote, path, %why, "session ended");
+    let why = wt_session::Session::closed(&watch).await;
+    tracing::info!(%remote, %transport, path, %why, "session ended");
 }
 
 /// The addresses to bind: the defaults when none were given, less IPv6 addresses this host

@@ -11,16 +11,16 @@ use tokio::net::TcpStream;
 
 /// See the module documentation.
 #[derive(Debug)]
-pub struct Upgraded {
+pub struct Upgraded<S = TcpStream> {
     /// What was read from the stream already, and how much of it was replayed.
     head: Vec<u8>,
     replayed: usize,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl Upgraded {
+impl<S> Upgraded<S> {
     /// `stream`, from which `head` was read.
-    pub fn new(head: Vec<u8>, stream: TcpStream) -> Self {
+    pub fn new(head: Vec<u8>, stream: S) -> Self {
         Upgraded {
             head,
             replayed: 0,
@@ -29,7 +29,7 @@ impl Upgraded {
     }
 }
 
-impl AsyncRead for Upgraded {
+impl<S: AsyncRead + Unpin> AsyncRead for Upgraded<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -47,7 +47,7 @@ impl AsyncRead for Upgraded {
     }
 }
 
-impl AsyncWrite for Upgraded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Upgraded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

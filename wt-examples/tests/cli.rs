@@ -421,15 +421,15 @@ async fn serve_publishes_its_certificate_hashes_on_stdout_and_to_the_page() {
 /// server close arrives with its code and reason.
 #[tokio::test]
 async fn qmux_over_a_websocket_round_trips_every_mode() {
-    let (_child, lines) = serve_with_page(&[]).await;
-    let page = lines.iter().find_map(|l| l.strip_prefix("page ")).unwrap();
-    let url = lines
+    let (_child, served) = serve_with_page(&[]).await;
+    let page = served.iter().find_map(|l| l.strip_prefix("page ")).unwrap();
+    let url = served
         .last()
         .unwrap()
         .strip_prefix("qmux ")
         .unwrap()
         .to_owned();
-    assert_eq!(url, page.replacen("http://", "ws://", 1), "{lines:?}");
+    assert_eq!(url, page.replacen("http://", "ws://", 1), "{served:?}");
     let ws = |extra: &[&str]| {
         let mut args = vec![url.clone(), "--ws".into()];
         args.extend(extra.iter().map(|a| a.to_string()));
@@ -460,9 +460,113 @@ async fn qmux_over_a_websocket_round_trips_every_mode() {
         "{}",
         stderr(&out)
     );
-    // A ws:// URL is needed, and WebTransport's trust options make no sense here.
-    let out = connect(&ws(&["--cert-hash", &"ab".repeat(32)]), b"").await;
+
+    // The same port over TLS (wss://), trusting the certificate by the hash QUIC pins: the
+    // right hash round-trips, a wrong one fails the TLS handshake.
+    let listening = served
+        .iter()
+        .find_map(|l| l.strip_prefix("listening "))
+        .unwrap();
+    let hash = served
+        .iter()
+        .find_map(|l| l.strip_prefix("cert-sha256 "))
+        .unwrap();
+    let https = format!("https://{listening}/");
+    let out = connect(
+        &[
+            https.clone(),
+            "--ws".into(),
+            "--cert-hash".into(),
+            hash.into(),
+        ],
+        &input,
+    )
+    .await;
+    assert!(
+        out.status.success() && out.stdout == input,
+        "wss: {}",
+        stderr(&out)
+    );
+    let wrong = "ab".repeat(32);
+    let out = connect(&[https, "--ws".into(), "--cert-hash".into(), wrong], b"").await;
     assert!(!out.status.success());
+    assert!(stderr(&out).contains("QMux"), "{}", stderr(&out));
+}
+
+/// With UDP blocked (a relay at one port number that swallows datagrams and passes TCP
+/// through), `wt connect` tries HTTP/3, falls back to QMux over TLS after --fallback-after, and
+/// the echo comes back byte for byte; `--transport http3` fails there instead.
+#[tokio::test]
+async fn with_udp_blocked_connect_falls_back_to_qmux() {
+    let (_child, lines) = serve_with_page(&[]).await;
+    let listening: SocketAddr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("listening "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hash = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("cert-sha256 "))
+        .unwrap();
+    let (relay, swallowed) = udp_blackhole(listening).await;
+    let url = format!("https://{relay}/");
+    let args = |extra: &[&str]| {
+        let mut all = vec![url.clone(), "--cert-hash".into(), hash.to_owned()];
+        all.extend(extra.iter().map(|a| a.to_string()));
+        all
+    };
+    let input = payload(1 << 20);
+    let log = [
+        ("RUST_LOG", std::path::Path::new("info")),
+        ("NO_COLOR", std::path::Path::new("1")),
+    ];
+    let started = std::time::Instant::now();
+    let out = connect_with_env(&args(&["--fallback-after", "300"]), &input, &log).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout == input, "{} bytes came back", out.stdout.len());
+    assert!(stderr(&out).contains("transport=qmux"), "{}", stderr(&out));
+    assert!(started.elapsed() < LIMIT);
+    assert!(
+        swallowed.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "HTTP/3 was tried first"
+    );
+
+    let out = connect(&args(&["--transport", "http3", "--timeout", "1"]), b"x").await;
+    assert!(!out.status.success(), "HTTP/3 alone cannot get through");
+}
+
+/// A relay at one port number: UDP to it vanishes, TCP goes through to `target`. Its address
+/// and the count of datagrams swallowed.
+async fn udp_blackhole(
+    target: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    for _ in 0..16 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let Ok(tcp) = tokio::net::TcpListener::bind(addr).await else {
+            continue;
+        };
+        let swallowed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = swallowed.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            while udp.recv_from(&mut buf).await.is_ok() {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = tcp.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        });
+        return (addr, swallowed);
+    }
+    panic!("no port free for both UDP and TCP");
 }
 
 /// A path in the temporary directory unique to this test, removed when dropped.

@@ -36,7 +36,7 @@ mod state;
 mod stream;
 pub mod ws;
 
-pub use session::{accept, connect, Config, Session};
+pub use session::{accept, connect, Config, Session, WeakSession};
 pub use stream::{RecvStream, SendStream};
 pub use wt_proto::qmux::conn::Side;
 pub use wt_session;

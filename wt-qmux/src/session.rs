@@ -103,17 +103,59 @@ impl Session {
     /// program that closed does before it exits, so that the peer learns the code and reason.
     /// Bound it with a timeout; it waits as long as the session lives.
     pub async fn wait_idle(&self) {
-        poll_fn(|cx| {
-            let mut state = self.shared().lock();
-            if state.idle {
-                return Poll::Ready(());
-            }
-            state.wait_session(cx);
-            Poll::Pending
-        })
-        .await
+        wait_idle(self.shared()).await
     }
 
+    /// A handle that can close the session and wait for its end without keeping it open: a
+    /// server that closes its sessions on shutdown holds these, so that a session whose
+    /// application dropped it still closes itself.
+    pub fn downgrade(&self) -> WeakSession {
+        WeakSession {
+            shared: Arc::downgrade(self.shared()),
+        }
+    }
+}
+
+/// See [`Session::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakSession {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakSession {
+    /// Whether the session's transport is still up.
+    pub fn is_live(&self) -> bool {
+        self.shared.upgrade().is_some_and(|s| !s.lock().idle)
+    }
+
+    /// Closes the session, as [`wt_session::Session::close`] does, if it is still live.
+    pub fn close(&self, code: u32, reason: &str) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.with(|state| state.conn.close(u64::from(code), reason));
+        }
+    }
+
+    /// [`Session::wait_idle`]; returns at once when the session is gone.
+    pub async fn wait_idle(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            wait_idle(&shared).await
+        }
+    }
+}
+
+async fn wait_idle(shared: &Shared) {
+    poll_fn(|cx| {
+        let mut state = shared.lock();
+        if state.idle {
+            return Poll::Ready(());
+        }
+        state.wait_session(cx);
+        Poll::Pending
+    })
+    .await
+}
+
+impl Session {
     /// The next stream of the peer's of one kind.
     async fn accept(&self, bidi: bool) -> Result<conn::StreamId, SessionError> {
         poll_fn(|cx| {

@@ -26,6 +26,22 @@ pub struct RecvStream {
     done: bool,
 }
 
+impl std::fmt::Debug for SendStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendStream")
+            .field("id", &self.id.0)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("id", &self.id.0)
+            .finish()
+    }
+}
+
 /// A stream error for the engine's, given the session's state.
 fn mapped(state: &State, error: EngineError) -> StreamError {
     let code = |c: u64| u32::try_from(c).unwrap_or(u32::MAX);

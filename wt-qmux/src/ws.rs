@@ -30,8 +30,8 @@ const HEADER: &str = "sec-websocket-protocol";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WsError {
-    /// The URL is not a `ws://` URL with a host.
-    #[error("not a ws:// URL: {0}")]
+    /// The URL is not a `ws://` (or, where asked, `wss://`) URL with a host.
+    #[error("not a WebSocket URL of the expected scheme: {0}")]
     Url(String),
     /// The TCP connection or the WebSocket handshake failed.
     #[error("the WebSocket handshake failed: {0}")]
@@ -87,32 +87,65 @@ fn choose(ours: &[&str], offered: &[&str]) -> Option<(String, Option<String>)> {
 }
 
 /// Opens a session to `url` (`ws://host:port/path`) offering `protocols` (application
-/// protocols, in order of preference; may be empty).
+/// protocols, in order of preference; may be empty). For `wss://`, open the TLS connection
+/// yourself and use [`connect_over`].
 pub async fn connect(
     url: &str,
     protocols: &[&str],
     config: Config,
 ) -> Result<(Session, Option<String>), WsError> {
     let deadline = config.params_timeout;
+    let (host, port) = host_port(url, "ws")?;
+    let tcp = tokio::time::timeout(
+        deadline,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| WsError::Timeout(deadline))?
+    .map_err(|e| WsError::Handshake(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    connect_over(tcp, url, protocols, config).await
+}
+
+/// The host (without brackets) and port of a `scheme://` URL.
+pub fn host_port(url: &str, scheme: &str) -> Result<(String, u16), WsError> {
+    let uri = url
+        .into_client_request()
+        .map_err(|e| WsError::Url(format!("{url}: {e}")))?
+        .uri()
+        .clone();
+    if uri.scheme_str() != Some(scheme) {
+        return Err(WsError::Url(url.to_owned()));
+    }
+    let host = uri.host().ok_or_else(|| WsError::Url(url.to_owned()))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let default = if scheme == "wss" { 443 } else { 80 };
+    Ok((host, uri.port_u16().unwrap_or(default)))
+}
+
+/// Opens a session to `url` (`ws://` or `wss://`) over `io`, a connection to its host that
+/// the caller set up (TCP, or TLS over TCP for `wss://`), offering `protocols`.
+pub async fn connect_over<T>(
+    io: T,
+    url: &str,
+    protocols: &[&str],
+    config: Config,
+) -> Result<(Session, Option<String>), WsError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let deadline = config.params_timeout;
     let handshake = async {
         let mut request = url
             .into_client_request()
             .map_err(|e| WsError::Url(format!("{url}: {e}")))?;
-        let uri = request.uri().clone();
-        if uri.scheme_str() != Some("ws") {
-            return Err(WsError::Url(url.to_owned()));
-        }
-        let host = uri.host().ok_or_else(|| WsError::Url(url.to_owned()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
         let offer = HeaderValue::from_str(&offer(protocols))
             .map_err(|_| WsError::Url(format!("protocols {protocols:?} cannot be a header")))?;
         request.headers_mut().insert(HEADER, offer);
-        let tcp = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| WsError::Handshake(e.to_string()))?;
-        let _ = tcp.set_nodelay(true);
-        let (ws, response) = tokio_tungstenite::client_async(request, tcp)
+        let (ws, response) = tokio_tungstenite::client_async(request, io)
             .await
             .map_err(|e| WsError::Handshake(e.to_string()))?;
         let chosen = response

@@ -420,6 +420,12 @@ impl ServerConfig {
         &self.addrs
     }
 
+    /// The policy that admits connections and sessions, for requests that arrive beside this
+    /// server (the WebSocket upgrades of a fallback) to be judged the same way.
+    pub fn policy(&self) -> Arc<dyn AllowConnection> {
+        self.policy.clone()
+    }
+
     /// The QUIC transport configuration this server gives quinn, built from its [`Transport`]
     /// and [`Protocol`]: for comparing with plain quinn (benchmarks) and for debugging.
     ///
@@ -682,6 +688,14 @@ impl ClientConfig {
     pub fn quinn_transport_config(&self) -> quinn::TransportConfig {
         // Servers open no sessions (CONNECT streams) towards a client.
         self.transport.quinn(0)
+    }
+
+    /// The rustls configuration of TLS over TCP with this client's trust and identity (ALPN
+    /// `http/1.1`): for a WebSocket fallback that verifies the server as QUIC does.
+    pub fn tcp_tls_config(&self) -> Arc<rustls::ClientConfig> {
+        let mut tls = (*self.tls).clone();
+        tls.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
+        Arc::new(tls)
     }
 }
 

@@ -23,6 +23,18 @@ use wt_proto::connect::ConnectRequest;
 pub struct RequestHead(pub(crate) ConnectRequest);
 
 impl RequestHead {
+    /// The head of a session request that arrived another way than an extended CONNECT (the
+    /// WebSocket upgrade of a fallback beside this server), so that the same
+    /// [`crate::AllowConnection`] policy judges it: `url` must be `https` with an authority;
+    /// `headers` are the request's. `None` when `url` is not such a URL.
+    pub fn from_parts(url: &http::Uri, headers: &http::HeaderMap) -> Option<RequestHead> {
+        let mut request = ConnectRequest::new(url, "webtransport").ok()?;
+        for (name, value) in headers {
+            request = request.with_header(name.clone(), value.clone());
+        }
+        Some(RequestHead(request))
+    }
+
     /// The requested URL (`https://authority/path`).
     pub fn url(&self) -> http::Uri {
         self.0.uri()

@@ -89,7 +89,7 @@ pub use request::Request;
 pub use rotation::{DEFAULT_ROTATION_PERIOD, MAX_ROTATION_PERIOD};
 pub use session::Session;
 pub use stream::{RecvStream, SendStream};
-pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3};
+pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3, ALPN_HTTP1};
 pub use wt_proto::draft::{Draft, ParseDraftError};
 pub use wt_proto::engine::{Limits as PeerLimits, Timeouts};
 pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};

@@ -37,6 +37,20 @@ pub struct SessionInfo<'a> {
     pub active_sessions: usize,
 }
 
+impl<'a> SessionInfo<'a> {
+    /// What a policy learns of a request for the first session of a connection: `head` from
+    /// `remote`, with no client key. For requests that arrive beside the server's own (the
+    /// WebSocket upgrades of a fallback), judged by the same policy.
+    pub fn new(head: &'a RequestHead, remote: SocketAddr) -> Self {
+        SessionInfo {
+            head,
+            remote,
+            peer_key: None,
+            active_sessions: 0,
+        }
+    }
+}
+
 /// A server's policy; see the module documentation.
 pub trait AllowConnection: Send + Sync + 'static {
     /// Decides on a new connection from `remote`. Default: accept without client auth.

@@ -23,6 +23,9 @@ use crate::error::CertError;
 
 /// The ALPN token of HTTP/3.
 pub const ALPN_H3: &[u8] = b"h3";
+/// The ALPN of TLS over TCP beside the server ([`crate::Server::tcp_tls_config`]), for HTTP/1.1
+/// and the WebSocket upgrades it carries.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

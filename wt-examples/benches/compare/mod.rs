@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod stack;
 pub mod streams;
 pub mod web_transport_quinn_stack;
+pub mod wt_fallback_stack;
 pub mod wt_qmux_stack;
 pub mod wt_quinn_stack;
 pub mod wtransport_stack;

@@ -126,16 +126,20 @@ pub enum StackId {
     WebTransportQuinn,
     /// wt-qmux, our fallback for where UDP is blocked: QMux on a TCP connection.
     WtQmux,
+    /// The fallback as a client with UDP blocked gets it from wt-fallback: QMux over a
+    /// WebSocket on TLS.
+    WtQmuxWss,
 }
 
 impl StackId {
-    pub const ALL: [StackId; 6] = [
+    pub const ALL: [StackId; 7] = [
         StackId::RawQuinn,
         StackId::WtQuinn,
         StackId::WtQuinnD07,
         StackId::Wtransport,
         StackId::WebTransportQuinn,
         StackId::WtQmux,
+        StackId::WtQmuxWss,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +150,7 @@ impl StackId {
             StackId::Wtransport => "wtransport",
             StackId::WebTransportQuinn => "web-transport-quinn",
             StackId::WtQmux => "wt-qmux",
+            StackId::WtQmuxWss => "wt-qmux-wss",
         }
     }
 
@@ -156,7 +161,8 @@ impl StackId {
     /// Runs `job` with this stack's adapter.
     pub fn with<J: Job>(self, job: J) -> J::Output {
         use super::{
-            raw_quinn, web_transport_quinn_stack, wt_qmux_stack, wt_quinn_stack, wtransport_stack,
+            raw_quinn, web_transport_quinn_stack, wt_fallback_stack, wt_qmux_stack, wt_quinn_stack,
+            wtransport_stack,
         };
         match self {
             StackId::RawQuinn => job.run(raw_quinn::RawQuinn),
@@ -165,6 +171,7 @@ impl StackId {
             StackId::Wtransport => job.run(wtransport_stack::Wtransport),
             StackId::WebTransportQuinn => job.run(web_transport_quinn_stack::WebTransportQuinn),
             StackId::WtQmux => job.run(wt_qmux_stack::WtQmux),
+            StackId::WtQmuxWss => job.run(wt_fallback_stack::WtFallbackWss),
         }
     }
 }

@@ -32,7 +32,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run an echo server: a rotating self-signed certificate (or --cert/--key), WebTransport on
-    /// 127.0.0.1:4433 and [::1]:4433, and a demo page on http://127.0.0.1:8080/.
+    /// UDP 127.0.0.1:4433 and [::1]:4433, and on TCP at the same ports QMux over a WebSocket
+    /// (for clients whose UDP is blocked) and a demo page, http://127.0.0.1:4433/.
     ///
     /// Each session echoes: bytes on a bidirectional stream come back on it; a unidirectional
     /// stream comes back on a new one; each datagram comes back. A bidirectional stream that

@@ -1,6 +1,7 @@
 //! The identity of a running server: the certificate it presents (fixed, or a [`Rotation`]),
 //! quinn's server configurations built from it (one without and one with client
-//! authentication), and the swap of both when the identity changes. Connections that are
+//! authentication), the rustls configuration for the same certificate over TCP (for a
+//! WebSocket fallback beside the server), and the swap of all of them when the identity changes. Connections that are
 //! established keep the certificate they were made with; new ones get the new one.
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +16,8 @@ use crate::rotation::ServerIdentity;
 pub(crate) struct QuinnConfigs {
     plain: Arc<quinn::ServerConfig>,
     with_auth: Arc<quinn::ServerConfig>,
+    /// TLS over TCP with the same certificate (ALPN `http/1.1`, no client authentication).
+    tcp: Arc<rustls::ServerConfig>,
 }
 
 impl QuinnConfigs {
@@ -30,10 +33,21 @@ impl QuinnConfigs {
             server.transport_config(Arc::new(config.quinn_transport_config()));
             Ok(Arc::new(server))
         };
+        let mut tcp = crate::tls::server_config(identity, None)?;
+        tcp.alpn_protocols = vec![crate::tls::ALPN_HTTP1.to_vec()];
+        if let Some(log) = &config.key_log {
+            tcp.key_log = log.clone();
+        }
         Ok(QuinnConfigs {
             plain: build(None)?,
             with_auth: build(Some(&config.client_auth))?,
+            tcp: Arc::new(tcp),
         })
+    }
+
+    /// The rustls configuration for TLS over TCP with this identity.
+    pub(crate) fn tcp(&self) -> Arc<rustls::ServerConfig> {
+        self.tcp.clone()
     }
 
     /// The configuration for a connection that does (or does not) require client

@@ -177,6 +177,14 @@ impl Server {
         self.tls.rotate(self.endpoint.quic())
     }
 
+    /// The rustls configuration of TLS over TCP with the certificate this server presents now
+    /// (ALPN `http/1.1`, TLS 1.3, no client authentication): for a WebSocket fallback on the same
+    /// port number, so that a client pinning the certificate's hash trusts both. Fetch it for
+    /// every TCP connection: it follows [`Server::rotate`] and [`Server::set_identity`].
+    pub fn tcp_tls_config(&self) -> Arc<rustls::ServerConfig> {
+        self.tls.configs().tcp()
+    }
+
     /// The bound addresses (with the actual ports when port 0 was asked for).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.endpoint.local_addrs()
