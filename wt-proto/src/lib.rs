@@ -35,6 +35,7 @@ pub mod flow;
 pub mod frame;
 pub mod qmux;
 pub mod qpack;
+pub mod quic_lb;
 pub mod settings;
 pub mod stream;
 pub mod varint;

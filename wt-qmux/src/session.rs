@@ -75,11 +75,13 @@ pub(crate) async fn establish(
     };
     poll_fn(|cx| {
         let mut state = session.shared().lock();
-        if let Some(end) = &state.end {
-            return Poll::Ready(Err(end.clone()));
-        }
+        // The peer's parameters first: a session whose close came right behind them was
+        // established, and the application learns of the close from the session.
         if state.conn.peer_params().is_some() {
             return Poll::Ready(Ok(()));
+        }
+        if let Some(end) = &state.end {
+            return Poll::Ready(Err(end.clone()));
         }
         state.wait_session(cx);
         Poll::Pending

@@ -18,6 +18,7 @@ use wt_proto::capsule::Capsule;
 use wt_proto::connect::{ConnectRequest, ConnectResponse};
 use wt_proto::draft::Draft;
 use wt_proto::frame::{self, ty};
+use wt_proto::quic_lb::{Config, Layout};
 use wt_proto::settings::{id, local_settings, LocalConfig, Role, Settings};
 use wt_proto::{datagram, stream, varint};
 
@@ -154,6 +155,7 @@ fn dictionary(target: &str) -> Vec<Vec<u8>> {
         "capsule" | "connect_stream" => [frame_tokens(), capsule_tokens()].concat(),
         "subprotocols" => structured_field_tokens(),
         "qmux_record" | "qmux_conn" => qmux_tokens(),
+        "quic_lb" => quic_lb_tokens(),
         _ => [field_tokens(), structured_field_tokens()].concat(),
     }
 }
@@ -565,6 +567,66 @@ fn flow_ops() -> Vec<Vec<u8>> {
     ]
 }
 
+/// QUIC-LB configurations: draft Appendix B.1's, one for workers, the longest connection id, the
+/// widest server id.
+fn quic_lb_configs() -> [Config; 5] {
+    [
+        Config::new(0, &[0xc4, 0x60, 0x5e], 4),
+        Config::new(1, &[0x35, 0x0d, 0x28, 0xb4, 0x20], 5),
+        Config::new(3, &[0x2a, 0x07], 8),
+        Config::new(5, &[0x01], 18),
+        Config::new(6, &[0xee; 15], 4),
+    ]
+    .map(|c| c.expect("valid QUIC-LB configuration"))
+}
+
+/// The length byte of the `quic_lb` target's table for `layout`: nonce length - 4 in the high
+/// nibble, server id length - 1 in the low one.
+fn quic_lb_lengths(layout: &Layout) -> u8 {
+    ((layout.nonce_len() - 4) << 4 | (layout.server_id_len() - 1)) as u8
+}
+
+/// A connection id of each configuration after a table that knows it; then, after a table that
+/// knows them all, a worker's connection id and an unroutable one; then one of an unknown config
+/// id.
+fn quic_lb_inputs() -> Vec<Vec<u8>> {
+    let configs = quic_lb_configs();
+    let mut seeds: Vec<Vec<u8>> = configs
+        .iter()
+        .map(|c| {
+            let nonce: Vec<u8> = (0..c.layout().nonce_len() as u8)
+                .map(|b| 0x45 ^ b)
+                .collect();
+            let mut seed = vec![1 << c.layout().config_id(), quic_lb_lengths(c.layout())];
+            seed.extend_from_slice(&c.encode(&nonce));
+            seed
+        })
+        .collect();
+    // Every config above in one table: a worker's connection id, an unroutable one.
+    let mask = configs
+        .iter()
+        .fold(0, |m, c| m | 1 << c.layout().config_id());
+    let table: Vec<u8> = [mask]
+        .into_iter()
+        .chain(configs.iter().map(|c| quic_lb_lengths(c.layout())))
+        .collect();
+    let worker = configs[2].encode_for_worker(7, &[0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc]);
+    seeds.push([&table[..], &worker[..]].concat());
+    seeds.push([&table[..], &[0xe7, 1, 2, 3, 4, 5, 6, 7][..]].concat());
+    seeds.push(vec![0, 0x47, 1, 2, 3, 4, 5, 6, 7]);
+    seeds
+}
+
+/// Table masks and first octets: config ids with length bits, and the unroutable codepoint.
+fn quic_lb_tokens() -> Vec<Vec<u8>> {
+    let first_octets = quic_lb_configs().map(|c| c.layout().first_octet());
+    [0x7f, 0xe7, 0xff]
+        .into_iter()
+        .chain(first_octets)
+        .map(|b| vec![b])
+        .collect()
+}
+
 fn targets() -> Vec<Target> {
     let request_blocks = encoded(&requests(), ConnectRequest::encode);
     let response_blocks = encoded(&responses(), ConnectResponse::encode);
@@ -625,6 +687,11 @@ fn targets() -> Vec<Target> {
         Target {
             name: "qmux_conn",
             seeds: qmux_scripts(),
+        },
+        // A table of configurations first (see the target's comment).
+        Target {
+            name: "quic_lb",
+            seeds: quic_lb_inputs(),
         },
         // Two read sizes first: 1 byte, then 5 bytes.
         Target {
