@@ -2,6 +2,9 @@
 // (browser-test.html). They speak to the echo service of `wt serve` (wt_examples::echo):
 // bidirectional streams and datagrams come back as sent, a unidirectional stream comes back on a
 // new one, and a stream starting with `close <code> <reason>\n` makes the server close.
+//
+// `connect` opens the browser's WebTransport or, when the page also loaded qmux.js, QMux over a
+// WebSocket (`QmuxTransport`, the same shape): every helper below works on either.
 "use strict";
 
 const wt = (() => {
@@ -17,11 +20,57 @@ const wt = (() => {
     return out;
   }
 
+  /** How long "auto" gives WebTransport to be ready before it falls back to QMux. */
+  const WEBTRANSPORT_WAIT_MS = 3000;
+  /** What `connect` can be asked to use. */
+  const HOW = ["auto", "webtransport", "qmux"];
+  /** Which transport each session `connect` opened is on, and why it fell back if it did. */
+  const opened = new WeakMap();
+
   /**
-   * Opens a session; with `certHashes` (hex SHA-256 strings, or one string) the certificate is
-   * pinned by hash: any of them may match, so a page pins every hash a rotating server publishes.
+   * Opens a session to `url` (an https:// WebTransport URL). `how`: "webtransport" (the
+   * browser's WebTransport), "qmux" (QMux over a WebSocket to the page's own server, which
+   * answers it on the page's host and port, at `url`'s path) or "auto" (the default):
+   * WebTransport when the browser has it, else, or when it throws or is not ready within
+   * WEBTRANSPORT_WAIT_MS, QMux; a ws:// or wss:// `url` is QMux's. Without qmux.js on the page,
+   * "auto" is WebTransport alone (which a page may have replaced with a polyfill).
+   * With `certHashes` (hex SHA-256 strings, or one string) WebTransport pins the certificate by
+   * hash: any of them may match, so a page pins every hash a rotating server publishes.
+   * `transportOf` tells which transport a session is on.
    */
-  async function connect(url, certHashes) {
+  async function connect(url, certHashes, how = "auto") {
+    if (!HOW.includes(how)) throw new Error(`unknown transport ${JSON.stringify(how)}: ${HOW.join(", ")}`);
+    if (how === "qmux") return connectQmux(url, null);
+    const hasQmux = typeof QmuxTransport !== "undefined";
+    // A ws:// URL cannot be WebTransport's, unless a page put a polyfill in its place.
+    if (hasQmux && how === "auto" && /^wss?:/i.test(url)) return connectQmux(url, null);
+    if (how === "webtransport" || !hasQmux) {
+      return remember(await connectWebTransport(url, certHashes, 0), "webtransport", url, null);
+    }
+    if (typeof WebTransport === "undefined") return connectQmux(url, whyNoWebTransport());
+    let why;
+    try {
+      const transport = await connectWebTransport(url, certHashes, WEBTRANSPORT_WAIT_MS);
+      return remember(transport, "webtransport", url, null);
+    } catch (e) {
+      why = describeClose(e);
+    }
+    try {
+      return await connectQmux(url, why);
+    } catch (e) {
+      throw new Error(`WebTransport failed (${why}), and so did QMux over a WebSocket (${describeClose(e)})`);
+    }
+  }
+
+  function whyNoWebTransport() {
+    return typeof isSecureContext !== "undefined" && !isSecureContext
+      ? "this page is not a secure context, so the browser hides WebTransport"
+      : "this browser has no WebTransport";
+  }
+
+  /** The browser's WebTransport, given up after `waitMs` when it is not 0. */
+  async function connectWebTransport(url, certHashes, waitMs) {
+    if (typeof WebTransport === "undefined") throw new Error(whyNoWebTransport());
     const options = {};
     const hashes = [].concat(certHashes || []);
     if (hashes.length) {
@@ -29,8 +78,67 @@ const wt = (() => {
         hashes.map((h) => ({ algorithm: "sha-256", value: hexToBytes(h) }));
     }
     const transport = new WebTransport(url, options);
+    if (!waitMs) {
+      await transport.ready;
+      return transport;
+    }
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`WebTransport not ready within ${waitMs} ms`)), waitMs);
+    });
+    try {
+      await Promise.race([transport.ready, late]);
+      return transport;
+    } catch (e) {
+      // Abandoned: its own failure, when it comes, is of no interest any more.
+      transport.closed.catch(() => {});
+      try {
+        transport.close();
+      } catch (ignored) {
+        // Already failed.
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The URL of QMux over a WebSocket for `url`: a ws:// or wss:// URL as it is; otherwise the
+   * page's own host and port (`wss` on an https page), at `url`'s path and query. It is derived
+   * from where the page came from, never from a port number of its own.
+   */
+  function qmuxUrl(url) {
+    const target = new URL(url, typeof location === "undefined" ? undefined : location.href);
+    if (target.protocol === "ws:" || target.protocol === "wss:") return target.href;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${target.pathname}${target.search}`;
+  }
+
+  async function connectQmux(url, fallback) {
+    if (typeof QmuxTransport === "undefined") throw new Error("QMux is not loaded (the page has no qmux.js)");
+    const target = qmuxUrl(url);
+    const transport = new QmuxTransport(target);
     await transport.ready;
+    return remember(transport, "qmux", target, fallback);
+  }
+
+  function remember(transport, kind, url, fallback) {
+    opened.set(transport, { kind, url, fallback });
     return transport;
+  }
+
+  /** "webtransport" or "qmux": what a session from `connect` is carried by. */
+  function transportOf(transport) {
+    const info = opened.get(transport);
+    if (info) return info.kind;
+    return typeof QmuxTransport !== "undefined" && transport instanceof QmuxTransport
+      ? "qmux" : "webtransport";
+  }
+
+  /** Where a session from `connect` went, and why "auto" left WebTransport (null if it did not). */
+  function connectionOf(transport) {
+    return opened.get(transport) || { kind: transportOf(transport), url: null, fallback: null };
   }
 
   function concat(chunks) {
@@ -240,7 +348,8 @@ const wt = (() => {
   }
 
   return {
-    encoder, decoder, hexToBytes, connect, readAll, bidiEcho, uniEcho, askServerToClose, equal,
-    timeout, Datagrams, PingStream, FNV_OFFSET, fnv1a, transfer, describeClose,
+    encoder, decoder, hexToBytes, connect, WEBTRANSPORT_WAIT_MS, transportOf, connectionOf, readAll,
+    bidiEcho, uniEcho, askServerToClose, equal, timeout, Datagrams, PingStream, FNV_OFFSET, fnv1a,
+    transfer, describeClose,
   };
 })();

@@ -26,10 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-
-pub use crate::upgraded::Upgraded;
 
 /// The largest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -107,23 +105,9 @@ impl Response {
     }
 }
 
-/// What takes over a connection whose `GET` asks for a WebSocket upgrade; it gets the
-/// connection with the request still to be read (see [`Upgraded`]) and owns it from then on.
-pub type OnUpgrade = Arc<dyn Fn(Upgraded<TcpStream>) + Send + Sync>;
-
 /// Serves connections from `listener` until the task is dropped, answering each request with
-/// `handler`. Never returns; spawn it.
+/// `handler`, at most [`MAX_CONNECTIONS`] at once. Never returns; spawn it.
 pub async fn serve<H>(listener: TcpListener, handler: H)
-where
-    H: Fn(&Request) -> Response + Send + Sync + 'static,
-{
-    serve_with_upgrades(listener, handler, None).await
-}
-
-/// [`serve`], handing WebSocket upgrade requests to `upgrade` when there is one (without it
-/// they are ordinary `GET`s). The upgraded connection leaves this server's bounds (its time
-/// limit and connection slots): `upgrade` sets its own.
-pub async fn serve_with_upgrades<H>(listener: TcpListener, handler: H, upgrade: Option<OnUpgrade>)
 where
     H: Fn(&Request) -> Response + Send + Sync + 'static,
 {
@@ -143,54 +127,36 @@ where
             }
         };
         let handler = handler.clone();
-        let upgrade = upgrade.clone();
         tokio::spawn(async move {
-            let upgrades = upgrade.is_some();
-            let exchanged = exchange(stream, &*handler, upgrades);
-            match tokio::time::timeout(TIMEOUT, exchanged).await {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(upgraded))) => {
-                    drop(permit);
-                    if let Some(upgrade) = upgrade {
-                        upgrade(upgraded);
-                    }
-                    return;
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
-                Err(_) => tracing::debug!(%peer, "HTTP connection timed out"),
-            }
+            tracing::trace!(%peer, "HTTP connection");
+            serve_connection(stream, move |r| handler(r)).await;
             drop(permit);
         });
     }
 }
 
 /// Serves one connection that another server accepted (and may have read from, replaying it):
-/// one request and its response, within [`TIMEOUT`]. Upgrade requests are ordinary `GET`s here.
+/// one request and its response, within [`TIMEOUT`].
 pub async fn serve_connection<S, H>(stream: S, handler: H)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Fn(&Request) -> Response,
 {
-    let exchanged = exchange(stream, &handler, false);
+    let exchanged = exchange(stream, &handler);
     match tokio::time::timeout(TIMEOUT, exchanged).await {
-        Ok(Ok(_)) => {}
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!(error = %e, "HTTP connection failed"),
         Err(_) => tracing::debug!("HTTP connection timed out"),
     }
 }
 
-/// One request and its response, or the connection of an upgrade request (when `upgrades`).
-async fn exchange<S, H>(
-    mut stream: S,
-    handler: &H,
-    upgrades: bool,
-) -> std::io::Result<Option<Upgraded<S>>>
+/// One request and its response.
+async fn exchange<S, H>(mut stream: S, handler: &H) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Fn(&Request) -> Response,
 {
-    let (response, head_only) = match read_request(&mut stream, upgrades).await? {
-        Read::Upgrade(head) => return Ok(Some(Upgraded::new(head, stream))),
+    let (response, head_only) = match read_request(&mut stream).await? {
         Read::Refused(refusal) => (refusal, false),
         Read::Request(request) => {
             let response = handler(&request);
@@ -208,7 +174,7 @@ where
         tokio::io::copy(&mut rest, &mut tokio::io::sink()).await
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-    Ok(None)
+    Ok(())
 }
 
 /// What [`read_request`] read.
@@ -216,15 +182,10 @@ enum Read {
     Request(Request),
     /// Refused with this response.
     Refused(Response),
-    /// A `GET` asking for a WebSocket upgrade: every byte read so far.
-    Upgrade(Vec<u8>),
 }
 
-/// Reads one request, or its head only when it asks for an upgrade and `upgrades`.
-async fn read_request<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    upgrades: bool,
-) -> std::io::Result<Read> {
+/// Reads one request.
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Read> {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
@@ -253,9 +214,6 @@ async fn read_request<S: AsyncRead + Unpin>(
         Ok(head) => head,
         Err(refusal) => return Ok(Read::Refused(refusal)),
     };
-    if upgrades && head.websocket && head.method == Method::Get {
-        return Ok(Read::Upgrade(buf));
-    }
     let mut body = buf.split_off(head_end + 4);
     if body.len() > head.content_length {
         return Ok(Read::Refused(Response::text(
@@ -285,8 +243,6 @@ struct Head {
     path: String,
     query: String,
     content_length: usize,
-    /// `Upgrade: websocket`.
-    websocket: bool,
 }
 
 fn parse_head(head: &[u8]) -> Result<Head, Response> {
@@ -314,17 +270,11 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut content_length = None;
-    let mut websocket = false;
     for line in lines {
         let (name, value) = line
             .split_once(':')
             .ok_or_else(|| bad("malformed header"))?;
         let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("upgrade") {
-            websocket |= value
-                .split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("websocket"));
-        }
         if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Response::text(411, "send a Content-Length body\n"));
         }
@@ -345,7 +295,6 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
         path: path.to_owned(),
         query: query.to_owned(),
         content_length,
-        websocket,
     })
 }
 
@@ -391,6 +340,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[test]
     fn heads() {

@@ -17,8 +17,6 @@ pub mod http;
 pub mod page;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod upgraded;
 
 /// The README's code, compiled as a doctest so that the first example a newcomer reads keeps
 /// compiling.

@@ -1,8 +1,9 @@
 //! The browser demo page of `wt serve`: its embedded assets and the routes of the HTTP server
 //! that serves it.
 //!
-//! The page (`assets/demo.html`) and the script it shares with the browser tests
-//! (`assets/wt.js`) are compiled into the binary, so `wt serve` needs no files at run time and the
+//! The page (`assets/demo.html`), the script it shares with the browser tests (`assets/wt.js`)
+//! and its QMux client (`assets/qmux.js`, which the page falls back to when WebTransport fails or
+//! is missing: QMux over a WebSocket to this same HTTP server) are compiled into the binary, so `wt serve` needs no files at run time and the
 //! page loads nothing from elsewhere. The page learns where to connect from `/config.json`: the
 //! WebTransport URLs of the server's sockets and the SHA-256 hashes the server publishes (the
 //! certificate presented now and, with a rotating identity, the next one), all of which it passes
@@ -28,6 +29,9 @@ use crate::http::{Method, Request, Response};
 pub const DEMO_HTML: &str = include_str!("../assets/demo.html");
 /// The script shared by the demo page and the browser tests' page, served at `/wt.js`.
 pub const SCRIPT: &str = include_str!("../assets/wt.js");
+/// The demo page's QMux client (`QmuxTransport`: a WebTransport session over QMux on a
+/// WebSocket, shaped like the W3C `WebTransport`), served at `/qmux.js`.
+pub const QMUX_SCRIPT: &str = include_str!("../assets/qmux.js");
 
 /// `text/html` for pages.
 pub const HTML: &str = "text/html; charset=utf-8";
@@ -137,7 +141,8 @@ pub fn session_url(addr: SocketAddr) -> String {
     format!("https://{}/", reachable(addr))
 }
 
-/// The demo site's routes: `/` the page, `/wt.js` its script, `/config.json` its configuration,
+/// The demo site's routes: `/` the page, `/wt.js` its script, `/qmux.js` its QMux client,
+/// `/config.json` its configuration,
 /// with the hashes `cert_hashes` returns at the time of the request (for example
 /// `wt_quinn::Server::cert_hashes`), and the Rust client's files under `/rust/` when served.
 pub fn routes(
@@ -151,6 +156,7 @@ pub fn routes(
         match request.path.as_str() {
             "/" | "/index.html" => Response::ok(HTML, DEMO_HTML),
             "/wt.js" => Response::ok(JAVASCRIPT, SCRIPT),
+            "/qmux.js" => Response::ok(JAVASCRIPT, QMUX_SCRIPT),
             "/config.json" => Response::ok(JSON, config.to_json(&cert_hashes())),
             path => match (path.strip_prefix("/rust/"), &config.web_demo) {
                 (Some(name), Some(demo)) if name == WebDemo::FILES[0] => {
@@ -216,6 +222,37 @@ mod tests {
         let config: serde_json::Value =
             serde_json::from_slice(&with(&get("/config.json")).body).unwrap();
         assert_eq!(config["rustClient"], true);
+    }
+
+    /// The page's scripts are served as JavaScript, byte for byte, and the page loads the QMux
+    /// client before wt.js, whose `connect` falls back to it.
+    #[test]
+    fn the_scripts_are_served() {
+        let routes = routes(PageConfig::new(&[]), Vec::new);
+        let get = |path: &str| {
+            routes(&crate::http::Request {
+                method: Method::Get,
+                path: path.into(),
+                query: String::new(),
+                body: Vec::new(),
+            })
+        };
+        for (path, script) in [("/qmux.js", QMUX_SCRIPT), ("/wt.js", SCRIPT)] {
+            let response = get(path);
+            assert_eq!(response.status, 200, "{path}");
+            assert_eq!(
+                (response.content_type, &response.body[..]),
+                (JAVASCRIPT, script.as_bytes()),
+                "{path}"
+            );
+        }
+        assert!(QMUX_SCRIPT.contains("const QmuxTransport = "));
+        let qmux = DEMO_HTML.find(r#"<script src="/qmux.js">"#);
+        let wt = DEMO_HTML.find(r#"<script src="/wt.js">"#);
+        assert!(
+            qmux.is_some() && qmux < wt,
+            "demo.html loads /qmux.js before /wt.js"
+        );
     }
 
     #[test]

@@ -27,9 +27,6 @@ use anyhow::Context;
 use wt_fallback::{Request, Server};
 use wt_quinn::{Policy, ServerConfig};
 
-use tokio::sync::Semaphore;
-
-use crate::http::OnUpgrade;
 use crate::http::{Request as HttpRequest, Response};
 use crate::page::{reachable, PageConfig, WebDemo};
 
@@ -67,13 +64,6 @@ pub struct ServeArgs {
     /// The private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
-
-    /// Also serve the demo page (and QMux over a WebSocket) over plain HTTP on this TCP address,
-    /// besides the TCP port of each --bind address, which serves them by default. Keep it on
-    /// 127.0.0.1 or localhost: browsers only allow WebTransport on secure contexts, which plain
-    /// HTTP is only on those hosts.
-    #[arg(long, value_name = "ADDR", conflicts_with = "no_http")]
-    pub http: Option<SocketAddr>,
 
     /// Do not serve the demo page, nor plain (non-TLS) connections: the TCP ports then take only
     /// QMux over a WebSocket on TLS (wss://).
@@ -188,25 +178,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for hash in server.cert_hashes() {
         out += &format!("cert-sha256 {hash}\n");
     }
-    if let Some(routes) = routes.get().cloned() {
-        let page = match args.http {
-            Some(http) => {
-                let listener = tokio::net::TcpListener::bind(http).await.with_context(|| {
-                    format!("cannot listen for HTTP on {http} (see --http, --no-http)")
-                })?;
-                let bound = listener.local_addr().context("the HTTP socket's address")?;
-                let upgrades = Some(qmux_upgrades());
-                tokio::spawn(crate::http::serve_with_upgrades(
-                    listener,
-                    move |r| routes(r),
-                    upgrades,
-                ));
-                bound
-            }
-            None => listening[0],
-        };
-        out += &format!("page http://{}/\n", reachable(page));
-        out += &format!("qmux ws://{}/\n", reachable(page));
+    if !args.no_http {
+        // The page and QMux on the TCP port of the first address (every address has both).
+        let page = reachable(listening[0]);
+        out += &format!("page http://{page}/\n");
+        out += &format!("qmux ws://{page}/\n");
     }
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -231,34 +207,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.close();
     let _ = tokio::time::timeout(SHUTDOWN_LINGER, server.wait_idle()).await;
     Ok(())
-}
-
-/// QMux sessions over a WebSocket on the page's port: the same echo service, for clients whose
-/// UDP does not get through (`wt connect --ws`). At most [`MAX_QMUX_SESSIONS`] at once; an
-/// upgrade beyond them is closed.
-fn qmux_upgrades() -> OnUpgrade {
-    let slots = Arc::new(Semaphore::new(MAX_QMUX_SESSIONS));
-    Arc::new(move |upgraded| {
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("{MAX_QMUX_SESSIONS} QMux sessions already: closing an upgrade");
-            return;
-        };
-        tokio::spawn(async move {
-            let config = wt_qmux::Config::new(wt_qmux::Side::Server);
-            match wt_qmux::ws::accept(upgraded, &[], config).await {
-                Ok((session, accepted)) => {
-                    let path = accepted.path;
-                    tracing::info!(path, transport = "qmux", "session started");
-                    let watch = session.clone();
-                    crate::echo::serve(session).await;
-                    let why = wt_session::Session::closed(&watch).await;
-                    tracing::info!(path, %why, "session ended");
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot accept a QMux session"),
-            }
-            drop(slot);
-        });
-    })
 }
 
 /// Accepts one session request, on either transport, and runs the echo service on it.

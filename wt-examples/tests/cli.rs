@@ -263,7 +263,6 @@ async fn help_explains_every_flag() {
                 "--bind",
                 "--cert",
                 "--key",
-                "--http",
                 "--no-http",
                 "--allow-origin",
                 "--require-client-auth",
@@ -344,12 +343,10 @@ fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
-/// `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0 <extra>`: the child and its stdout lines up to
-/// the `qmux` line, which comes last.
+/// `wt serve --bind 127.0.0.1:0 <extra>` (its page on the same port): the child and its stdout
+/// lines up to the `qmux` line, which comes last.
 async fn serve_with_page(extra: &[&str]) -> (Child, Vec<String>) {
-    let mut args = vec!["--http", "127.0.0.1:0"];
-    args.extend(extra);
-    let (child, mut lines) = spawn_serve(&args, &[]);
+    let (child, mut lines) = spawn_serve(extra, &[]);
     let mut seen = Vec::new();
     tokio::time::timeout(LIMIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {

@@ -10,22 +10,33 @@
 //! Each browser goes through the page twice: with its JavaScript client, and with its Rust
 //! client (`wt connect`'s client code compiled to wasm32 on wt-web, `examples/web_demo.rs`),
 //! which `cargo xtask test` builds and names in `WT_WEB_DEMO_DIR` (`cargo xtask web-demo`
-//! builds it alone). The person's steps and every check are the same for both.
+//! builds it alone). The person's steps and every check are the same for both. On the page's
+//! Automatic transport both end up on WebTransport.
+//!
+//! Then the JavaScript client where WebTransport does not work, and the page, on its Automatic
+//! transport, must fall back to QMux over a WebSocket by itself and say why: its WebTransport
+//! URL's UDP port refuses (Chromium: WebTransport fails at once) or drops everything (Firefox,
+//! which waits 30 s for either: the page gives up after `wt.WEBTRANSPORT_WAIT_MS`), as behind a
+//! firewall that passes only TCP; and the page on a plain-http host name (an insecure origin,
+//! where browsers hide WebTransport altogether). The person types the unreachable URL in the
+//! page's "…or another URL" field; the QMux URL comes from the page's own location. And Chromium
+//! with the page forced onto QMux (`?transport=qmux`). The whole click-through passes on QMux.
+//! The Rust client, which has no QMux, refuses clearly when QMux is forced.
+//!
+//! (`--disable-quic` in Chromium 156 and `network.http.http3.enable = false` in Firefox ESR 153
+//! leave WebTransport working: they turn HTTP/3 off for ordinary requests only.)
 //!
 //! Without the browser, its driver or the Rust client's build the test fails under `CI=true`
 //! with an install hint, and otherwise prints a loud notice and passes (see `interop::tools`).
 
 mod interop;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use interop::browsers::Kind;
+use interop::browsers::{Kind, Tweaks};
 use interop::webdriver::{Driver, Page};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use interop::wt_serve::WtServe;
 
-const WT: &str = env!("CARGO_BIN_EXE_wt");
 /// `wt serve`'s QUIC idle timeout (`wt_quinn::Transport`'s default; keep-alives every 10 s).
 const SERVE_IDLE: Duration = Duration::from_secs(30);
 /// How long one step may take to show its result (the throughput run has its own bound).
@@ -35,22 +46,170 @@ const THROUGHPUT: Duration = Duration::from_secs(150);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_clicks_through_the_demo_page() {
-    click_through(Kind::Chromium, Client::JavaScript).await;
+    click_through(Kind::Chromium, Client::JavaScript, Setup::USUAL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_clicks_through_the_demo_page() {
-    click_through(Kind::Firefox, Client::JavaScript).await;
+    click_through(Kind::Firefox, Client::JavaScript, Setup::USUAL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_clicks_through_the_demo_page_with_the_rust_client() {
-    click_through(Kind::Chromium, Client::Rust).await;
+    click_through(Kind::Chromium, Client::Rust, Setup::USUAL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_clicks_through_the_demo_page_with_the_rust_client() {
-    click_through(Kind::Firefox, Client::Rust).await;
+    click_through(Kind::Firefox, Client::Rust, Setup::USUAL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_falls_back_to_qmux_when_udp_is_refused() {
+    click_through(Kind::Chromium, Client::JavaScript, Setup::UDP_REFUSED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_falls_back_to_qmux_when_udp_is_dropped() {
+    click_through(Kind::Firefox, Client::JavaScript, Setup::UDP_DROPPED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_falls_back_to_qmux_without_webtransport() {
+    click_through(Kind::Firefox, Client::JavaScript, Setup::NO_WEBTRANSPORT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_clicks_through_the_demo_page_forced_onto_qmux() {
+    click_through(Kind::Chromium, Client::JavaScript, Setup::FORCED_QMUX).await;
+}
+
+/// The Rust client is WebTransport only: with QMux forced, Connect fails and the page says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_refuses_qmux_clearly() {
+    let kind = Kind::Chromium;
+    let (Some(browser), Some(driver)) = (kind.find(), kind.driver()) else {
+        return;
+    };
+    let Some(serve_args) = Client::Rust.serve_args() else {
+        return;
+    };
+    let serve = WtServe::start(&serve_args, STEP).await;
+    let driver = Driver::start(kind, &driver).await;
+    let page = driver.session(kind, &browser).await;
+    page.goto(&format!(
+        "{}?transport=qmux&client=rust",
+        serve.line("page")
+    ))
+    .await;
+    let hint = page
+        .wait_text("#transport-hint", STEP, |t| !t.is_empty())
+        .await;
+    assert!(hint.contains("speaks WebTransport only"), "{hint:?}");
+    page.find("#connect").await.click().await;
+    page.wait_text("#state-text", STEP, |t| t == "failed").await;
+    let log = page.text("#log").await;
+    assert!(
+        log.contains("cannot connect: Error: the Rust client speaks WebTransport only"),
+        "{log}"
+    );
+    page.quit().await;
+}
+
+/// How the browser is launched, where the page is opened and set to connect, and what it must
+/// end up on.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    /// What changes in the browser's launch.
+    tweaks: Tweaks,
+    /// The host name the page is opened at instead of the server's address (mapped to loopback
+    /// by `tweaks`).
+    host: Option<&'static str>,
+    /// `?transport=` on the page's URL (else the page's default, Automatic).
+    query: Option<&'static str>,
+    /// Where the page's WebTransport goes instead of the server: typed in "…or another URL".
+    unreachable: Option<Unreachable>,
+    /// The transport the page must end up on.
+    transport: Transport,
+    /// What the page must say about why it fell back from WebTransport (a part of it).
+    fallback: Option<&'static str>,
+}
+
+/// A UDP port where WebTransport gets nowhere.
+#[derive(Debug, Clone, Copy)]
+enum Unreachable {
+    /// Nothing listens: the host answers with ICMP port unreachable.
+    Refused,
+    /// A socket that never answers, as behind a firewall that drops UDP.
+    Dropped,
+}
+
+/// A host name that is not loopback's and so not a secure context when served over plain HTTP;
+/// the tweaks of [`Setup::NO_WEBTRANSPORT`] resolve it to loopback.
+const PLAIN_HOST: &str = "wt-demo.test";
+
+impl Setup {
+    /// The browser as every test launches it, the page on Automatic: WebTransport.
+    const USUAL: Setup = Setup {
+        tweaks: Tweaks {
+            chromium_flags: &[],
+            firefox_prefs: &[],
+        },
+        host: None,
+        query: None,
+        unreachable: None,
+        transport: Transport::WebTransport,
+        fallback: None,
+    };
+    /// WebTransport to a refused UDP port: it fails, and the page falls back to QMux.
+    const UDP_REFUSED: Setup = Setup {
+        unreachable: Some(Unreachable::Refused),
+        transport: Transport::Qmux,
+        fallback: Some("Opening handshake failed"),
+        ..Setup::USUAL
+    };
+    /// WebTransport to a port that drops everything: the page gives up on it after
+    /// `wt.WEBTRANSPORT_WAIT_MS` and falls back to QMux.
+    const UDP_DROPPED: Setup = Setup {
+        unreachable: Some(Unreachable::Dropped),
+        transport: Transport::Qmux,
+        fallback: Some("WebTransport not ready within 3000 ms"),
+        ..Setup::USUAL
+    };
+    /// The page on a plain-HTTP host name, where the browser has no WebTransport: QMux.
+    const NO_WEBTRANSPORT: Setup = Setup {
+        tweaks: Tweaks {
+            chromium_flags: &["--host-resolver-rules=MAP wt-demo.test 127.0.0.1"],
+            firefox_prefs: &[("network.dns.localDomains", "\"wt-demo.test\"")],
+        },
+        host: Some(PLAIN_HOST),
+        transport: Transport::Qmux,
+        fallback: Some("this page is not a secure context"),
+        ..Setup::USUAL
+    };
+    /// The usual browser, the page forced onto QMux.
+    const FORCED_QMUX: Setup = Setup {
+        query: Some("qmux"),
+        transport: Transport::Qmux,
+        ..Setup::USUAL
+    };
+}
+
+/// The transports of the page's JavaScript client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Transport {
+    WebTransport,
+    Qmux,
+}
+
+impl Transport {
+    /// What the page calls it once connected.
+    fn shown(self) -> &'static str {
+        match self {
+            Transport::WebTransport => "WebTransport",
+            Transport::Qmux => "QMux over WebSocket",
+        }
+    }
 }
 
 /// Which of the page's clients the person picks.
@@ -85,92 +244,44 @@ impl Client {
     }
 }
 
-/// A running `wt serve --bind 127.0.0.1:0 --http 127.0.0.1:0`; killed when dropped.
-struct Serve {
-    _child: Child,
-    page: String,
-    /// What it logged on stderr (at `RUST_LOG=info`).
-    log: Arc<Mutex<String>>,
-}
-
-impl Serve {
-    async fn start(more: &[String]) -> Serve {
-        let mut child = Command::new(WT)
-            .args(["serve", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(more)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn wt serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut errors = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = errors.next_line().await {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let page = tokio::time::timeout(STEP, async {
-            while let Some(line) = lines.next_line().await.expect("wt serve's stdout") {
-                if let Some(url) = line.strip_prefix("page ") {
-                    return url.to_owned();
-                }
-            }
-            panic!("wt serve exited before printing its page");
-        })
-        .await
-        .expect("wt serve did not start in time");
-        Serve {
-            _child: child,
-            page,
-            log,
-        }
-    }
-
-    /// Waits until the server logged a session's end whose line holds every one of `words`.
-    async fn wait_for_end(&self, words: &[&str]) {
-        let ended = || {
-            let log = self.log.lock().unwrap();
-            log.lines()
-                .any(|l| l.contains("session ended") && words.iter().all(|w| l.contains(w)))
-        };
-        let waited = tokio::time::timeout(STEP, async {
-            while !ended() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await;
-        assert!(
-            waited.is_ok(),
-            "the server logged no session end with {words:?}; its log:\n{}",
-            self.log.lock().unwrap()
-        );
-    }
-}
-
-async fn click_through(kind: Kind, client: Client) {
+async fn click_through(kind: Kind, client: Client, setup: Setup) {
     let (Some(browser), Some(driver)) = (kind.find(), kind.driver()) else {
         return;
     };
     let Some(serve_args) = client.serve_args() else {
         return;
     };
-    let serve = Serve::start(&serve_args).await;
+    let serve = WtServe::start(&serve_args, STEP).await;
     let driver = Driver::start(kind, &driver).await;
-    let page = driver.session(kind, &browser).await;
+    let page = driver.session_with(kind, &browser, setup.tweaks).await;
+    // Held for the whole test: a port where WebTransport's packets go unanswered, or the number
+    // of one where nothing listens.
+    let hole = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port");
+    let unreachable = setup.unreachable.map(|how| {
+        let socket = match how {
+            Unreachable::Dropped => hole.try_clone().expect("the socket"),
+            // Closed at the end of this block: the port refuses from then on.
+            Unreachable::Refused => std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port"),
+        };
+        let port = socket.local_addr().expect("its address").port();
+        format!("https://127.0.0.1:{port}/")
+    });
     let person = Person {
         page: &page,
         client,
+        setup,
+        kind,
+        unreachable,
     };
+    let mut url = serve.line("page");
+    if let Some(host) = setup.host {
+        url = url.replacen("127.0.0.1", host, 1);
+    }
+    if let Some(how) = setup.query {
+        url = format!("{url}?transport={how}");
+    }
     let run = async {
-        page.goto(&serve.page).await;
+        page.goto(&url).await;
         person.connect().await;
         person.echo_all("echo from a person ✓").await;
         person.measure_rtt().await;
@@ -178,7 +289,9 @@ async fn click_through(kind: Kind, client: Client) {
         person.show_stats().await;
 
         // The tab sits idle past twice the longest of the server's deadlines, QUIC's idle
-        // timeout included (only keep-alives cross), and the session still echoes.
+        // timeout included (only keep-alives cross), and the session still echoes. Over QMux
+        // the idle timeout is the server's 30 s too (the page announces the same), so its
+        // QX_PING keep-alives, each way, are what keep the session.
         let linger = 2 * wt_quinn::Timeouts::default().longest().max(SERVE_IDLE);
         tokio::time::sleep(linger + Duration::from_secs(1)).await;
         assert_eq!(
@@ -191,14 +304,14 @@ async fn click_through(kind: Kind, client: Client) {
         let (code, reason) = (4000, "goodbye from the page ✓");
         person.close_with("#close-browser", code, reason).await;
         serve
-            .wait_for_end(&["4000", "goodbye from the page ✓"])
+            .wait_for_end(&["4000", "goodbye from the page ✓"], STEP)
             .await;
         person.connect().await;
         person.echo_all("a second session").await;
         let (code, reason) = (3007, "closed by the server ✓");
         person.close_with("#close-server", code, reason).await;
         serve
-            .wait_for_end(&["3007", "closed by the server ✓"])
+            .wait_for_end(&["3007", "closed by the server ✓"], STEP)
             .await;
     };
     // A panic inside leaves the browser to the driver's drop, which kills them both.
@@ -211,6 +324,11 @@ struct Person<'a> {
     page: &'a Page,
     /// The client picked before connecting.
     client: Client,
+    /// The browser's launch and the transport expected.
+    setup: Setup,
+    kind: Kind,
+    /// The WebTransport URL typed in "…or another URL" before connecting, if any.
+    unreachable: Option<String>,
 }
 
 impl Person<'_> {
@@ -227,23 +345,47 @@ impl Person<'_> {
             assert!(option.is_enabled().await, "the Rust client is not offered");
             option.click().await;
         }
+        if let Some(url) = &self.unreachable {
+            self.page.find("#custom-url").await.type_text(url).await;
+        }
         button.click().await;
         self.page
             .wait_text("#state-text", STEP, |t| t == "connected")
             .await;
         assert_eq!(self.page.text("#client-used").await, self.client.name());
+        let transport = self.setup.transport;
+        assert_eq!(self.page.text("#transport-used").await, transport.shown());
+        let why = self.page.text("#transport-why").await;
+        match self.setup.fallback {
+            Some(cause) => assert!(
+                why.starts_with("WebTransport did not work: ") && why.contains(cause),
+                "{why:?}"
+            ),
+            None => assert_eq!(why, ""),
+        }
         let setup = self.page.text("#setup").await;
         let ms = number_before(&setup, " ms");
         assert!(
             ms.is_some_and(|ms| ms < 10_000.0),
             "Connected in: {setup:?}"
         );
+        if self.setup.fallback.is_some() {
+            // What the browser did, and how long the page took to fall back (shown with
+            // --no-capture).
+            println!("{} {why}; connected in {setup}", self.kind.name());
+        }
         let max = self.page.text("#maxdg").await;
         let bytes = number_before(&max, " bytes");
-        assert!(
-            bytes.is_some_and(|b| (1000.0..1500.0).contains(&b)),
-            "Max datagram: {max:?}"
-        );
+        match transport {
+            // A QUIC datagram within the path's packets.
+            Transport::WebTransport => assert!(
+                bytes.is_some_and(|b| (1000.0..1500.0).contains(&b)),
+                "Max datagram: {max:?}"
+            ),
+            // The server takes datagram frames of one record, 16382 bytes: a type byte and a
+            // 2-byte length leave 16379.
+            Transport::Qmux => assert_eq!(bytes, Some(16379.0), "Max datagram: {max:?}"),
+        }
     }
 
     /// Types `text`, then sends it on a bidirectional stream, a unidirectional stream and as a
@@ -329,7 +471,8 @@ impl Person<'_> {
 
     /// Statistics: the Rust client shows its counts (the 64 MiB run among the bytes sent) in
     /// `name value` lines; the JavaScript one what the browser's `getStats()` gives, or that
-    /// it gives nothing.
+    /// it gives nothing; over QMux, its own counts as JSON (the 64 MiB run among the bytes
+    /// sent).
     async fn show_stats(&self) {
         self.page.find("#show-stats").await.click().await;
         let text = self.page.wait_text("#stats", STEP, |t| !t.is_empty()).await;
@@ -341,6 +484,12 @@ impl Person<'_> {
                     .and_then(|n| n.parse::<u64>().ok());
                 assert!(sent.is_some_and(|n| n >= 64 << 20), "{text}");
                 assert!(text.contains("\nstreams opened "), "{text}");
+            }
+            Client::JavaScript if self.setup.transport == Transport::Qmux => {
+                let stats: serde_json::Value = serde_json::from_str(&text).expect("JSON stats");
+                assert_eq!(stats["transport"], "qmux", "{text}");
+                let sent = stats["bytesSent"].as_u64();
+                assert!(sent.is_some_and(|n| n >= 64 << 20), "{text}");
             }
             Client::JavaScript => assert!(
                 text.starts_with('{') || text.starts_with("this browser reports no statistics"),

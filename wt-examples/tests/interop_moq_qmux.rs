@@ -15,7 +15,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use interop::qmux::{echo_server, OurClient, LINGER};
-use interop::tools;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use wt_session::conformance::client;
@@ -25,20 +24,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 /// `node` and the peer's directory, when both are ready.
 fn peer() -> Option<(PathBuf, PathBuf)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/moq-qmux");
-    let node = tools::which("node").or_else(|| {
-        tools::missing(
-            "Node.js",
-            "apt-get install nodejs npm (or: cargo xtask test --install)",
-        )
-    })?;
-    if !dir.join("node_modules/@moq/qmux/package.json").is_file() {
-        return tools::missing(
-            "the @moq/qmux peer's packages",
-            "npm ci in wt-examples/tests/peers/moq-qmux (or: cargo xtask test --install)",
-        );
-    }
-    Some((node, dir))
+    interop::qmux::node_peers("@moq/qmux")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,14 @@ pub const FIREFOX_PREFS: &[(&str, &str)] = &[
     ("browser.startup.homepage_override.mstone", "\"ignore\""),
 ];
 
+/// What a test changes in the usual launch (nothing by default): Chromium flags added to
+/// [`CHROMIUM_FLAGS`], and Firefox prefs set over [`FIREFOX_PREFS`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tweaks {
+    pub chromium_flags: &'static [&'static str],
+    pub firefox_prefs: &'static [(&'static str, &'static str)],
+}
+
 /// The browsers under test.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {

@@ -5,7 +5,8 @@
 //! [`browsers`] (how the browser tests run Chromium and Firefox), [`webdriver`] (driving them),
 //! [`process`] (peers run as child processes reporting JSON events), [`go`] and [`python`] (the
 //! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client), [`qmux`] (our
-//! side of the QMux peers' tests).
+//! side of the QMux peers' tests, and the Node peers' directory), [`wt_serve`] (the `wt serve`
+//! tool as a child process).
 //!
 //! The stream helpers are written against tokio's `AsyncRead`/`AsyncWrite`, which the streams of
 //! every in-process peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so
@@ -23,6 +24,7 @@ pub mod qmux;
 pub mod raw;
 pub mod tools;
 pub mod webdriver;
+pub mod wt_serve;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -76,3 +76,29 @@ impl ClientHarness for OurClient {
         LINGER
     }
 }
+
+/// `node` and the Node peers' directory (`tests/peers/moq-qmux`), when both are ready and
+/// `package` is installed there (`npm ci`); otherwise `None` after the CI rule for a missing
+/// tool ([`super::tools::missing`]).
+pub fn node_peers(package: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    use super::tools;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/moq-qmux");
+    let node = tools::which("node").or_else(|| {
+        tools::missing(
+            "Node.js",
+            "apt-get install nodejs npm (or: cargo xtask test --install)",
+        )
+    })?;
+    if !dir
+        .join("node_modules")
+        .join(package)
+        .join("package.json")
+        .is_file()
+    {
+        return tools::missing(
+            &format!("the Node package {package} of the QMux peers"),
+            "npm ci in wt-examples/tests/peers/moq-qmux (or: cargo xtask test --install)",
+        );
+    }
+    Some((node, dir))
+}

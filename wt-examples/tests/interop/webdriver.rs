@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use super::browsers::{kill_group, Kind, TempDir, CHROMIUM_FLAGS, FIREFOX_PREFS};
+use super::browsers::{kill_group, Kind, TempDir, Tweaks, CHROMIUM_FLAGS, FIREFOX_PREFS};
 
 /// The W3C name of an element reference in JSON.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -77,17 +77,25 @@ impl Driver {
 
     /// A new browser session of `kind` (headless, a fresh profile).
     pub async fn session(&self, kind: Kind, browser: &Path) -> Page {
+        self.session_with(kind, browser, Tweaks::default()).await
+    }
+
+    /// [`Self::session`], launched with `tweaks`.
+    pub async fn session_with(&self, kind: Kind, browser: &Path, tweaks: Tweaks) -> Page {
         let profile = TempDir::new("profile");
         let capabilities = match kind {
             Kind::Chromium => {
-                let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
+                let flags = CHROMIUM_FLAGS.iter().chain(tweaks.chromium_flags);
+                let mut args: Vec<String> = flags.map(|f| f.to_string()).collect();
                 args.push(format!("--user-data-dir={}", profile.0.display()));
                 json!({ "browserName": "chrome", "goog:chromeOptions": {
                     "binary": browser, "args": args } })
             }
             Kind::Firefox => {
+                // Later entries win: the tweaks override the usual prefs of the same name.
                 let prefs: serde_json::Map<String, Value> = FIREFOX_PREFS
                     .iter()
+                    .chain(tweaks.firefox_prefs)
                     .map(|(name, value)| {
                         let value = serde_json::from_str(value).expect("a JSON pref value");
                         (name.to_string(), value)
