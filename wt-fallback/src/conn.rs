@@ -7,10 +7,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+
+/// Takes over a TCP connection that carries a plain HTTP request (not a WebSocket upgrade),
+/// with the request still to be read; it owns the connection from then on.
+pub type HttpHandler = std::sync::Arc<dyn Fn(Conn) + Send + Sync>;
 
 /// The byte stream under a [`Conn`].
 pub(crate) enum Io {
@@ -164,6 +169,25 @@ impl AsyncWrite for Conn {
             Io::Tls(s) => s.is_write_vectored(),
         }
     }
+}
+
+/// Answers with `status` and a short text, and closes.
+pub(crate) async fn refuse(mut conn: Conn, status: u16, text: &str) {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Refused");
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    // The client may be gone; nothing more to do then.
+    let write = async {
+        conn.write_all(response.as_bytes()).await?;
+        conn.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
 }
 
 #[cfg(test)]

@@ -15,18 +15,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::conn::{Conn, Io};
+use crate::conn::{refuse, Conn, HttpHandler, Io};
+use crate::head::{parse_head, Head};
+use crate::live::Live;
 use crate::request::QmuxRequest;
-use crate::server::{HttpHandler, Live};
 
 /// The longest request head read.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
-/// The most headers a request head may have.
-const MAX_HEADERS: usize = 64;
 /// The TLS record type of a handshake message: the first byte of a ClientHello.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -81,19 +79,6 @@ pub(crate) async fn listen(listener: TcpListener, front: Arc<Front>) {
     }
 }
 
-/// What [`open`] learned from the request head.
-pub(crate) struct Head {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) origin: Option<String>,
-    pub(crate) host: Option<String>,
-    /// The end-to-end headers (not the upgrade's own), for the policy.
-    pub(crate) headers: http::HeaderMap,
-    pub(crate) websocket: bool,
-    /// The `sec-websocket-protocol` values offered, split at commas.
-    pub(crate) offered: Vec<String>,
-}
-
 /// The TLS handshake (when the client starts one) and the request head.
 async fn open(
     stream: TcpStream,
@@ -122,74 +107,6 @@ async fn open(
     };
     let head = parse_head(bytes)?;
     Ok(Some((conn, head)))
-}
-
-/// The parts of a request head the routing needs.
-pub(crate) fn parse_head(bytes: &[u8]) -> std::io::Result<Head> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(invalid("incomplete request head".into())),
-        Err(e) => return Err(invalid(format!("malformed request head: {e}"))),
-    }
-    let headers: &[httparse::Header<'_>] = request.headers;
-    let value = |name: &'static str| values(headers, name);
-    let websocket = value("upgrade").any(|v| {
-        v.split(',')
-            .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
-    });
-    let offered = value("sec-websocket-protocol")
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let origin = value("origin").next().map(str::to_owned);
-    let host = value("host").next().map(str::to_owned);
-    let mut map = http::HeaderMap::new();
-    for h in headers.iter().filter(|h| !hop_by_hop(h.name)) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(h.name.as_bytes()),
-            http::HeaderValue::from_bytes(h.value),
-        ) {
-            map.append(name, value);
-        }
-    }
-    Ok(Head {
-        method: request.method.unwrap_or_default().to_owned(),
-        path: request.path.unwrap_or("/").to_owned(),
-        origin,
-        host,
-        headers: map,
-        websocket,
-        offered,
-    })
-}
-
-/// The values of the headers named `name` that are text.
-fn values<'h>(
-    headers: &'h [httparse::Header<'h>],
-    name: &'static str,
-) -> impl Iterator<Item = &'h str> + 'h {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .filter_map(|h| std::str::from_utf8(h.value).ok())
-}
-
-/// Whether `name` belongs to the connection or the upgrade rather than to the request.
-fn hop_by_hop(name: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "host",
-        "connection",
-        "upgrade",
-        "keep-alive",
-        "te",
-        "transfer-encoding",
-    ];
-    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
-        || name.to_ascii_lowercase().starts_with("sec-websocket-")
 }
 
 /// The status the HTTP/3 side's policy answers a QMux request with, if it refuses it.
@@ -252,7 +169,13 @@ async fn route(mut conn: Conn, head: Head, front: &Front) {
         return refuse(conn, 503, "too many sessions\n").await;
     };
     conn.hold(slot);
-    let request = QmuxRequest::new(conn, head, front);
+    let request = QmuxRequest::new(
+        conn,
+        head,
+        front.qmux.clone(),
+        front.protocols.clone(),
+        front.live.clone(),
+    );
     if let Err(e) = front.requests.try_send(request) {
         let request = match e {
             mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
@@ -262,45 +185,18 @@ async fn route(mut conn: Conn, head: Head, front: &Front) {
     }
 }
 
-/// Answers with `status` and a short text, and closes.
-pub(crate) async fn refuse(mut conn: Conn, status: u16, text: &str) {
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Refused");
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    // The client may be gone; nothing more to do then.
-    let write = async {
-        conn.write_all(response.as_bytes()).await?;
-        conn.shutdown().await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_head_tells_upgrades_from_pages() {
-        let head = parse_head(
-            b"GET /chat?x=1 HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Protocol: qmux-02.chat, qmux-02\r\nOrigin: http://a\r\n\r\n",
-        )
-        .unwrap();
-        assert!(head.websocket);
-        assert_eq!(head.path, "/chat?x=1");
-        assert_eq!(head.origin.as_deref(), Some("http://a"));
-        assert_eq!(head.offered, ["qmux-02.chat", "qmux-02"]);
-        assert!(offers_qmux(&head.offered));
-
-        let page = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-        assert!(!page.websocket);
-        assert!(!offers_qmux(&["qmux-01".into(), "qmux-02x".into()]));
-        assert!(parse_head(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").is_err());
+    fn qmux_subprotocols_are_told_from_others() {
+        assert!(offers_qmux(&["qmux-02.chat".into()]));
+        assert!(offers_qmux(&["qmux-02".into()]));
+        assert!(!offers_qmux(&[
+            "qmux-01".into(),
+            "qmux-02x".into(),
+            "chat".into()
+        ]));
     }
 }

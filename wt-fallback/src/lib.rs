@@ -39,15 +39,17 @@ mod client;
 mod conn;
 mod error;
 mod front;
+mod head;
+mod live;
 mod request;
 mod server;
 mod session;
 
 pub use client::{Client, ClientConfig, Fallback, DEFAULT_FALLBACK_AFTER};
-pub use conn::Conn;
+pub use conn::{Conn, HttpHandler};
 pub use error::{BindError, ConnectError};
 pub use request::{QmuxRequest, Request};
-pub use server::{HttpHandler, Server, ServerConfig};
+pub use server::{Server, ServerConfig};
 pub use session::{RecvStream, SendStream, Session, Transport};
 
 pub use wt_qmux;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use wt_session::{SessionError, SessionRequest};
 
+use crate::conn::refuse;
 use crate::conn::Conn;
-use crate::front::{refuse, Front, Head};
-use crate::server::Live;
+use crate::head::Head;
+use crate::live::Live;
 use crate::session::{Session, Transport};
 
 /// A session request received by a [`crate::Server`]. Dropping it refuses the request.
@@ -117,14 +118,20 @@ impl std::fmt::Debug for QmuxRequest {
 }
 
 impl QmuxRequest {
-    pub(crate) fn new(conn: Conn, head: Head, front: &Front) -> Self {
+    pub(crate) fn new(
+        conn: Conn,
+        head: Head,
+        config: wt_qmux::Config,
+        protocols: Arc<[String]>,
+        live: Live,
+    ) -> Self {
         QmuxRequest {
             inner: Box::new(Inner {
                 conn,
                 head,
-                config: front.qmux.clone(),
-                protocols: front.protocols.clone(),
-                live: front.live.clone(),
+                config,
+                protocols,
+                live,
             }),
         }
     }

@@ -2,40 +2,16 @@
 //! port numbers, with the same certificate, yielding one stream of [`Request`]s.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex as SyncMutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
-use crate::conn::Conn;
+use crate::conn::HttpHandler;
 use crate::error::BindError;
 use crate::front::{listen, Front};
+use crate::live::Live;
 use crate::request::{QmuxRequest, Request};
-
-/// Takes over a TCP connection that carries a plain HTTP request (not a WebSocket upgrade),
-/// with the request still to be read; it owns the connection from then on.
-pub type HttpHandler = Arc<dyn Fn(Conn) + Send + Sync>;
-
-/// The QMux sessions a server accepted and that are still live.
-#[derive(Clone, Default)]
-pub(crate) struct Live(Arc<SyncMutex<Vec<wt_qmux::WeakSession>>>);
-
-impl Live {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<wt_qmux::WeakSession>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Remembers `session`, forgetting the ones that ended.
-    pub(crate) fn add(&self, session: &wt_qmux::Session) {
-        let mut live = self.lock();
-        live.retain(wt_qmux::WeakSession::is_live);
-        live.push(session.downgrade());
-    }
-
-    fn all(&self) -> Vec<wt_qmux::WeakSession> {
-        self.lock().clone()
-    }
-}
 
 /// QMux session requests queued for [`Server::accept`].
 const REQUEST_QUEUE: usize = 64;
