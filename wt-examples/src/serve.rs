@@ -100,9 +100,91 @@ pub struct ServeArgs {
         conflicts_with = "cert"
     )]
     pub rotate_every: f64,
+
+    /// Run this many workers per address, each on its own thread and UDP socket
+    /// (SO_REUSEPORT, packets steered by connection id); 0 means one per core. Linux only for
+    /// more than one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
+
+    /// This server's QUIC-LB server id (hex, 1 to 15 bytes), for a fleet behind a load
+    /// balancer that routes by connection id (draft-ietf-quic-load-balancers, plaintext): the
+    /// balancer must know the same id, --lb-config-id and --lb-nonce-len for this server.
+    #[arg(long, value_name = "HEX", value_parser = parse_server_id)]
+    pub server_id: Option<Vec<u8>>,
+
+    /// The QUIC-LB configuration id (0 to 6) of --server-id.
+    #[arg(long, value_name = "ID", default_value_t = 0, requires = "server_id")]
+    pub lb_config_id: u8,
+
+    /// The QUIC-LB nonce length of --server-id, in bytes (at least 5 with several workers:
+    /// the first names the worker).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 8,
+        requires = "server_id"
+    )]
+    pub lb_nonce_len: usize,
+
+    /// A file holding the stateless-reset secret (64 hex digits) every server of a fleet
+    /// shares, so that any of them can reset a connection another held.
+    #[arg(long, value_name = "FILE")]
+    pub reset_secret: Option<PathBuf>,
+
+    /// A file holding the address-validation token secret (64 hex digits) every server of a
+    /// fleet shares, so that a Retry token one made is accepted by another.
+    #[arg(long, value_name = "FILE")]
+    pub token_secret: Option<PathBuf>,
+}
+
+fn parse_server_id(text: &str) -> Result<Vec<u8>, String> {
+    hex_bytes(text.trim())
+        .ok_or_else(|| format!("{text:?} is not 1 to 15 bytes of hex"))
+        .and_then(|id| match id.len() {
+            1..=15 => Ok(id),
+            n => Err(format!("a server id of {n} bytes: 1 to 15 allowed")),
+        })
+}
+
+/// Even-length hex as bytes.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// A 32-byte secret from a file of 64 hex digits.
+fn read_secret(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the secret in {}", path.display()))?;
+    hex_bytes(text.trim())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .with_context(|| format!("{} must hold 64 hex digits (32 bytes)", path.display()))
 }
 
 impl ServeArgs {
+    /// The workers, connection ids and keys asked for.
+    fn fleet(&self) -> anyhow::Result<wt_quinn::Fleet> {
+        let mut fleet = wt_quinn::Fleet::default().workers(self.workers);
+        if let Some(id) = &self.server_id {
+            let lb = wt_quinn::QuicLbConfig::new(self.lb_config_id, id, self.lb_nonce_len)
+                .context("--server-id, --lb-config-id and --lb-nonce-len do not fit")?;
+            fleet = fleet.quic_lb(lb);
+        }
+        if let Some(path) = &self.reset_secret {
+            fleet = fleet.stateless_reset_secret(read_secret(path)?);
+        }
+        if let Some(path) = &self.token_secret {
+            fleet = fleet.token_secret(read_secret(path)?);
+        }
+        Ok(fleet)
+    }
+
     /// The rotation period asked for, if any.
     fn rotation(&self) -> anyhow::Result<Option<Duration>> {
         if self.rotate_every == 0.0 {
@@ -128,7 +210,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for origin in &args.allow_origin {
         policy = policy.allow_origin(origin.clone());
     }
-    let mut builder = ServerConfig::builder().policy(policy);
+    let mut builder = ServerConfig::builder().policy(policy).fleet(args.fleet()?);
     for addr in &addrs {
         builder = builder.bind(*addr);
     }
@@ -215,21 +297,21 @@ async fn session(request: Request) {
     let origin = request.origin().unwrap_or("(none)").to_owned();
     let path = request.path().to_owned();
     let transport = request.transport();
-    let draft = match &request {
+    let (draft, worker) = match &request {
         Request::Http3(r) => {
             if let Some(key) = r.peer_key() {
                 let hash = wt_quinn::CertHash::of(key.as_ref());
                 tracing::info!(%remote, client_key_sha256 = %hash, "client authenticated");
             }
-            r.draft().to_string()
+            (r.draft().to_string(), r.worker())
         }
-        _ => "qmux-02".to_owned(),
+        _ => ("qmux-02".to_owned(), 0),
     };
     let session = match request.accept().await {
         Ok(session) => session,
         Err(e) => return tracing::warn!(%remote, %transport, error = %e, "cannot accept session"),
     };
-    tracing::info!(%remote, %transport, origin, path, %draft, "session started");
+    tracing::info!(%remote, %transport, worker, origin, path, %draft, "session started");
     let watch = session.clone();
     crate::echo::serve(session).await;
     let why = wt_session::Session::closed(&watch).await;

@@ -369,6 +369,7 @@ pub struct ServerConfig {
     pub(crate) key_log: Option<Arc<dyn rustls::KeyLog>>,
     pub(crate) qlog: QlogDir,
     pub(crate) limits: ServerLimits,
+    pub(crate) fleet: crate::fleet::FleetPlan,
 }
 
 /// How many connections a server takes at once, and how many of them may be in their handshake.
@@ -464,6 +465,7 @@ pub struct ServerConfigBuilder {
     protocol: Protocol,
     key_log: KeyLogChoice,
     qlog: QlogDir,
+    fleet: crate::fleet::Fleet,
 }
 
 /// Where TLS secrets go, as a builder was told.
@@ -634,6 +636,14 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// How the server spreads over cores (workers) and sits in a fleet behind a QUIC load
+    /// balancer (connection ids, shared keys). Default: [`crate::Fleet::default`], one worker
+    /// per address.
+    pub fn fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
+        self.fleet = fleet;
+        self
+    }
+
     /// Checks and builds the configuration.
     pub fn build(self) -> Result<ServerConfig, CertError> {
         let identity = match self.identity {
@@ -660,6 +670,7 @@ impl ServerConfigBuilder {
             key_log: self.key_log.build()?,
             qlog: self.qlog,
             limits: self.limits,
+            fleet: self.fleet.plan()?,
         })
     }
 }

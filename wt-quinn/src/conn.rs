@@ -38,6 +38,8 @@ pub(crate) struct ServerSide {
     pub(crate) policy: Arc<dyn AllowConnection>,
     /// Sessions open on the endpoint.
     pub(crate) active: Arc<AtomicUsize>,
+    /// The worker that holds the connection (0 with one per address).
+    pub(crate) worker: usize,
 }
 
 /// A session request that passed the protocol's checks and the policy, on its way to the
@@ -305,6 +307,11 @@ impl Conn {
 
     /// The peer's address, with IPv4-mapped IPv6 addresses (from a dual-stack socket) shown as
     /// the IPv4 addresses they are.
+    /// The server worker holding the connection (0 for a client, or with one worker).
+    pub(crate) fn worker(&self) -> usize {
+        self.server.as_ref().map_or(0, |s| s.worker)
+    }
+
     pub(crate) fn remote_address(&self) -> std::net::SocketAddr {
         let addr = self.quic.remote_address();
         std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port())

@@ -30,6 +30,10 @@ pub enum CertError {
     /// rustls refused the configuration (for example a key that does not match the certificate).
     #[error("TLS configuration rejected: {0}")]
     Tls(String),
+    /// The [`crate::Fleet`] settings cannot work (too many workers, a connection id format
+    /// that cannot name them), or its keys could not be made.
+    #[error("fleet configuration rejected: {0}")]
+    Fleet(String),
     /// A rotation period is zero or too long for certificates pinned by hash.
     #[error("certificate rotation period {period:?} must be more than zero and at most {max:?}: a certificate pinned by hash is valid for at most 14 days, and each must last two periods")]
     RotationPeriod {

@@ -54,6 +54,7 @@ mod driver;
 mod endpoint;
 mod error;
 mod establish;
+mod fleet;
 mod flow_cache;
 mod handle;
 mod head;
@@ -64,6 +65,7 @@ mod qlog;
 mod read_ahead;
 mod readers;
 mod request;
+mod reuseport;
 mod rotation;
 mod session;
 mod slot;
@@ -73,6 +75,7 @@ mod stream;
 mod tls;
 mod trace;
 mod wake;
+mod worker;
 
 pub use cert::{CertHash, Identity, MAX_HASH_PINNED_VALIDITY};
 pub use config::{
@@ -83,6 +86,7 @@ pub use datagram::DatagramBuffer;
 pub use endpoint::client::Client;
 pub use endpoint::server::Server;
 pub use error::{CertError, ConnectError, EndpointError, RejectError};
+pub use fleet::Fleet;
 pub use head::RequestHead;
 pub use policy::{AllowConnection, ConnectionDecision, Policy, SessionInfo};
 pub use request::Request;
@@ -92,6 +96,8 @@ pub use stream::{RecvStream, SendStream};
 pub use tls::{ClientAuth, ClientIdentity, Trust, ALPN_H3, ALPN_HTTP1};
 pub use wt_proto::draft::{Draft, ParseDraftError};
 pub use wt_proto::engine::{Limits as PeerLimits, Timeouts};
+/// The QUIC-LB connection id configuration a [`Fleet`] issues ids with.
+pub use wt_proto::quic_lb::Config as QuicLbConfig;
 pub use wt_session::{CloseInfo, Closer, SessionError, StreamError, WtError};
 pub use wt_session::{SessionStats, TransportStats};
 

@@ -62,6 +62,12 @@ impl Request {
         self.conn.remote_address()
     }
 
+    /// Which of the server's workers holds the connection, from 0 (always 0 with one worker per
+    /// address; see [`crate::Fleet::workers`]).
+    pub fn worker(&self) -> usize {
+        self.conn.worker()
+    }
+
     /// The client's public key, when the policy required client authentication.
     pub fn peer_key(&self) -> Option<&SubjectPublicKeyInfoDer<'static>> {
         self.conn.peer_key.as_ref()

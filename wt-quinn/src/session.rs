@@ -391,6 +391,12 @@ impl Session {
         self.conn().remote_address()
     }
 
+    /// On a server, which of its workers holds the connection (see [`crate::Fleet::workers`]);
+    /// 0 on a client.
+    pub fn worker(&self) -> usize {
+        self.conn().worker()
+    }
+
     /// The current smoothed round-trip time estimate.
     pub fn rtt(&self) -> Duration {
         self.conn().quic.rtt()

@@ -86,6 +86,18 @@ impl Client {
         self.endpoint.local_addrs()
     }
 
+    /// Moves the client to a new UDP socket bound to `addr` (port 0: any), as when the device's
+    /// network changes: open connections carry on from the new address (QUIC's connection
+    /// migration; a server behind NAT sees the same as a rebinding).
+    pub fn rebind(&self, addr: SocketAddr) -> Result<(), EndpointError> {
+        let bind_err = |source| EndpointError::Bind { addr, source };
+        let socket = std::net::UdpSocket::bind(addr).map_err(bind_err)?;
+        match self.endpoint.quic().first() {
+            Some(ep) => ep.rebind(socket).map_err(bind_err),
+            None => Ok(()),
+        }
+    }
+
     /// Opens a session to `url` (`https://host[:port]/path`; port 443 by default).
     pub async fn connect(&self, url: &str) -> Result<Session, ConnectError> {
         let limit = self.config.transport.setup_timeout;

@@ -29,7 +29,7 @@ impl QuinnConfigs {
             }
             let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
                 .map_err(|e| CertError::Tls(e.to_string()))?;
-            let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+            let mut server = quinn::ServerConfig::new(Arc::new(crypto), config.fleet.token_key());
             server.transport_config(Arc::new(config.quinn_transport_config()));
             Ok(Arc::new(server))
         };

@@ -33,12 +33,16 @@ impl Endpoint {
         &self.quic
     }
 
-    /// The bound addresses (with the actual ports when port 0 was asked for).
+    /// The bound addresses (with the actual ports when port 0 was asked for), each once
+    /// (several workers share one).
     pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.quic
-            .iter()
-            .filter_map(|ep| ep.local_addr().ok())
-            .collect()
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for addr in self.quic.iter().filter_map(|ep| ep.local_addr().ok()) {
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+        addrs
     }
 
     /// Closes every connection at once with an HTTP/3 NO_ERROR.
@@ -60,7 +64,7 @@ impl Endpoint {
 }
 
 /// Binds a UDP socket on `addr` and runs a quinn endpoint on it (a server endpoint when `server`
-/// is given).
+/// is given), in the current runtime.
 pub(crate) fn bind(
     addr: SocketAddr,
     server: Option<quinn::ServerConfig>,
@@ -73,13 +77,23 @@ pub(crate) fn bind(
         let _ = sock.set_recv_buffer_size(size);
         let _ = sock.set_send_buffer_size(size);
     }
+    endpoint(addr, quinn::EndpointConfig::default(), server, socket)
+}
+
+/// A quinn endpoint on `socket` (bound to `addr`), in the current runtime.
+pub(crate) fn endpoint(
+    addr: SocketAddr,
+    config: quinn::EndpointConfig,
+    server: Option<quinn::ServerConfig>,
+    socket: std::net::UdpSocket,
+) -> Result<quinn::Endpoint, EndpointError> {
+    let bind_err = |source| EndpointError::Bind { addr, source };
     let runtime = quinn::default_runtime().ok_or_else(|| {
         bind_err(std::io::Error::other(
             "no async runtime: create the endpoint inside tokio",
         ))
     })?;
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
-        .map_err(bind_err)
+    quinn::Endpoint::new(config, server, socket, runtime).map_err(bind_err)
 }
 
 /// A connection's shared state with a fresh engine, its events logged in `span`.

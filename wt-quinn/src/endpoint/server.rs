@@ -17,7 +17,7 @@ use crate::driver::{drive, Handshake};
 use crate::endpoint::admission::{Admission, Counted, Verdict};
 use crate::endpoint::identity::{rotate_periodically, ServerTls};
 use crate::endpoint::new_conn;
-use crate::endpoint::{bind, Endpoint};
+use crate::endpoint::{endpoint, Endpoint};
 use crate::error::{CertError, EndpointError};
 use crate::policy::ConnectionDecision;
 use crate::request::Request;
@@ -68,6 +68,10 @@ pub struct Server {
     shutting_down: Arc<AtomicBool>,
     /// The certificate presented now, and quinn's configurations built from it.
     tls: Arc<ServerTls>,
+    /// The worker threads when there are several per address; dropping them stops accepting.
+    _workers: Vec<crate::worker::Worker>,
+    /// Per worker index: set once [`Server::shutdown_worker`] drained it.
+    drained: Vec<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -93,23 +97,46 @@ impl Server {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let mut quic = Vec::new();
         let mut tasks = Vec::new();
+        let mut workers = Vec::new();
+        let count = config.fleet.workers();
+        let drained: Vec<Arc<AtomicBool>> = (0..count).map(|_| Arc::default()).collect();
         for addr in &config.addrs {
-            let ep = bind(
+            let sockets = crate::reuseport::bind_group(
                 *addr,
-                Some(tls.configs().default_config()),
+                count,
+                config.fleet.worker_byte_offset(),
                 config.transport.socket_buffer,
-            )?;
-            let acceptor = Acceptor {
-                admission: admission.clone(),
-                shutting_down: shutting_down.clone(),
-                conns: conns.clone(),
-                config: config.clone(),
-                tls: tls.clone(),
-                requests: tx.clone(),
-                active: active.clone(),
-            };
-            tasks.push(tokio::spawn(acceptor.run(ep.clone())));
-            quic.push(ep);
+            )
+            .map_err(|source| EndpointError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            for (index, socket) in sockets.into_iter().enumerate() {
+                let acceptor = Acceptor {
+                    admission: admission.clone(),
+                    shutting_down: shutting_down.clone(),
+                    conns: conns.clone(),
+                    config: config.clone(),
+                    tls: tls.clone(),
+                    requests: tx.clone(),
+                    active: active.clone(),
+                    worker: index,
+                    drained: drained[index].clone(),
+                };
+                let endpoint_config = config.fleet.endpoint_config(index);
+                let server = tls.configs().default_config();
+                if count == 1 {
+                    let ep = endpoint(*addr, endpoint_config, Some(server), socket)?;
+                    tasks.push(tokio::spawn(acceptor.run(ep.clone())));
+                    quic.push(ep);
+                } else {
+                    let run = move |ep| acceptor.run(ep);
+                    let (ep, worker) =
+                        crate::worker::spawn(index, endpoint_config, server, socket, run)?;
+                    workers.push(worker);
+                    quic.push(ep);
+                }
+            }
         }
         if tls.period().is_some() {
             tasks.push(tokio::spawn(rotate_periodically(tls.clone(), quic.clone())));
@@ -122,6 +149,8 @@ impl Server {
             endpoint,
             requests: Mutex::new(rx),
             tasks,
+            _workers: workers,
+            drained,
             conns,
             shutting_down,
             tls,
@@ -201,17 +230,40 @@ impl Server {
     /// existing sessions keep working until they close. Then await [`Server::wait_idle`].
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+        let count = self.goaway(|_| true);
+        tracing::info!(connections = count, "shutting down: sending GOAWAY");
+    }
+
+    /// Sends GOAWAY on every live connection `which` picks; returns how many.
+    fn goaway(&self, which: impl Fn(&Conn) -> bool) -> usize {
         let conns: Vec<_> = self
             .conns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter_map(Weak::upgrade)
+            .filter(|c| which(c))
             .collect();
-        tracing::info!(connections = conns.len(), "shutting down: sending GOAWAY");
-        for conn in conns {
+        for conn in &conns {
             conn.with_state(|st, now| st.engine.goaway(now));
         }
+        conns.len()
+    }
+
+    /// [`Server::shutdown`] for one worker (on every address): its connections get GOAWAY and
+    /// it refuses new ones, while the other workers keep serving; for taking a worker out of a
+    /// running server, or testing how clients move. Out of range: nothing happens.
+    pub fn shutdown_worker(&self, index: usize) {
+        let Some(flag) = self.drained.get(index) else {
+            return;
+        };
+        flag.store(true, Ordering::Release);
+        let count = self.goaway(|c| c.worker() == index);
+        tracing::info!(
+            worker = index,
+            connections = count,
+            "draining a worker: sending GOAWAY"
+        );
     }
 
     /// Closes every connection at once with an HTTP/3 NO_ERROR, stops accepting and rotating.
@@ -275,13 +327,17 @@ struct Acceptor {
     tls: Arc<ServerTls>,
     requests: mpsc::Sender<PendingRequest>,
     active: Arc<AtomicUsize>,
+    /// Which of the address's workers this is (0 with one).
+    worker: usize,
+    /// This worker was shut down on its own ([`Server::shutdown_worker`]).
+    drained: Arc<AtomicBool>,
 }
 
 impl Acceptor {
     async fn run(self, ep: quinn::Endpoint) {
         while let Some(incoming) = ep.accept().await {
             let remote = incoming.remote_address();
-            if self.shutting_down.load(Ordering::Acquire) {
+            if self.shutting_down.load(Ordering::Acquire) || self.drained.load(Ordering::Acquire) {
                 // Refused at once (CONNECTION_REFUSED), so clients fail fast rather than time out.
                 incoming.refuse();
                 continue;
@@ -344,6 +400,7 @@ impl Acceptor {
             requests: self.requests.clone(),
             policy: self.config.policy.clone(),
             active: self.active.clone(),
+            worker: self.worker,
         };
         let config = self.config.clone();
         let conns = self.conns.clone();
