@@ -1,5 +1,5 @@
 //! `cargo bench -p wt-examples --bench compare` (what `cargo xtask bench` runs): wt-quinn against
-//! raw quinn, wtransport and web-transport-quinn. See `compare/mod.rs` for the suite and its
+//! raw quinn, wtransport, web-transport-quinn and our QMux fallback. See `compare/mod.rs` for the suite and its
 //! options (`-- --help`).
 //!
 //! Only a `cargo bench` run (which passes `--bench`) benchmarks: `cargo test --all-targets` runs
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Ok(suite::Invocation::MemoryChild { stack, sessions }) => {
             suite::memory_child(stack, sessions)
         }
+        Ok(suite::Invocation::ScalingChild) => suite::scaling_client::child_main(),
         Ok(suite::Invocation::Bench(options)) => suite::bench(&options),
         Err(e) => Err(e),
     };

@@ -123,6 +123,85 @@ fn medians_ratios_and_targets() {
     assert!(table(&rows).contains("MISSED"));
 }
 
+/// Two server workers over one: the ratio of their medians, metric by metric.
+#[test]
+fn worker_ratios() {
+    use suite::report::{pair_ratios, pair_table, Results};
+    use suite::scenarios::{Sample, SCALING_SETUP_CPU, SCALING_SETUP_RATE};
+
+    let mut results = Results::default();
+    for (stack, rate, cpu) in [
+        (StackId::RawQuinn, 2000.0, 0.3),
+        (StackId::WtQuinn, 1600.0, 0.5),
+        (StackId::WtQuinnW2, 2000.0, 0.55),
+    ] {
+        results.add(
+            stack,
+            &[
+                Sample::new(&SCALING_SETUP_RATE, rate),
+                Sample::new(&SCALING_SETUP_CPU, cpu),
+            ],
+        );
+    }
+    let rows = results.rows(&[Scenario::Scaling], &StackId::ALL);
+    let pairs = pair_ratios(&rows);
+    assert_eq!(pairs.len(), 2);
+    assert_eq!(pairs[0].ratio, 1.25);
+    assert!((pairs[1].ratio - 1.1).abs() < 1e-9);
+    assert!(pair_table(&pairs).contains("wt-quinn-w2 / wt-quinn"));
+    assert!(pair_table(&[]).is_empty());
+}
+
+/// The scaling scenario's plan survives its way to the client process, and the client's output
+/// is read back: CPU time between the marks, the result, or the client's error.
+#[test]
+fn scaling_plan_and_client_output() {
+    use std::time::Duration;
+    use suite::client_place::watch;
+    use suite::scaling_client::Plan;
+
+    let env = suite::Env::new().expect("benchmark environment");
+    let plan = Plan {
+        stack: StackId::WtQuinnW2,
+        addr: "127.0.0.1:4433".parse().unwrap(),
+        setups: 7,
+        echo_bytes: 1 << 20,
+        limit: Duration::from_secs(5),
+        identity: env.identity.clone(),
+    };
+    let back = Plan::from_json(&plan.to_json()).expect("the plan");
+    assert_eq!(back.stack, plan.stack);
+    assert_eq!(back.addr, plan.addr);
+    assert_eq!((back.setups, back.echo_bytes), (7, 1 << 20));
+    assert_eq!(back.limit, plan.limit);
+    assert_eq!(back.identity.cert_hash(), env.identity.cert_hash());
+    assert_eq!(
+        back.identity.key().secret_der(),
+        env.identity.key().secret_der()
+    );
+
+    let output = "start setup\nend setup\nstart echo\nend echo\n\
+                  result {\"sessions\": 7, \"failed\": 1, \"setup_seconds\": 0.5, \
+                  \"setup_cpu\": 0.25, \"echo_bytes\": 1000, \"echo_seconds\": 0.1, \
+                  \"echo_cpu\": 0.05}\n";
+    let watched = watch(output.as_bytes()).expect("the output");
+    assert!(watched.cpu("setup").unwrap() >= 0.0);
+    assert!(watched.cpu("echo").unwrap() >= 0.0);
+    assert!(watched.cpu("churn").is_err());
+    let m = &watched.measured;
+    assert_eq!((m.sessions, m.failed, m.echo_bytes), (7, 1, 1000));
+    assert_eq!((m.setup.wall, m.setup.cpu, m.echo.wall), (0.5, 0.25, 0.1));
+    let failed = watch("start setup\nerror no route\n".as_bytes())
+        .err()
+        .unwrap();
+    assert!(format!("{failed}").contains("no route"), "{failed}");
+    assert!(watch("start setup\n".as_bytes()).is_err(), "no result");
+    assert!(
+        watch("end echo\n".as_bytes()).is_err(),
+        "an end without a start"
+    );
+}
+
 #[test]
 fn percentiles() {
     use std::time::Duration;

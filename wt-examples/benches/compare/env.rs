@@ -25,19 +25,26 @@ pub struct Env {
 }
 
 impl Env {
+    /// With a new self-signed certificate.
     pub fn new() -> anyhow::Result<Self> {
-        // Every stack here is built with rustls' ring provider; a process default keeps any code
-        // path that asks for "the" provider from panicking (see PROTOCOL-NOTES).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let identity = wt_quinn::Identity::self_signed(
             &["localhost", "127.0.0.1"],
             Duration::from_secs(86400),
         )
         .context("self-signed certificate")?;
-        Ok(Env {
+        Ok(Env::with_identity(identity))
+    }
+
+    /// With the certificate of another process's [`Env`] (a client in a child process pins the
+    /// server's).
+    pub fn with_identity(identity: wt_quinn::Identity) -> Self {
+        // Every stack here is built with rustls' ring provider; a process default keeps any code
+        // path that asks for "the" provider from panicking (see PROTOCOL-NOTES).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Env {
             identity,
             socket_buffer: SOCKET_BUFFER,
-        })
+        }
     }
 
     /// A UDP socket on 127.0.0.1 with an ephemeral port and the shared buffer sizes.

@@ -1,21 +1,28 @@
-//! The comparison suite behind `cargo xtask bench` (issue #6): raw quinn, wt-quinn (default and
-//! draft-02/07 only), wtransport 0.7 and web-transport-quinn 0.13, on loopback in one process,
-//! scenario by scenario, interleaved (every stack once per round), and a table of medians.
+//! The comparison suite behind `cargo xtask bench` (issue #6): raw quinn, wt-quinn (default, with
+//! two server workers, and draft-02/07 only), wtransport 0.7, web-transport-quinn 0.13 and our
+//! QMux fallback (bare TCP, and over a WebSocket on TLS), on loopback, scenario by scenario,
+//! interleaved (every stack once per round), and a table of medians. Client and server share one
+//! process, except in the scaling scenario (issue #21), whose client is a child process.
 //!
 //! Files: [`stack`] is the interface every stack implements and [`raw_quinn`],
-//! [`wt_quinn_stack`], [`wtransport_stack`], [`web_transport_quinn_stack`] the adapters; [`env`]
-//! the socket, transport and TLS settings they share; [`server`] the server side of scenarios;
-//! [`streams`], [`datagrams`], [`sessions`] the scenarios and [`scenarios`] their list, sizes and
-//! metrics; [`measure`] clocks and memory gauges; [`report`] medians, ratios, table, JSON.
+//! [`wt_quinn_stack`], [`wtransport_stack`], [`web_transport_quinn_stack`], [`wt_qmux_stack`],
+//! [`wt_fallback_stack`] the adapters; [`env`] the socket, transport and TLS settings they
+//! share; [`server`] the server side of scenarios; [`streams`], [`datagrams`], [`sessions`],
+//! [`scaling`] the scenarios and [`scenarios`] their list, sizes and metrics; [`scaling_client`]
+//! the scaling scenario's client and [`client_place`] where it runs; [`measure`] clocks and
+//! memory gauges; [`report`] medians, ratios, table, JSON.
 //!
 //! `tests/bench_quick.rs` compiles this module too and runs every scenario on every stack with
 //! tiny sizes, in-process.
 
+pub mod client_place;
 pub mod datagrams;
 pub mod env;
 pub mod measure;
 pub mod raw_quinn;
 pub mod report;
+pub mod scaling;
+pub mod scaling_client;
 pub mod scenarios;
 pub mod server;
 pub mod sessions;
@@ -27,6 +34,7 @@ pub mod wt_qmux_stack;
 pub mod wt_quinn_stack;
 pub mod wtransport_stack;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -47,9 +55,10 @@ Options:
   --quick             small sizes: all of it in well under a minute
   --rounds N          rounds (each stack once per scenario per round); default 3, at least 1
   --only SCENARIO     only this scenario (repeatable): bulk, echo, round-trips, churn,
-                      datagrams, setup, memory
+                      datagrams, setup, memory, scaling
   --stacks A,B,...    only these stacks (ratios need quinn, the baseline, among them): quinn,
-                      wt-quinn, wt-quinn-d07, wtransport, web-transport-quinn
+                      wt-quinn, wt-quinn-w2 (two server workers), wt-quinn-d07, wtransport,
+                      web-transport-quinn, wt-qmux, wt-qmux-wss
   --json PATH         where to write the results (default: <target>/bench/results.json, or
                       results-quick.json with --quick)";
 
@@ -61,6 +70,8 @@ pub enum Invocation {
     Help,
     /// Internal: the memory scenario for one stack, in a process of its own.
     MemoryChild { stack: StackId, sessions: usize },
+    /// Internal: the scaling scenario's client, its plan on stdin.
+    ScalingChild,
     /// Not run by `cargo bench` (`cargo test --all-targets`, or nextest listing tests): nothing
     /// to do.
     NotABenchRun,
@@ -88,6 +99,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Invocation> {
     };
     let mut child_stack = None;
     let mut child_sessions = None;
+    let mut scaling_child = false;
     let mut args = args.iter().filter(|a| *a != "--bench");
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -118,9 +130,13 @@ pub fn parse(args: &[String]) -> anyhow::Result<Invocation> {
             "--json" => options.json = PathBuf::from(value()?),
             "--child-memory" => child_stack = Some(value()?.clone()),
             "--sessions" => child_sessions = Some(value()?.parse().context("--sessions")?),
+            "--child-scaling" => scaling_child = true,
             "-h" | "--help" => return Ok(Invocation::Help),
             other => bail!("unknown option `{other}`\n\n{USAGE}"),
         }
+    }
+    if scaling_child {
+        return Ok(Invocation::ScalingChild);
     }
     if let Some(name) = child_stack {
         let stack = StackId::from_name(&name).context("unknown stack")?;
@@ -165,8 +181,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// One scenario for one stack, in-process, in a fresh runtime (so no run inherits another's
-/// tasks or connections), bounded by `sizes.run_limit`.
+/// Runs `future` in a fresh runtime (so no run inherits another's tasks or connections), bounded
+/// by `limit`.
+fn in_fresh_runtime<T>(
+    limit: Duration,
+    future: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let rt = runtime()?;
+    let result = rt.block_on(async { tokio::time::timeout(limit, future).await });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result.with_context(|| format!("timed out after {limit:?}"))?
+}
+
+/// One scenario for one stack, in-process (the scaling scenario's client on a thread), in a
+/// fresh runtime (so no run inherits another's tasks or connections), bounded by
+/// `sizes.run_limit`.
 pub fn run_once(
     stack: StackId,
     scenario: Scenario,
@@ -181,17 +210,8 @@ pub fn run_once(
     impl Job for Run<'_> {
         type Output = anyhow::Result<Vec<Sample>>;
         fn run<S: Stack>(self, stack: S) -> Self::Output {
-            let rt = runtime()?;
-            let limit = self.sizes.run_limit;
-            let result = rt.block_on(async {
-                tokio::time::timeout(
-                    limit,
-                    scenarios::run(&stack, self.scenario, self.env, self.sizes),
-                )
-                .await
-            });
-            rt.shutdown_timeout(Duration::from_secs(1));
-            result.with_context(|| format!("timed out after {limit:?}"))?
+            let scenario = scenarios::run(&stack, self.scenario, self.env, self.sizes);
+            in_fresh_runtime(self.sizes.run_limit, scenario)
         }
     }
     stack.with(Run {
@@ -298,10 +318,10 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
             for i in 0..n {
                 let stack = options.stacks[(i + round - 1) % n];
                 let run_start = Instant::now();
-                let outcome = if scenario == Scenario::Memory {
-                    memory_in_child(stack, sizes.idle_sessions)
-                } else {
-                    run_once(stack, scenario, &env, &sizes)
+                let outcome = match scenario {
+                    Scenario::Memory => memory_in_child(stack, sizes.idle_sessions),
+                    Scenario::Scaling => scaling::in_child_process(stack, &env, &sizes),
+                    _ => run_once(stack, scenario, &env, &sizes),
                 };
                 let mut line = format!(
                     "[{round}/{}] {:<12} {:<20}",
@@ -342,6 +362,11 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
         options.rounds
     );
     print!("{}", report::table(&rows));
+    let pairs = report::pair_ratios(&rows);
+    if !pairs.is_empty() {
+        println!("\nTwo server workers over one (median over median):\n");
+        print!("{}", report::pair_table(&pairs));
+    }
     for f in &results.failures {
         println!(
             "FAILED round {} {} {}: {}",
@@ -380,9 +405,13 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
             "pings": sizes.pings,
             "setups": sizes.setups,
             "idle_sessions": sizes.idle_sessions,
+            "scaling_setups": sizes.scaling_setups,
+            "scaling_setup_lanes": scaling_client::SETUP_LANES,
+            "scaling_echo_bytes": sizes.scaling_echo,
+            "scaling_echo_sessions": scaling_client::ECHO_SESSIONS,
         },
     });
-    let out = report::json(&rows, &results.failures, context);
+    let out = report::json(&rows, &pairs, &results.failures, context);
     if let Some(dir) = options.json.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

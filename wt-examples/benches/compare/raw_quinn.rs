@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 use super::env::Env;
-use super::stack::{same_named_calls, Result, Stack};
+use super::stack::{same_named_calls, Result, Stack, StackId};
 
 const ALPN: &[u8] = b"wt-bench-raw-quinn";
 
@@ -19,6 +19,10 @@ impl Stack for RawQuinn {
     type Session = quinn::Connection;
     type Send = quinn::SendStream;
     type Recv = quinn::RecvStream;
+
+    fn id(&self) -> StackId {
+        StackId::RawQuinn
+    }
 
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let endpoint = env.quinn_endpoint(Some(env.quinn_server_config(ALPN)?))?;

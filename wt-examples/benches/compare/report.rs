@@ -1,5 +1,6 @@
 //! Results: every measured value by round, their medians with min–max, the ratio of each stack's
-//! median to raw quinn's, wt-quinn's targets, the printed table and the JSON file.
+//! median to raw quinn's, wt-quinn's targets, the ratio of two server workers to one, the
+//! printed tables and the JSON file.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,9 @@ use super::stack::StackId;
 const OURS: [StackId; 2] = [StackId::WtQuinn, StackId::WtQuinnD07];
 /// The other WebTransport implementations, for targets that ask to beat them.
 const OTHERS: [StackId; 2] = [StackId::Wtransport, StackId::WebTransportQuinn];
+/// Stacks also compared with another than raw quinn: (stack, over). wt-quinn with two server
+/// workers over one, for the scaling scenario above all.
+const PAIRS: [(StackId, StackId); 1] = [(StackId::WtQuinnW2, StackId::WtQuinn)];
 
 struct Record {
     stack: StackId,
@@ -188,20 +192,12 @@ pub fn table(rows: &[Row]) -> String {
         "n",
         "target",
     ];
-    let lines: Vec<[String; 8]> = rows
+    let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.metric.key.to_string(),
-                format!(
-                    "{} {}",
-                    r.metric.unit,
-                    if r.metric.better == Better::Higher {
-                        "↑"
-                    } else {
-                        "↓"
-                    }
-                ),
+                unit(r.metric),
                 r.stack.name().to_string(),
                 number(r.median),
                 r.ratio.map_or("–".into(), |x| format!("{x:.3}")),
@@ -211,18 +207,92 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for line in &lines {
+    let groups: Vec<&str> = rows.iter().map(|r| r.metric.key).collect();
+    grid(&header, &lines, &groups, 3..=6)
+}
+
+/// The metric's unit with its arrow (↑ higher is better, ↓ lower).
+fn unit(metric: &Metric) -> String {
+    let arrow = match metric.better {
+        Better::Higher => "↑",
+        Better::Lower => "↓",
+    };
+    format!("{} {arrow}", metric.unit)
+}
+
+/// One stack's median over another's, for a metric both have.
+pub struct PairRatio {
+    pub metric: &'static Metric,
+    pub stack: StackId,
+    pub over: StackId,
+    pub ratio: f64,
+    /// The stack's median and the other's.
+    pub medians: (f64, f64),
+}
+
+/// The ratios of the [`PAIRS`] found in `rows`, metric by metric.
+pub fn pair_ratios(rows: &[Row]) -> Vec<PairRatio> {
+    let mut out = Vec::new();
+    for (stack, over) in PAIRS {
+        for row in rows.iter().filter(|r| r.stack == stack) {
+            let base = rows
+                .iter()
+                .find(|r| r.stack == over && std::ptr::eq(r.metric, row.metric));
+            if let Some(base) = base.filter(|b| b.median > 0.0) {
+                out.push(PairRatio {
+                    metric: row.metric,
+                    stack,
+                    over,
+                    ratio: row.median / base.median,
+                    medians: (row.median, base.median),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The pair ratios as a table (empty without any): one line per metric.
+pub fn pair_table(pairs: &[PairRatio]) -> String {
+    let header = ["metric", "unit", "stack / over", "medians", "ratio"];
+    let lines: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                p.metric.key.to_string(),
+                unit(p.metric),
+                format!("{} / {}", p.stack.name(), p.over.name()),
+                format!("{} / {}", number(p.medians.0), number(p.medians.1)),
+                format!("{:.3}", p.ratio),
+            ]
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let groups: Vec<&str> = pairs.iter().map(|p| p.metric.scenario.name()).collect();
+    grid(&header, &lines, &groups, 3..=4)
+}
+
+/// Aligned columns under `header`, the `numeric` ones right-aligned; a blank line wherever the
+/// group of a line changes.
+fn grid(
+    header: &[&str],
+    lines: &[Vec<String>],
+    groups: &[&str],
+    numeric: std::ops::RangeInclusive<usize>,
+) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in lines {
         for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: &[String]| {
         let mut line = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             let pad = " ".repeat(w - cell.chars().count());
-            // Numbers right-aligned, words left-aligned.
-            if (3..=6).contains(&i) {
+            if numeric.contains(&i) {
                 let _ = write!(line, "{pad}{cell}  ");
             } else {
                 let _ = write!(line, "{cell}{pad}  ");
@@ -230,20 +300,21 @@ pub fn table(rows: &[Row]) -> String {
         }
         line.trim_end().to_string() + "\n"
     };
-    let mut out = line(&header.map(String::from));
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut out = line(&header);
     let mut previous: Option<&str> = None;
-    for (row, cells) in rows.iter().zip(&lines) {
-        if previous.is_some_and(|p| p != row.metric.key) {
+    for (cells, group) in lines.iter().zip(groups) {
+        if previous.is_some_and(|p| p != *group) {
             out.push('\n');
         }
-        previous = Some(row.metric.key);
+        previous = Some(group);
         out.push_str(&line(cells));
     }
     out
 }
 
 /// The results as JSON, with `context` (command, machine load, sizes…) at the top level.
-pub fn json(rows: &[Row], failures: &[Failure], context: Value) -> Value {
+pub fn json(rows: &[Row], pairs: &[PairRatio], failures: &[Failure], context: Value) -> Value {
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -278,8 +349,21 @@ pub fn json(rows: &[Row], failures: &[Failure], context: Value) -> Value {
             })
         })
         .collect();
+    let pairs: Vec<Value> = pairs
+        .iter()
+        .map(|p| {
+            json!({
+                "metric": p.metric.key,
+                "stack": p.stack.name(),
+                "over": p.over.name(),
+                "medians": [p.medians.0, p.medians.1],
+                "ratio": p.ratio,
+            })
+        })
+        .collect();
     let mut out = context;
     out["results"] = Value::Array(rows);
+    out["pair_ratios"] = Value::Array(pairs);
     out["failures"] = Value::Array(failures);
     out
 }

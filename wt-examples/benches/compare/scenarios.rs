@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use super::client_place::ClientPlace;
 use super::env::Env;
 use super::stack::{Result, Stack};
-use super::{datagrams, sessions, streams};
+use super::{datagrams, scaling, sessions, streams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scenario {
@@ -27,10 +28,16 @@ pub enum Scenario {
     /// `idle_sessions` concurrent idle sessions (client and server side, each on its own
     /// connection): resident memory per session. Runs in a child process per stack.
     Memory,
+    /// The server here, its client in a child process (see [`super::scaling`]):
+    /// `scaling_setups` sessions set up 32 at a time from 32 client sockets (a few may fail:
+    /// counted), then
+    /// `scaling_echo` bytes echoed over 8 sessions at once: sessions per second, MB/s, and the
+    /// CPU time per session and per MB of this process (the server's) and of the client's.
+    Scaling,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Bulk,
         Scenario::Echo,
         Scenario::RoundTrips,
@@ -38,6 +45,7 @@ impl Scenario {
         Scenario::Datagrams,
         Scenario::Setup,
         Scenario::Memory,
+        Scenario::Scaling,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +57,7 @@ impl Scenario {
             Scenario::Datagrams => "datagrams",
             Scenario::Setup => "setup",
             Scenario::Memory => "memory",
+            Scenario::Scaling => "scaling",
         }
     }
 
@@ -64,6 +73,15 @@ impl Scenario {
         static DATAGRAMS: [&Metric; 3] = [&DGRAM_RATE, &DGRAM_LOSS, &PING_P50];
         static SETUP: [&Metric; 3] = [&SETUP_RATE, &SETUP_P50, &SETUP_CPU];
         static MEMORY: [&Metric; 2] = [&MEM_PEAK, &MEM_SETTLED];
+        static SCALING: [&Metric; 7] = [
+            &SCALING_SETUP_RATE,
+            &SCALING_SETUP_FAILURES,
+            &SCALING_SETUP_CPU,
+            &SCALING_SETUP_CLIENT_CPU,
+            &SCALING_ECHO_RATE,
+            &SCALING_ECHO_CPU,
+            &SCALING_ECHO_CLIENT_CPU,
+        ];
         match self {
             Scenario::Bulk => &BULK,
             Scenario::Echo => &ECHO,
@@ -72,6 +90,7 @@ impl Scenario {
             Scenario::Datagrams => &DATAGRAMS,
             Scenario::Setup => &SETUP,
             Scenario::Memory => &MEMORY,
+            Scenario::Scaling => &SCALING,
         }
     }
 }
@@ -88,6 +107,10 @@ pub struct Sizes {
     pub pings: usize,
     pub setups: usize,
     pub idle_sessions: usize,
+    /// Sessions the scaling scenario's client sets up.
+    pub scaling_setups: usize,
+    /// Bytes it echoes, over all its sessions.
+    pub scaling_echo: u64,
     /// Pause before memory is read, so that handshake leftovers are freed.
     pub settle: Duration,
     /// A run that takes longer fails.
@@ -107,6 +130,8 @@ impl Sizes {
             pings: 2_000,
             setups: 500,
             idle_sessions: 1_000,
+            scaling_setups: 2_000,
+            scaling_echo: 256 << 20,
             settle: Duration::from_millis(300),
             run_limit: Duration::from_secs(180),
         }
@@ -124,6 +149,8 @@ impl Sizes {
             pings: 200,
             setups: 50,
             idle_sessions: 100,
+            scaling_setups: 500,
+            scaling_echo: 64 << 20,
             settle: Duration::from_millis(300),
             run_limit: Duration::from_secs(60),
         }
@@ -142,6 +169,8 @@ impl Sizes {
             pings: 20,
             setups: 4,
             idle_sessions: 10,
+            scaling_setups: 8,
+            scaling_echo: 256 << 10,
             settle: Duration::from_millis(20),
             run_limit: Duration::from_secs(30),
         }
@@ -225,6 +254,40 @@ pub static SETUP_P50: Metric = metric(Setup, "setup.p50", "ms", Lower, None);
 pub static SETUP_CPU: Metric = metric(Setup, "setup.cpu", "CPU s", Lower, None);
 pub static MEM_PEAK: Metric = metric(Memory, "memory.peak", "KiB/session", Lower, at(1.05));
 pub static MEM_SETTLED: Metric = metric(Memory, "memory.settled", "KiB/session", Lower, None);
+pub static SCALING_SETUP_RATE: Metric =
+    metric(Scaling, "scaling.setup-rate", "sessions/s", Higher, None);
+pub static SCALING_SETUP_FAILURES: Metric =
+    metric(Scaling, "scaling.setup-failures", "sessions", Lower, None);
+pub static SCALING_SETUP_CPU: Metric = metric(
+    Scaling,
+    "scaling.server-cpu-per-session",
+    "CPU ms/session",
+    Lower,
+    None,
+);
+pub static SCALING_SETUP_CLIENT_CPU: Metric = metric(
+    Scaling,
+    "scaling.client-cpu-per-session",
+    "CPU ms/session",
+    Lower,
+    None,
+);
+pub static SCALING_ECHO_RATE: Metric =
+    metric(Scaling, "scaling.echo-throughput", "MB/s", Higher, None);
+pub static SCALING_ECHO_CPU: Metric = metric(
+    Scaling,
+    "scaling.server-cpu-per-MB",
+    "CPU ms/MB",
+    Lower,
+    None,
+);
+pub static SCALING_ECHO_CLIENT_CPU: Metric = metric(
+    Scaling,
+    "scaling.client-cpu-per-MB",
+    "CPU ms/MB",
+    Lower,
+    None,
+);
 
 /// One measured number.
 #[derive(Clone, Copy, Debug)]
@@ -259,5 +322,6 @@ pub async fn run<S: Stack>(
         Datagrams => datagrams::run(stack, env, sizes).await,
         Setup => sessions::setup(stack, env, sizes).await,
         Memory => sessions::idle(stack, env, sizes).await,
+        Scaling => scaling::run(stack, env, sizes, ClientPlace::Thread).await,
     }
 }

@@ -1,6 +1,6 @@
 //! The server half of every scenario, and the rig that pairs it with a client: a server endpoint
-//! whose sessions all run one [`Service`], and a client endpoint connecting to it. Both live in
-//! the runtime of the current run; dropping the rig stops the server.
+//! whose sessions all run one [`Service`] ([`Serving`]), and a client endpoint connecting to it.
+//! Both live in the runtime of the current run; dropping the server stops it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -138,19 +138,17 @@ async fn echo<S: Stack>(send: &mut S::Send, recv: &mut S::Recv) -> Result<()> {
     S::finish(send)
 }
 
-/// A server running one service and a client endpoint, in the current runtime.
-pub struct Rig<S: Stack> {
-    pub client: S::Client,
+/// A server running one service in the current runtime; dropping it stops the server.
+pub struct Serving {
     pub addr: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl<S: Stack> Rig<S> {
-    pub fn start(stack: &S, env: &Env, service: Service) -> Result<Self> {
+impl Serving {
+    pub fn start<S: Stack>(stack: &S, env: &Env, service: Service) -> Result<Self> {
         let (mut server, addr) = stack.server(env)?;
-        let client = stack.client(env)?;
         let service = Arc::new(service);
-        let server = tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(incoming) = S::accept(&mut server).await {
                 let service = service.clone();
                 tokio::spawn(async move {
@@ -160,20 +158,30 @@ impl<S: Stack> Rig<S> {
                 });
             }
         });
-        Ok(Rig {
-            client,
-            addr,
-            server,
-        })
-    }
-
-    pub async fn connect(&self) -> Result<S::Session> {
-        S::connect(&self.client, self.addr).await
+        Ok(Serving { addr, task })
     }
 }
 
-impl<S: Stack> Drop for Rig<S> {
+impl Drop for Serving {
     fn drop(&mut self) {
-        self.server.abort();
+        self.task.abort();
+    }
+}
+
+/// A server running one service and a client endpoint, in the current runtime.
+pub struct Rig<S: Stack> {
+    pub client: S::Client,
+    pub server: Serving,
+}
+
+impl<S: Stack> Rig<S> {
+    pub fn start(stack: &S, env: &Env, service: Service) -> Result<Self> {
+        let server = Serving::start(stack, env, service)?;
+        let client = stack.client(env)?;
+        Ok(Rig { client, server })
+    }
+
+    pub async fn connect(&self) -> Result<S::Session> {
+        S::connect(&self.client, self.server.addr).await
     }
 }

@@ -1,6 +1,7 @@
 //! Session scenarios: setup (sequential new connections with a session and one echo each) and
 //! idle sessions (resident memory per session).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,11 +24,7 @@ pub async fn setup<S: Stack>(stack: &S, env: &Env, sizes: &Sizes) -> Result<Vec<
     let mut times = Vec::with_capacity(sizes.setups);
     let clock = Stopwatch::start();
     for _ in 0..sizes.setups {
-        let start = Instant::now();
-        let session = rig.connect().await?;
-        times.push(start.elapsed());
-        exchange::<S>(&session).await?;
-        S::close(&session);
+        times.push(set_up_one::<S>(&rig.client, rig.server.addr).await?);
     }
     let (wall, cpu) = clock.stop();
     Ok(vec![
@@ -35,6 +32,17 @@ pub async fn setup<S: Stack>(stack: &S, env: &Env, sizes: &Sizes) -> Result<Vec<
         Sample::new(&sc::SETUP_P50, percentile_us(&mut times, 50.0) / 1000.0),
         Sample::new(&sc::SETUP_CPU, cpu),
     ])
+}
+
+/// One setup: a new connection and session from `client` to `addr`, one 64-byte echo on a bidi
+/// stream, then the close; the time until the client held the established session.
+pub async fn set_up_one<S: Stack>(client: &S::Client, addr: SocketAddr) -> Result<Duration> {
+    let start = Instant::now();
+    let session = S::connect(client, addr).await?;
+    let established = start.elapsed();
+    exchange::<S>(&session).await?;
+    S::close(&session);
+    Ok(established)
 }
 
 /// Sessions being opened at once while filling up.

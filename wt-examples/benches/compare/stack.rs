@@ -26,6 +26,8 @@ pub trait Stack: Send + Sync + Sized + 'static {
     type Send: Send + 'static;
     type Recv: Send + 'static;
 
+    /// Which stack this is (a child process builds the same one from it).
+    fn id(&self) -> StackId;
     /// Binds a server on 127.0.0.1 (inside a tokio runtime); returns it and its address.
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)>;
     /// The next arriving session; `None` once the server is gone.
@@ -117,6 +119,13 @@ pub enum StackId {
     /// wt-quinn as configured by default; two wt-quinn endpoints negotiate draft-16 with session
     /// flow control.
     WtQuinn,
+    /// wt-quinn as configured by default but with two workers (`Fleet::workers(2)`: two
+    /// endpoints on `SO_REUSEPORT` sockets, each on a thread of its own). In the in-process
+    /// scenarios every connection comes from one client socket and lands on one worker, so
+    /// there it shows what the hop between the worker's thread and the application's runtime
+    /// costs; the scaling scenario, with clients on many sockets, shows what the second worker
+    /// brings.
+    WtQuinnW2,
     /// wt-quinn speaking only draft-02 and draft-07 (negotiates draft-07: no session flow
     /// control), to show what flow control costs.
     WtQuinnD07,
@@ -132,9 +141,10 @@ pub enum StackId {
 }
 
 impl StackId {
-    pub const ALL: [StackId; 7] = [
+    pub const ALL: [StackId; 8] = [
         StackId::RawQuinn,
         StackId::WtQuinn,
+        StackId::WtQuinnW2,
         StackId::WtQuinnD07,
         StackId::Wtransport,
         StackId::WebTransportQuinn,
@@ -146,6 +156,7 @@ impl StackId {
         match self {
             StackId::RawQuinn => "quinn",
             StackId::WtQuinn => "wt-quinn",
+            StackId::WtQuinnW2 => "wt-quinn-w2",
             StackId::WtQuinnD07 => "wt-quinn-d07",
             StackId::Wtransport => "wtransport",
             StackId::WebTransportQuinn => "web-transport-quinn",
@@ -167,6 +178,7 @@ impl StackId {
         match self {
             StackId::RawQuinn => job.run(raw_quinn::RawQuinn),
             StackId::WtQuinn => job.run(wt_quinn_stack::WtQuinn::default_drafts()),
+            StackId::WtQuinnW2 => job.run(wt_quinn_stack::WtQuinn::two_workers()),
             StackId::WtQuinnD07 => job.run(wt_quinn_stack::WtQuinn::draft_07()),
             StackId::Wtransport => job.run(wtransport_stack::Wtransport),
             StackId::WebTransportQuinn => job.run(web_transport_quinn_stack::WebTransportQuinn),

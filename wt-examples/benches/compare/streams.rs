@@ -63,18 +63,24 @@ pub async fn echo<S: Stack>(stack: &S, env: &Env, sizes: &Sizes) -> Result<Vec<S
     let rig = Rig::start(stack, env, Service::Echo)?;
     let session = rig.connect().await?;
     let clock = Stopwatch::start();
-    let (mut send, mut recv) = S::open_bi(&session).await?;
-    let len = sizes.echo;
-    let writer = tokio::spawn(async move { send_bytes::<S>(&mut send, len).await });
-    let got = drain::<S>(&mut recv, &mut vec![0; IO_BUF]).await?;
+    let got = echo_stream::<S>(&session, sizes.echo).await?;
     let (wall, cpu) = clock.stop();
-    writer.await??;
-    ensure!(got == len, "{got} of {len} bytes came back");
     S::close(&session);
     Ok(vec![
         Sample::new(&sc::ECHO_RATE, mb_per_s(got, wall)),
         Sample::new(&sc::ECHO_CPU, cpu),
     ])
+}
+
+/// `len` bytes sent on a new bidirectional stream of `session` while the echo is read back,
+/// until the last byte came back; the number of bytes.
+pub async fn echo_stream<S: Stack>(session: &S::Session, len: u64) -> Result<u64> {
+    let (mut send, mut recv) = S::open_bi(session).await?;
+    let writer = tokio::spawn(async move { send_bytes::<S>(&mut send, len).await });
+    let got = drain::<S>(&mut recv, &mut vec![0; IO_BUF]).await?;
+    writer.await??;
+    ensure!(got == len, "{got} of {len} bytes came back");
+    Ok(got)
 }
 
 /// Round trips: 64 bytes out, 64 bytes back, one after the other on one stream.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use web_transport_quinn::{Client, Request, Server, Session};
 
 use super::env::Env;
-use super::stack::{same_named_calls, Result, Stack};
+use super::stack::{same_named_calls, Result, Stack, StackId};
 
 const ALPN: &[u8] = web_transport_quinn::ALPN.as_bytes();
 
@@ -21,6 +21,10 @@ impl Stack for WebTransportQuinn {
     type Session = Session;
     type Send = web_transport_quinn::SendStream;
     type Recv = web_transport_quinn::RecvStream;
+
+    fn id(&self) -> StackId {
+        StackId::WebTransportQuinn
+    }
 
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let endpoint = env.quinn_endpoint(Some(env.quinn_server_config(ALPN)?))?;

@@ -11,7 +11,7 @@ use wt_quinn::Trust;
 use wt_session::{RecvStream as _, SendStream as _, Session as _};
 
 use super::env::Env;
-use super::stack::{same_named_calls, Result, Stack};
+use super::stack::{same_named_calls, Result, Stack, StackId};
 
 pub struct WtFallbackWss;
 
@@ -22,6 +22,10 @@ impl Stack for WtFallbackWss {
     type Session = Session;
     type Send = wt_fallback::SendStream;
     type Recv = wt_fallback::RecvStream;
+
+    fn id(&self) -> StackId {
+        StackId::WtQmuxWss
+    }
 
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let h3 = wt_quinn::ServerConfig::builder()

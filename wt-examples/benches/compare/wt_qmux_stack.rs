@@ -10,7 +10,7 @@ use wt_qmux::{Config, RecvStream, SendStream, Session, Side};
 use wt_session::{RecvStream as _, SendStream as _, Session as _};
 
 use super::env::Env;
-use super::stack::{same_named_calls, Result, Stack};
+use super::stack::{same_named_calls, Result, Stack, StackId};
 
 pub struct WtQmux;
 
@@ -21,6 +21,10 @@ impl Stack for WtQmux {
     type Session = Session;
     type Send = SendStream;
     type Recv = RecvStream;
+
+    fn id(&self) -> StackId {
+        StackId::WtQmux
+    }
 
     fn server(&self, _env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let std = std::net::TcpListener::bind("127.0.0.1:0")?;

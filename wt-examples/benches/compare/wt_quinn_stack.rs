@@ -1,5 +1,6 @@
-//! wt-quinn, our stack, in two configurations: the default (every draft; two wt-quinn endpoints
-//! negotiate draft-16 with session flow control) and draft-02/07 only (no session flow control).
+//! wt-quinn, our stack, in three configurations: the default (every draft; two wt-quinn endpoints
+//! negotiate draft-16 with session flow control), the default with two server workers
+//! (`Fleet::workers(2)`), and draft-02/07 only (no session flow control).
 //!
 //! Socket buffers through `Transport::socket_buffer`; the transport settings are wt-quinn's
 //! defaults, which [`Env::transport`] mirrors for the other stacks.
@@ -8,26 +9,41 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use wt_quinn::{
-    Client, ClientConfig, Draft, Protocol, Request, Server, ServerConfig, Session, Trust,
+    Client, ClientConfig, Draft, Fleet, Protocol, Request, Server, ServerConfig, Session, Trust,
 };
 
 use super::env::Env;
-use super::stack::{same_named_calls, Result, Stack};
+use super::stack::{same_named_calls, Result, Stack, StackId};
 
 pub struct WtQuinn {
+    id: StackId,
     protocol: Protocol,
+    /// Server workers per address.
+    workers: usize,
 }
 
 impl WtQuinn {
     pub fn default_drafts() -> Self {
         WtQuinn {
+            id: StackId::WtQuinn,
             protocol: Protocol::default(),
+            workers: 1,
+        }
+    }
+
+    pub fn two_workers() -> Self {
+        WtQuinn {
+            id: StackId::WtQuinnW2,
+            workers: 2,
+            ..Self::default_drafts()
         }
     }
 
     pub fn draft_07() -> Self {
         WtQuinn {
+            id: StackId::WtQuinnD07,
             protocol: Protocol::default().drafts([Draft::Draft02, Draft::Draft07]),
+            workers: 1,
         }
     }
 }
@@ -40,12 +56,17 @@ impl Stack for WtQuinn {
     type Send = wt_quinn::SendStream;
     type Recv = wt_quinn::RecvStream;
 
+    fn id(&self) -> StackId {
+        self.id
+    }
+
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let config = ServerConfig::builder()
             .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .identity(env.identity.clone())
             .transport(env.wt_transport())
             .protocol(self.protocol.clone())
+            .fleet(Fleet::default().workers(self.workers))
             .build()?;
         let endpoint = Server::bind(config)?;
         let addr = endpoint.local_addrs()[0];

@@ -14,7 +14,7 @@ use wtransport::endpoint::IncomingSession;
 use wtransport::{ClientConfig, Connection, Endpoint, ServerConfig, VarInt};
 
 use super::env::Env;
-use super::stack::{Result, Stack};
+use super::stack::{Result, Stack, StackId};
 
 /// Its HTTP/3 ALPN token ("h3").
 const ALPN: &[u8] = wtransport::tls::WEBTRANSPORT_ALPN;
@@ -28,6 +28,10 @@ impl Stack for Wtransport {
     type Session = Connection;
     type Send = wtransport::SendStream;
     type Recv = wtransport::RecvStream;
+
+    fn id(&self) -> StackId {
+        StackId::Wtransport
+    }
 
     fn server(&self, env: &Env) -> Result<(Self::Server, SocketAddr)> {
         let config = ServerConfig::builder()
