@@ -111,7 +111,7 @@ pub struct ServeArgs {
     /// balancer that routes by connection id (draft-ietf-quic-load-balancers, plaintext): the
     /// balancer must know the same id, --lb-config-id and --lb-nonce-len for this server.
     #[arg(long, value_name = "HEX", value_parser = parse_server_id)]
-    pub server_id: Option<Vec<u8>>,
+    pub server_id: Option<ServerId>,
 
     /// The QUIC-LB configuration id (0 to 6) of --server-id.
     #[arg(long, value_name = "ID", default_value_t = 0, requires = "server_id")]
@@ -138,11 +138,16 @@ pub struct ServeArgs {
     pub token_secret: Option<PathBuf>,
 }
 
-fn parse_server_id(text: &str) -> Result<Vec<u8>, String> {
+/// A QUIC-LB server id given on the command line (its own type: clap would take a `Vec<u8>`
+/// for a list of bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerId(pub Vec<u8>);
+
+fn parse_server_id(text: &str) -> Result<ServerId, String> {
     hex_bytes(text.trim())
         .ok_or_else(|| format!("{text:?} is not 1 to 15 bytes of hex"))
         .and_then(|id| match id.len() {
-            1..=15 => Ok(id),
+            1..=15 => Ok(ServerId(id)),
             n => Err(format!("a server id of {n} bytes: 1 to 15 allowed")),
         })
 }
@@ -172,7 +177,7 @@ impl ServeArgs {
     fn fleet(&self) -> anyhow::Result<wt_quinn::Fleet> {
         let mut fleet = wt_quinn::Fleet::default().workers(self.workers);
         if let Some(id) = &self.server_id {
-            let lb = wt_quinn::QuicLbConfig::new(self.lb_config_id, id, self.lb_nonce_len)
+            let lb = wt_quinn::QuicLbConfig::new(self.lb_config_id, &id.0, self.lb_nonce_len)
                 .context("--server-id, --lb-config-id and --lb-nonce-len do not fit")?;
             fleet = fleet.quic_lb(lb);
         }

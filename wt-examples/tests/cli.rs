@@ -2,10 +2,13 @@
 //! stdout parsed for the port and certificate hash, and `wt connect` children piping data
 //! through it in every mode, plus the close, certificate, origin and URL error paths.
 
+mod interop;
+
 use std::net::SocketAddr;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use interop::tools::pem;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -319,28 +322,6 @@ async fn client_certificates() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "{out:?}: {}", stderr(&out));
     assert_eq!(out.stdout, b"authenticated");
-}
-
-/// PEM text of one DER object.
-fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            b64.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-        }
-        b64.extend(std::iter::repeat_n('=', 3 - chunk.len()));
-    }
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|l| std::str::from_utf8(l).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// `wt serve --bind 127.0.0.1:0 <extra>` (its page on the same port): the child and its stdout
@@ -732,4 +713,35 @@ async fn serve_with_two_workers_uses_both() {
     })
     .await
     .expect("sessions on both workers (1 in 2048 runs sees all 12 on one by chance)");
+}
+
+/// The fleet options refuse what cannot work, saying why.
+#[tokio::test]
+async fn fleet_options_refuse_what_cannot_work() {
+    let bad_secret = std::env::temp_dir().join(format!("wt-cli-{}-secret", std::process::id()));
+    std::fs::write(&bad_secret, "not hex").unwrap();
+    let bad_secret = bad_secret.display().to_string();
+    for (args, says) in [
+        (
+            &["--server-id", "00112233445566778899aabbccddeeff"][..],
+            "1 to 15",
+        ),
+        (&["--server-id", "xyz"], "hex"),
+        (
+            &["--server-id", "01", "--lb-nonce-len", "4", "--workers", "2"],
+            "at least 5",
+        ),
+        (&["--server-id", "01", "--lb-config-id", "7"], "config"),
+        (&["--reset-secret", &bad_secret], "64 hex digits"),
+    ] {
+        let out = Command::new(WT)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-http"])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let _ = std::fs::remove_file(&bad_secret);
 }

@@ -196,8 +196,11 @@ async fn a_drained_worker_sends_goaway_while_the_other_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_reaches_every_worker() {
     let server = server_with("127.0.0.1:0", |b| {
-        b.rotating_self_signed(&["localhost", "127.0.0.1"], std::time::Duration::from_secs(86400))
-            .fleet(Fleet::default().workers(2))
+        b.rotating_self_signed(
+            &["localhost", "127.0.0.1"],
+            std::time::Duration::from_secs(86400),
+        )
+        .fleet(Fleet::default().workers(2))
     });
     let seen = serve(&server);
     let old = server.endpoint.cert_hashes()[0];
@@ -211,7 +214,10 @@ async fn a_rotation_reaches_every_worker() {
             .unwrap_or_else(|e| panic!("client {i} pinning the new certificate: {e}"));
         assert!(within(10, round_trip(&session, b"rotated")).await == b"rotated");
         let refused = within(10, pinning(old).connect(&server.url("/"))).await;
-        assert!(refused.is_err(), "client {i} pinning the old certificate connected");
+        assert!(
+            refused.is_err(),
+            "client {i} pinning the old certificate connected"
+        );
     }
     assert_eq!(workers_of(&seen), BTreeSet::from([0, 1]));
 }

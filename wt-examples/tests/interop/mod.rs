@@ -6,7 +6,7 @@
 //! [`process`] (peers run as child processes reporting JSON events), [`go`] and [`python`] (the
 //! webtransport-go and aioquic peers), [`raw`] (the Safari-dialect raw client), [`qmux`] (our
 //! side of the QMux peers' tests, and the Node peers' directory), [`wt_serve`] (the `wt serve`
-//! tool as a child process).
+//! tool as a child process), [`balancer`] (a QUIC-LB load balancer).
 //!
 //! The stream helpers are written against tokio's `AsyncRead`/`AsyncWrite`, which the streams of
 //! every in-process peer (wtransport, web-transport-quinn, h3-webtransport) and ours implement, so
@@ -16,6 +16,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod balancer;
 pub mod browsers;
 pub mod go;
 pub mod process;
