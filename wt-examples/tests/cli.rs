@@ -655,40 +655,9 @@ async fn connect_stats_counts_the_transfer() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn serve_with_two_workers_uses_both() {
-    let mut child = Command::new(WT)
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--no-http",
-            "--workers",
-            "2",
-        ])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wt serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut addr, mut hash) = (None, None);
-    while addr.is_none() || hash.is_none() {
-        let line = tokio::time::timeout(LIMIT, lines.next_line())
-            .await
-            .expect("wt serve prints its address and hash")
-            .unwrap()
-            .expect("wt serve is running");
-        if let Some(a) = line.strip_prefix("listening ") {
-            addr = Some(a.to_owned());
-        } else if let Some(h) = line.strip_prefix("cert-sha256 ") {
-            hash = Some(h.to_owned());
-        }
-    }
-    let url = format!("https://{}/", addr.unwrap());
-    let hash = hash.unwrap();
+    let serve = interop::wt_serve::WtServe::start(&["--workers".into(), "2".into()], LIMIT).await;
+    let url = format!("https://{}/", serve.line("listening"));
+    let hash = serve.line("cert-sha256");
     for i in 0..12u8 {
         let input = payload(64 * 1024 + usize::from(i));
         let out = connect(&[url.clone(), "--cert-hash".into(), hash.clone()], &input).await;
@@ -698,21 +667,12 @@ async fn serve_with_two_workers_uses_both() {
             stderr(&out)
         );
     }
-    let mut seen = std::collections::BTreeSet::new();
-    tokio::time::timeout(LIMIT, async {
-        while seen.len() < 2 {
-            let line = log.next_line().await.unwrap().expect("the log goes on");
-            if line.contains("session started") {
-                for worker in ["worker=0", "worker=1"] {
-                    if line.contains(worker) {
-                        seen.insert(worker);
-                    }
-                }
-            }
-        }
-    })
-    .await
-    .expect("sessions on both workers (1 in 2048 runs sees all 12 on one by chance)");
+    // 1 in 2048 runs sees all 12 on one worker by chance.
+    for worker in ["worker=0", "worker=1"] {
+        serve
+            .wait_for_log(&["session started", worker], LIMIT)
+            .await;
+    }
 }
 
 /// The fleet options refuse what cannot work, saying why.

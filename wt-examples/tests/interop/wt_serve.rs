@@ -87,15 +87,21 @@ impl WtServe {
     /// Waits (at most `wait`) until it logged a session's end whose line holds every one of
     /// `words`.
     pub async fn wait_for_end(&self, words: &[&str], wait: Duration) {
-        let ended = || {
+        let mut all = vec!["session ended"];
+        all.extend_from_slice(words);
+        self.wait_for_log(&all, wait).await
+    }
+
+    /// Waits (at most `wait`) until it logged a line holding every one of `words`.
+    pub async fn wait_for_log(&self, words: &[&str], wait: Duration) {
+        let logged = || {
             let text = self.log.text.lock().unwrap();
-            text.lines()
-                .any(|l| l.contains("session ended") && words.iter().all(|w| l.contains(w)))
+            text.lines().any(|l| words.iter().all(|w| l.contains(w)))
         };
         let waited = tokio::time::timeout(wait, async {
             loop {
                 let grew = self.log.grew.notified();
-                if ended() {
+                if logged() {
                     return;
                 }
                 grew.await;
@@ -104,7 +110,7 @@ impl WtServe {
         .await;
         assert!(
             waited.is_ok(),
-            "the server logged no session end with {words:?}; its log:\n{}",
+            "the server logged no line with {words:?}; its log:\n{}",
             self.log.text.lock().unwrap()
         );
     }
