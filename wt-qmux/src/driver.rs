@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsFailure, Message};
 use tokio_tungstenite::WebSocketStream;
 use wt_proto::qmux::record::{check_message, write_record, RecordReader};
 use wt_proto::qmux::Error;
@@ -125,6 +125,11 @@ where
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(_))) | None => {
                 return transport_ended(&shared, "the peer closed the WebSocket")
+            }
+            // A message announced longer than a record: refused at its header (ws.rs's limits).
+            Some(Err(WsFailure::Capacity(_))) => {
+                let error = Error::FrameEncoding("a WebSocket message longer than a record");
+                return shared.with(|s| s.conn.close_on_error(&error));
             }
             Some(Err(e)) => return transport_ended(&shared, &format!("the WebSocket failed: {e}")),
         };

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wt_session::SessionError;
 
 use crate::driver;
@@ -56,6 +57,23 @@ pub struct Accepted {
     /// The application protocol agreed, when the subprotocol named one.
     pub protocol: Option<String>,
 }
+
+/// The WebSocket library's bounds for a connection whose records are at most `max_record`
+/// bytes (the size we announce): no message or frame longer than one record, so a peer that
+/// announces a longer one is refused at its header rather than buffered (tungstenite's default
+/// would take 64 MiB); read and write buffers of a couple of records rather than 128 KiB each,
+/// since every idle session holds them.
+fn limits(max_record: u64) -> WebSocketConfig {
+    let max = usize::try_from(max_record).unwrap_or(usize::MAX);
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .read_buffer_size(BUFFER)
+        .write_buffer_size(BUFFER)
+}
+
+/// The WebSocket's read and write buffers: two records of the default size.
+const BUFFER: usize = 32 * 1024;
 
 /// The subprotocols a client offers for `protocols`, in order of preference.
 fn offer(protocols: &[&str]) -> String {
@@ -145,7 +163,8 @@ where
         let offer = HeaderValue::from_str(&offer(protocols))
             .map_err(|_| WsError::Url(format!("protocols {protocols:?} cannot be a header")))?;
         request.headers_mut().insert(HEADER, offer);
-        let (ws, response) = tokio_tungstenite::client_async(request, io)
+        let limits = Some(limits(config.params.max_record_size));
+        let (ws, response) = tokio_tungstenite::client_async_with_config(request, io, limits)
             .await
             .map_err(|e| WsError::Handshake(e.to_string()))?;
         let chosen = response
@@ -212,7 +231,9 @@ where
         accepted = Some(Accepted { path, protocol });
         Ok(response)
     };
-    let ws = tokio::time::timeout(deadline, tokio_tungstenite::accept_hdr_async(io, callback))
+    let limits = Some(limits(config.params.max_record_size));
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(io, callback, limits);
+    let ws = tokio::time::timeout(deadline, upgrade)
         .await
         .map_err(|_| WsError::Timeout(deadline))?
         .map_err(|e| WsError::Handshake(e.to_string()))?;

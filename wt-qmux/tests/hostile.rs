@@ -299,3 +299,67 @@ async fn websocket_text_and_oversized_messages_are_refused() {
         assert!(lost(&ends.recv().await.expect("the session's end")).contains("0x7"));
     }
 }
+
+/// A WebSocket message announced far longer than a record is refused at its header, with
+/// FRAME_ENCODING_ERROR, while the peer has sent only a little of it (the WebSocket library would
+/// otherwise buffer up to 64 MiB of it first); others are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_announced_too_long_is_refused_at_its_header() {
+    let (listener, addr) = listener().await;
+    let mut ends = serve(listener, Config::new(Side::Server), true);
+    let mut request = format!("ws://{addr}/")
+        .into_client_request()
+        .expect("request");
+    let offer = "qmux-02".parse().expect("a header value");
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", offer);
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("upgrade");
+    let mut params = BytesMut::new();
+    Frame::TransportParameters(TransportParameters::default()).encode(&mut params);
+    ws.send(Message::Binary(params.freeze()))
+        .await
+        .expect("send");
+    // A masked binary frame announcing 8 MiB (under the library's own 16 MiB frame limit), and
+    // its first 4 KiB only.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(8u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend(std::iter::repeat_n(0u8, 4096));
+    ws.get_mut()
+        .write_all(&frame)
+        .await
+        .expect("send the start of the frame");
+    let started = Instant::now();
+    let code = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Binary(record) = message {
+                for frame in decode_record(record) {
+                    if let Ok(Frame::Close(close)) = frame {
+                        return Some(close.code);
+                    }
+                }
+            }
+        }
+        None
+    })
+    .await
+    .expect("refused at once, not after the whole message");
+    assert_eq!(code, Some(0x07), "after {:?}", started.elapsed());
+    assert!(lost(&ends.recv().await.expect("the session's end")).contains("0x7"));
+    // Another session on the same listener still echoes.
+    let (session, _) =
+        wt_qmux::ws::connect(&format!("ws://{addr}/"), &[], Config::new(Side::Client))
+            .await
+            .expect("a session");
+    let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
+    send.write_all(b"still served").await.expect("write");
+    send.finish().expect("finish");
+    assert_eq!(
+        recv.read_to_end(1024).await.expect("the echo"),
+        b"still served"
+    );
+}
