@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use wt_proto::qmux::frame::{decode_record, Frame};
 use wt_proto::qmux::record::{write_record, RecordReader};
 use wt_proto::qmux::TransportParameters;
@@ -254,59 +255,8 @@ async fn a_peer_that_never_reads_is_cut_off() {
     still_served(addr, b"after a peer that never reads").await;
 }
 
-/// Over a WebSocket: a text message, and a binary message larger than a record may be, each
-/// close the connection with FRAME_ENCODING_ERROR.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_text_and_oversized_messages_are_refused() {
-    let (listener, addr) = listener().await;
-    let mut ends = serve(listener, Config::new(Side::Server), true);
-    for bad in [
-        Message::Text("hello".into()),
-        Message::Binary(Bytes::from(vec![0u8; 16_383])),
-    ] {
-        let mut request = format!("ws://{addr}/")
-            .into_client_request()
-            .expect("request");
-        let offer = "qmux-02".parse().expect("a header value");
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", offer);
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
-            .await
-            .expect("upgrade");
-        let mut params = BytesMut::new();
-        Frame::TransportParameters(TransportParameters::default()).encode(&mut params);
-        ws.send(Message::Binary(params.freeze()))
-            .await
-            .expect("send");
-        ws.send(bad).await.expect("send");
-        let code = tokio::time::timeout(LIMIT, async {
-            while let Some(Ok(message)) = ws.next().await {
-                if let Message::Binary(record) = message {
-                    for frame in decode_record(record) {
-                        if let Ok(Frame::Close(close)) = frame {
-                            return Some(close.code);
-                        }
-                    }
-                }
-            }
-            None
-        })
-        .await
-        .expect("the server did not close in time");
-        assert_eq!(code, Some(0x07));
-        assert!(lost(&ends.recv().await.expect("the session's end")).contains("0x7"));
-    }
-}
-
-/// A WebSocket message announced far longer than a record is refused at its header, with
-/// FRAME_ENCODING_ERROR, while the peer has sent only a little of it (the WebSocket library would
-/// otherwise buffer up to 64 MiB of it first); others are still served.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_message_announced_too_long_is_refused_at_its_header() {
-    let (listener, addr) = listener().await;
-    let mut ends = serve(listener, Config::new(Side::Server), true);
+/// A raw WebSocket peer of `addr` that offered `qmux-02` and sent default transport parameters.
+async fn ws_peer(addr: std::net::SocketAddr) -> WebSocketStream<TcpStream> {
     let mut request = format!("ws://{addr}/")
         .into_client_request()
         .expect("request");
@@ -323,18 +273,13 @@ async fn a_websocket_message_announced_too_long_is_refused_at_its_header() {
     ws.send(Message::Binary(params.freeze()))
         .await
         .expect("send");
-    // A masked binary frame announcing 8 MiB (under the library's own 16 MiB frame limit), and
-    // its first 4 KiB only.
-    let mut frame = vec![0x82, 0x80 | 127];
-    frame.extend_from_slice(&(8u64 << 20).to_be_bytes());
-    frame.extend_from_slice(&[1, 2, 3, 4]);
-    frame.extend(std::iter::repeat_n(0u8, 4096));
-    ws.get_mut()
-        .write_all(&frame)
-        .await
-        .expect("send the start of the frame");
-    let started = Instant::now();
-    let code = tokio::time::timeout(Duration::from_secs(5), async {
+    ws
+}
+
+/// The code of the server's CONNECTION_CLOSE to `ws` within `limit` (`None`: it ended without
+/// one); fails the test if neither comes in time.
+async fn ws_close_code(ws: &mut WebSocketStream<TcpStream>, limit: Duration) -> Option<u64> {
+    tokio::time::timeout(limit, async {
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Binary(record) = message {
                 for frame in decode_record(record) {
@@ -347,14 +292,55 @@ async fn a_websocket_message_announced_too_long_is_refused_at_its_header() {
         None
     })
     .await
-    .expect("refused at once, not after the whole message");
-    assert_eq!(code, Some(0x07), "after {:?}", started.elapsed());
+    .expect("the server did not close in time")
+}
+
+/// Over a WebSocket: a text message, and a binary message larger than a record may be, each
+/// close the connection with FRAME_ENCODING_ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_text_and_oversized_messages_are_refused() {
+    let (listener, addr) = listener().await;
+    let mut ends = serve(listener, Config::new(Side::Server), true);
+    for bad in [
+        Message::Text("hello".into()),
+        Message::Binary(Bytes::from(vec![0u8; 16_383])),
+    ] {
+        let mut ws = ws_peer(addr).await;
+        ws.send(bad).await.expect("send");
+        assert_eq!(ws_close_code(&mut ws, LIMIT).await, Some(0x07));
+        assert!(lost(&ends.recv().await.expect("the session's end")).contains("0x7"));
+    }
+}
+
+/// A WebSocket message announced far longer than a record is refused at its header, with
+/// FRAME_ENCODING_ERROR, while the peer has sent only a little of it (the WebSocket library would
+/// otherwise buffer up to 16 MiB of a frame first); others are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_announced_too_long_is_refused_at_its_header() {
+    let (listener, addr) = listener().await;
+    let mut ends = serve(listener, Config::new(Side::Server), true);
+    let mut ws = ws_peer(addr).await;
+    // A masked binary frame announcing 8 MiB (under the library's own 16 MiB frame limit), and
+    // its first 4 KiB only.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(8u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend(std::iter::repeat_n(0u8, 4096));
+    ws.get_mut()
+        .write_all(&frame)
+        .await
+        .expect("send the start of the frame");
+    // Refused at once, not after the whole message (the connection's deadlines are 10 s+).
+    assert_eq!(
+        ws_close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(0x07)
+    );
     assert!(lost(&ends.recv().await.expect("the session's end")).contains("0x7"));
     // Another session on the same listener still echoes.
-    let (session, _) =
-        wt_qmux::ws::connect(&format!("ws://{addr}/"), &[], Config::new(Side::Client))
-            .await
-            .expect("a session");
+    let url = format!("ws://{addr}/");
+    let (session, _) = wt_qmux::ws::connect(&url, &[], Config::new(Side::Client))
+        .await
+        .expect("a session");
     let (mut send, mut recv) = session.open_bi().await.expect("open_bi");
     send.write_all(b"still served").await.expect("write");
     send.finish().expect("finish");
