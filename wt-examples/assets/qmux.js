@@ -2,7 +2,7 @@
 // browsers where WebTransport over HTTP/3 is missing or its UDP does not get through. It is the
 // client side only, shaped like the W3C `WebTransport` as far as the demo page and wt.js use it:
 //
-//   const t = new QmuxTransport("ws://127.0.0.1:8080/", { idleTimeoutMs: 30000 });
+//   const t = new QmuxTransport("ws://127.0.0.1:4433/", { idleTimeoutMs: 30000 });
 //   await t.ready;
 //   const { readable, writable } = await t.createBidirectionalStream();
 //
